@@ -1,0 +1,197 @@
+"""Batched Sokoban rules as Numba kernels: step, children, solved check, hashing, replay.
+
+Functional core in the Jumanji/PGX style: state arrays in, state arrays out, nothing mutated in place.
+A batch of states is an ``(N, H, W)`` uint8 array of cell types; actions are ``(N,)`` integers in
+``0..3`` (up, down, left, right; see :mod:`clrl.envs.sokoban.constants`). All cell-type logic goes
+through the lookup tables of ``constants`` so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from clrl.envs.sokoban.constants import (
+    ACTION_DELTAS,
+    BACKGROUND,
+    BOX,
+    BOX_ON_GOAL,
+    IS_BOX,
+    IS_FREE,
+    IS_PLAYER,
+    LETTER_TO_ACTION,
+    NUM_ACTIONS,
+    NUM_CELL_TYPES,
+    WITH_BOX,
+    WITH_PLAYER,
+)
+from clrl.envs.sokoban.levels import Level
+from numba import njit
+
+from clrl.errors import UserError
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+class IllegalMoveError(UserError):
+    """A LURD solution makes a move the rules forbid (into a wall, a wrong push, a wrong case)."""
+
+
+@njit(cache=True)
+def find_player(state: np.ndarray) -> tuple[int, int]:
+    """Row and column of the player in one ``(H, W)`` state, ``(-1, -1)`` if absent."""
+    height, width = state.shape
+    for row in range(height):
+        for col in range(width):
+            if IS_PLAYER[state[row, col]]:
+                return row, col
+    return -1, -1
+
+
+@njit(cache=True)
+def _inside(row: int, col: int, height: int, width: int) -> bool:
+    return 0 <= row < height and 0 <= col < width
+
+
+@njit(cache=True)
+def step_into(state: np.ndarray, action: int, out: np.ndarray) -> tuple[bool, bool]:
+    """Apply one action to ``state`` and write the result into ``out`` (may alias ``state``).
+
+    Returns ``(moved, pushed)``. A blocked move (wall, or a box that cannot be pushed because a wall or
+    another box is behind it) leaves the state unchanged and returns ``(False, False)``.
+    """
+    height, width = state.shape
+    out[:, :] = state
+    row, col = find_player(state)
+    if row < 0:
+        return False, False
+    d_row, d_col = ACTION_DELTAS[action, 0], ACTION_DELTAS[action, 1]
+    row1, col1 = row + d_row, col + d_col
+    if not _inside(row1, col1, height, width):
+        return False, False
+    target = state[row1, col1]
+    if IS_FREE[target]:
+        out[row, col] = BACKGROUND[state[row, col]]
+        out[row1, col1] = WITH_PLAYER[target]
+        return True, False
+    if IS_BOX[target]:
+        row2, col2 = row1 + d_row, col1 + d_col
+        if not _inside(row2, col2, height, width) or not IS_FREE[state[row2, col2]]:
+            return False, False
+        out[row, col] = BACKGROUND[state[row, col]]
+        out[row1, col1] = WITH_PLAYER[BACKGROUND[target]]
+        out[row2, col2] = WITH_BOX[state[row2, col2]]
+        return True, True
+    return False, False
+
+
+@njit(cache=True)
+def step(states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step for each of N states.
+
+    Args:
+        states: ``(N, H, W)`` uint8 cell types.
+        actions: ``(N,)`` integers in ``0..3``.
+
+    Returns:
+        ``(next_states (N, H, W) uint8, moved (N,) bool, pushed (N,) bool)``.
+    """
+    count = states.shape[0]
+    next_states = np.empty_like(states)
+    moved = np.zeros(count, dtype=np.bool_)
+    pushed = np.zeros(count, dtype=np.bool_)
+    for i in range(count):
+        moved[i], pushed[i] = step_into(states[i], actions[i], next_states[i])
+    return next_states, moved, pushed
+
+
+@njit(cache=True)
+def children(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All four successors of each state.
+
+    Returns ``(children (N, 4, H, W) uint8, valid (N, 4) bool)``; ``valid`` is False where the action
+    is blocked (that child then equals its parent).
+    """
+    count, height, width = states.shape
+    result = np.empty((count, NUM_ACTIONS, height, width), dtype=states.dtype)
+    valid = np.zeros((count, NUM_ACTIONS), dtype=np.bool_)
+    for i in range(count):
+        for action in range(NUM_ACTIONS):
+            moved, _ = step_into(states[i], action, result[i, action])
+            valid[i, action] = moved
+    return result, valid
+
+
+@njit(cache=True)
+def is_solved(states: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: no box stands off a goal."""
+    count, height, width = states.shape
+    solved = np.ones(count, dtype=np.bool_)
+    for i in range(count):
+        for row in range(height):
+            for col in range(width):
+                if states[i, row, col] == BOX:
+                    solved[i] = False
+                    break
+            if not solved[i]:
+                break
+    return solved
+
+
+@njit(cache=True)
+def boxes_on_goals(states: np.ndarray) -> np.ndarray:
+    """``(N,)`` int64: number of boxes standing on goals."""
+    count = states.shape[0]
+    result = np.zeros(count, dtype=np.int64)
+    for i in range(count):
+        result[i] = np.sum(states[i] == BOX_ON_GOAL)
+    return result
+
+
+@njit(cache=True)
+def hash_states(states: np.ndarray) -> np.ndarray:
+    """``(N,)`` uint64 FNV-1a hash of each grid (equal states hash equally; shape is not mixed in)."""
+    count, height, width = states.shape
+    hashes = np.empty(count, dtype=np.uint64)
+    for i in range(count):
+        value = _FNV_OFFSET
+        for row in range(height):
+            for col in range(width):
+                value = (value ^ np.uint64(states[i, row, col])) * _FNV_PRIME
+        hashes[i] = value
+    return hashes
+
+
+def one_hot(states: np.ndarray) -> np.ndarray:
+    """One-hot planes of cell types: ``(H, W) -> (7, H, W)`` or ``(N, H, W) -> (N, 7, H, W)``, uint8."""
+    states = np.asarray(states)
+    planes = (states[..., None, :, :] == np.arange(NUM_CELL_TYPES, dtype=np.uint8)[:, None, None])
+    return planes.astype(np.uint8)
+
+
+def replay_states(level: Level | np.ndarray, solution: str) -> np.ndarray:
+    """Every state along a LURD move string, ``(len(solution) + 1, H, W)`` uint8, start included.
+
+    Raises :class:`IllegalMoveError` if a move is blocked, if a lower-case letter pushes a box, if an
+    upper-case letter does not push, or if a letter is not one of ``lurdLURD``.
+    """
+    grid = level.grid if isinstance(level, Level) else np.asarray(level, dtype=np.uint8)
+    states = np.empty((len(solution) + 1, *grid.shape), dtype=np.uint8)
+    states[0] = grid
+    for i, letter in enumerate(solution):
+        action = LETTER_TO_ACTION.get(letter)
+        if action is None:
+            raise IllegalMoveError(f"move {i + 1}: {letter!r} is not a LURD letter (expected lurdLURD)")
+        moved, pushed = step_into(states[i], action, states[i + 1])
+        if not moved:
+            raise IllegalMoveError(f"move {i + 1} ({letter!r}) is blocked")
+        if pushed != letter.isupper():
+            kind = "pushes a box" if pushed else "pushes nothing"
+            raise IllegalMoveError(f"move {i + 1} ({letter!r}) {kind}; LURD case must mark pushes")
+    return states
+
+
+def replay(level: Level | np.ndarray, solution: str) -> tuple[np.ndarray, bool]:
+    """Replay a LURD solution; return ``(final state (H, W), solved)``. Illegal moves raise."""
+    final = replay_states(level, solution)[-1]
+    return final, bool(is_solved(final[None])[0])
+
