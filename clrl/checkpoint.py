@@ -1,0 +1,147 @@
+"""Checkpoints: one file holding weights, the full config, the code version and the training step.
+
+Files are written atomically (a temporary file in the same folder, then ``os.replace``), so an
+interrupted save never destroys the previous checkpoint. Loading refuses a corrupt file, a file of
+another job, an incompatible code version, or (when asked) a config whose model differs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clrl import __version__
+from clrl.errors import UserError
+
+#: Bumped whenever the file layout changes; older files are refused rather than misread.
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be used: missing, corrupt, or made for something else."""
+
+
+@dataclass
+class Checkpoint:
+    job: str
+    step: int
+    config: dict[str, Any]
+    state: dict[str, Any]
+    code_version: str
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when running from a checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path, *, job: str, step: int, config: dict[str, Any], state: dict[str, Any]
+) -> Path:
+    """Atomically save ``state`` (state_dicts, tensors, plain Python values) with its metadata."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "job": job,
+        "step": int(step),
+        "config": config,
+        "code_version": code_version(),
+        "state": state,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    job: str | None = None,
+    expected_config: dict[str, Any] | None = None,
+    match_sections: tuple[str, ...] = ("model",),
+    map_location: str | torch.device = "cpu",
+) -> Checkpoint:
+    """Load and check a checkpoint written by :func:`save_checkpoint`.
+
+    ``expected_config``: when given, the listed sections (the architecture) must equal the
+    checkpoint's, because weights of another architecture cannot be loaded into this one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a clrl checkpoint ({reason})") from None
+    required = {"format", "job", "step", "config", "code_version", "state"}
+    if not isinstance(payload, dict) or not required <= payload.keys():
+        raise CheckpointError(f"checkpoint {path} is not a clrl checkpoint (missing metadata)")
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} has format {payload['format']}, this code reads format {CHECKPOINT_FORMAT}"
+        )
+    if job is not None and payload["job"] != job:
+        raise CheckpointError(f"checkpoint {path} was trained for {payload['job']!r}, not {job!r}")
+    saved_release = str(payload["code_version"]).split("+")[0].split(".")[:2]
+    if saved_release != __version__.split(".")[:2]:
+        raise CheckpointError(
+            f"checkpoint {path} was written by clrl {payload['code_version']}, "
+            f"incompatible with clrl {__version__}"
+        )
+    if expected_config is not None:
+        for section in match_sections:
+            saved, wanted = payload["config"].get(section), expected_config.get(section)
+            if saved != wanted:
+                raise CheckpointError(
+                    f"checkpoint {path} has a different {section!r} config "
+                    f"({first_difference(saved, wanted, section)})"
+                )
+    return Checkpoint(
+        job=payload["job"],
+        step=payload["step"],
+        config=payload["config"],
+        state=payload["state"],
+        code_version=payload["code_version"],
+    )
+
+
+def first_difference(saved: Any, wanted: Any, prefix: str) -> str:
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        for key in sorted(set(saved) | set(wanted)):
+            if saved.get(key) != wanted.get(key):
+                return first_difference(saved.get(key), wanted.get(key), f"{prefix}.{key}")
+    return f"{prefix}: checkpoint has {saved!r}, config asks for {wanted!r}"

@@ -1,0 +1,59 @@
+"""What the three command lines (train, solve, evaluate) share: parsing, job lookup, error handling.
+
+Bad arguments exit with code 2 and one line; a :class:`~clrl.errors.UserError` raised anywhere below
+exits with its own code and one line; Ctrl-C exits with 130 after the job has saved what it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+from clrl.errors import UserError
+
+JOBS = ("cube", "sokoban", "humanoid", "vision")
+
+
+class NotBuiltError(UserError):
+    """A job or subcommand whose implementation is not in this version yet."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse`` that reports a bad argument in one line (plus a pointer to ``--help``)."""
+
+    def error(self, message: str) -> None:  # noqa: D102 - argparse's hook
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def import_job_module(module_name: str, what: str) -> ModuleType:
+    """Import the module implementing ``what``; a missing module means the job is not built yet."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise NotBuiltError(f"{what} is not built yet in this version of clrl") from None
+        raise
+
+
+def run_command(entry: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
+    """Run ``entry(argv)`` and turn user errors and Ctrl-C into one line and an exit code."""
+    try:
+        return int(entry(argv) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def add_override_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="override a config value, nested keys with dots (e.g. train.lr=1e-3)",
+    )

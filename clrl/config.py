@@ -1,0 +1,142 @@
+"""Job configs: YAML files in ``configs/`` with ``key.sub=value`` overrides from the command line.
+
+Every key a job accepts is in its YAML file, so the file is the one visible place for its
+hyperparameters. Overrides may only replace existing keys, and must keep the type of the value they
+replace (an int may stand for a float; a ``null`` default accepts anything); anything else is a
+:class:`ConfigError`, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clrl.errors import UserError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(UserError):
+    """A config file or override that cannot be used; command lines exit with code 2."""
+
+    exit_code = 2
+
+
+def default_config_path(job: str) -> Path:
+    return CONFIG_DIR / f"{job}.yaml"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"config {path} is not valid YAML{line}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys to values")
+    return data
+
+
+def load_config(job: str, path: str | Path | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Load ``configs/<job>.yaml`` (or ``path``) and apply ``key.sub=value`` overrides.
+
+    A file given with ``path`` may set a subset of the job's keys; they are checked against the
+    job's default file exactly like command-line overrides.
+    """
+    config = read_yaml(default_config_path(job))
+    if path is not None:
+        merge_checked(config, read_yaml(path), source=str(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        set_checked(config, key, value, source="command line")
+    return config
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} must look like key=value (e.g. train.lr=3e-4)")
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        value = text
+    if isinstance(value, str):
+        value = number_or_text(value)
+    return key.strip(), value
+
+
+def number_or_text(text: str) -> Any:
+    """YAML 1.1 reads ``3e-4`` as text; a user typing it means the number."""
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text
+
+
+def merge_checked(config: dict[str, Any], updates: Mapping[str, Any], source: str) -> None:
+    for key, value in flatten(updates).items():
+        set_checked(config, key, value, source)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def set_checked(config: dict[str, Any], dotted_key: str, value: Any, source: str) -> None:
+    """Replace the value at ``dotted_key`` (relative to ``config``) after checking key and type."""
+    node = config
+    parts = dotted_key.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
+            where = ".".join(parts[:depth]) or "top level"
+            raise ConfigError(f"unknown config key {dotted_key!r} ({source}); keys at {where}: {known}")
+        if depth < len(parts) - 1:
+            node = node[part]
+    leaf = parts[-1]
+    node[leaf] = coerce(dotted_key, node[leaf], value, source)
+
+
+def coerce(key: str, current: Any, value: Any, source: str) -> Any:
+    if current is None or value is None:
+        return copy.deepcopy(value)
+    if isinstance(current, dict):
+        raise ConfigError(f"config key {key!r} is a section; set one of its keys ({', '.join(current)})")
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(current, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(current, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(current, str):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    elif isinstance(current, list):
+        if isinstance(value, list):
+            return value
+    else:
+        return value
+    expected = type(current).__name__
+    raise ConfigError(f"config key {key!r} expects {expected}, got {value!r} ({source})")

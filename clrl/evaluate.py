@@ -1,0 +1,59 @@
+"""``python -m clrl.evaluate JOB [--checkpoint F] [--json] [--count N] [--out FILE] [key=value ...]``.
+
+Each job's module provides ``evaluate(job, config, args) -> None``: it loads the checkpoint (the
+shipped one in ``clrl/pretrained/`` by default), runs the benchmark and prints its table, or one JSON
+object per line with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from clrl.cli import OneLineParser, add_override_argument, import_job_module, run_command
+from clrl.config import load_config
+
+EVALUATORS = {
+    "cube": ("clrl.puzzle_evaluation", "planners with the learned distance on scrambled cubes"),
+    "sokoban": ("clrl.puzzle_evaluation", "planners with the learned distance on Boxoban levels"),
+    "humanoid": ("clrl.agents.evaluation", "held-out dynamics, terrains and sim-to-sim checks"),
+    "vision": ("clrl.vision_benchmark", "linear probe, kNN, OOD AUROC and Rank-N-Contrast regression"),
+}
+
+
+def build_parser() -> OneLineParser:
+    jobs = "\n".join(f"  {name:<9} {about}" for name, (_, about) in EVALUATORS.items())
+    parser = OneLineParser(
+        prog="python -m clrl.evaluate",
+        description=f"Evaluate a clrl model. Jobs:\n{jobs}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("job", choices=list(EVALUATORS), help="what to evaluate")
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint file (default: the shipped one)")
+    parser.add_argument("--config", type=Path, help="YAML file overriding configs/JOB.yaml")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per result")
+    parser.add_argument("--count", type=int, help="number of puzzles / episodes / samples")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation set")
+    parser.add_argument("--out", type=Path, help="also write the results table (Markdown) here")
+    add_override_argument(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.count is not None and args.count <= 0:
+        build_parser().error(f"--count must be positive, got {args.count}")
+    config = load_config(args.job, args.config, args.overrides)
+    module_name, _ = EVALUATORS[args.job]
+    module = import_job_module(module_name, f"evaluation for {args.job!r}")
+    module.evaluate(args.job, config, args)
+    return 0
+
+
+def entry_point() -> None:
+    raise SystemExit(run_command(main, None))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,48 @@
+"""What every job shares: its run directory, TensorBoard writer, seeding and device."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def make_run_dir(job: str, run_dir: str | Path | None = None) -> Path:
+    """``run_dir`` if given, else ``runs/<job>/<timestamp>``; created if missing."""
+    path = (
+        Path(run_dir)
+        if run_dir is not None
+        else Path("runs") / job / datetime.now().strftime("%Y%m%d-%H%M%S")
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def make_writer(run_dir: Path):
+    """A TensorBoard ``SummaryWriter`` writing event files into ``run_dir``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run_dir))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a run with the same config repeats."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries below us draw from the global generator
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; ``cpu`` / ``cuda`` / ``cuda:N`` are taken as given."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        from clrl.errors import UserError
+
+        raise UserError(f"device {preference!r} requested but CUDA is not available here")
+    return torch.device(preference)

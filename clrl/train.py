@@ -1,0 +1,74 @@
+"""``python -m clrl.train JOB [--config F] [--steps N] [--run-dir DIR] [--resume] [key=value ...]``.
+
+Each job lives in its own module, which provides
+``train(job, config, *, run_dir, steps, resume) -> None``. ``--steps`` counts optimizer steps for
+the puzzles and vision, environment steps for the humanoid.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from clrl.cli import OneLineParser, add_override_argument, import_job_module, run_command
+from clrl.config import load_config
+from clrl.errors import UserError
+from clrl.runs import make_run_dir
+
+TRAINERS = {
+    "cube": ("clrl.puzzle_training", "CRTR encoder for the Rubik's Cube (configs/cube.yaml)"),
+    "sokoban": ("clrl.puzzle_training", "CRTR encoder for Sokoban (configs/sokoban.yaml)"),
+    "humanoid": (
+        "clrl.agents.training",
+        "PPO humanoid with contrastive privileged latent (configs/humanoid.yaml)",
+    ),
+    "vision": ("clrl.vision_benchmark", "contrastive losses on image benchmarks (configs/vision.yaml)"),
+}
+
+
+def build_parser() -> OneLineParser:
+    jobs = "\n".join(f"  {name:<9} {about}" for name, (_, about) in TRAINERS.items())
+    parser = OneLineParser(
+        prog="python -m clrl.train",
+        description=f"Train a clrl model. Jobs:\n{jobs}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("job", choices=list(TRAINERS), help="what to train")
+    parser.add_argument("--config", type=Path, help="YAML file overriding configs/JOB.yaml")
+    parser.add_argument("--steps", type=int, help="optimizer steps (puzzles, vision) or env steps (humanoid)")
+    parser.add_argument(
+        "--run-dir", type=Path, help="TensorBoard events and checkpoints (default runs/JOB/<time>)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from the run dir's last checkpoint")
+    add_override_argument(parser)
+    return parser
+
+
+def latest_run_dir(job: str) -> Path:
+    runs = sorted(p for p in (Path("runs") / job).glob("*") if p.is_dir())
+    if not runs:
+        raise UserError(f"--resume found no earlier run in runs/{job}; pass --run-dir")
+    return runs[-1]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.steps is not None and args.steps <= 0:
+        raise UserError(f"--steps must be positive, got {args.steps}")
+    config = load_config(args.job, args.config, args.overrides)
+    module_name, _ = TRAINERS[args.job]
+    module = import_job_module(module_name, f"training for {args.job!r}")
+    run_dir = args.run_dir if args.run_dir is not None or not args.resume else latest_run_dir(args.job)
+    module.train(
+        args.job, config, run_dir=make_run_dir(args.job, run_dir), steps=args.steps, resume=args.resume
+    )
+    return 0
+
+
+def entry_point() -> None:
+    raise SystemExit(run_command(main, None))
+
+
+if __name__ == "__main__":
+    entry_point()
