@@ -1,0 +1,17 @@
+"""Planners that solve puzzles with a heuristic: greedy descent, best-first / weighted A*, beam search."""
+
+from clrl.planners.domain import CubeDomain, Domain
+from clrl.planners.heuristics import LatentDistance, misplaced_stickers
+from clrl.planners.search import SearchResult, beam, best_first, breadth_first_distance, greedy
+
+__all__ = [
+    "CubeDomain",
+    "Domain",
+    "LatentDistance",
+    "SearchResult",
+    "beam",
+    "best_first",
+    "breadth_first_distance",
+    "greedy",
+    "misplaced_stickers",
+]

@@ -1,0 +1,50 @@
+"""Puzzle domains as the planners see them: batched children, goal test and hashing.
+
+A domain wraps an environment's functional core. States are NumPy arrays with a leading batch axis;
+``children`` returns every successor of every state at once (with a validity mask for puzzles where
+some actions are not allowed), so a planner expands a whole frontier in one kernel call.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from clrl.envs.cube import kernels as cube_kernels
+from clrl.envs.cube.constants import MOVE_NAMES
+
+
+class Domain(Protocol):
+    num_actions: int
+
+    def children(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, *S) -> (N, A, *S)`` successors and an ``(N, A)`` bool mask of legal actions."""
+
+    def is_solved(self, states: np.ndarray) -> np.ndarray:
+        """``(N, *S) -> (N,)`` bool."""
+
+    def hash(self, states: np.ndarray) -> np.ndarray:
+        """``(N, *S) -> (N,)`` uint64 keys for duplicate detection."""
+
+    def format_actions(self, actions: list[int]) -> str:
+        """A solution as text in the puzzle's own notation."""
+
+
+class CubeDomain:
+    """The Rubik's Cube in the 12 quarter turns (the moves the learned model was trained on)."""
+
+    num_actions = 12
+
+    def children(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        successors = cube_kernels.children(states, metric="quarter")
+        return successors, np.ones(successors.shape[:2], dtype=bool)
+
+    def is_solved(self, states: np.ndarray) -> np.ndarray:
+        return cube_kernels.is_solved(states)
+
+    def hash(self, states: np.ndarray) -> np.ndarray:
+        return cube_kernels.hash_states(states)
+
+    def format_actions(self, actions: list[int]) -> str:
+        return " ".join(MOVE_NAMES[a] for a in actions)
