@@ -1,0 +1,243 @@
+"""Batched Numba kernels of the cube: states in, states out.
+
+Every kernel takes a C-contiguous ``(N, 54) uint8`` state batch (see :mod:`.constants` for the layout and
+move ids). A move copies the state and rewrites the 20 stickers it moves, driven by one table for all 18
+moves. The public functions coerce their arguments to one dtype per argument, so each kernel compiles
+exactly once per signature; the ``*_kernel`` functions are the raw ``@njit`` kernels for callers that are
+themselves Numba-compiled (planners).
+
+Large batches run in parallel over states (``prange``); below :data:`PARALLEL_MIN_BATCH` states the
+thread start-up costs more than the work, so a serial twin of the kernel runs instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .constants import (
+    MOVED_DESTINATIONS,
+    MOVED_SOURCES,
+    NUM_HALF_TURN_METRIC_MOVES,
+    NUM_MOVED_STICKERS,
+    NUM_QUARTER_TURNS,
+    NUM_STICKERS,
+)
+
+PARALLEL_MIN_BATCH = 2048
+
+_MOVED_DESTINATIONS = np.ascontiguousarray(MOVED_DESTINATIONS)
+_MOVED_SOURCES = np.ascontiguousarray(MOVED_SOURCES)
+
+
+@njit(cache=True, inline="always")
+def _move_into(source, move, destination):
+    """Write ``source`` turned by ``move`` into ``destination`` (distinct (54,) arrays)."""
+    destination[:] = source
+    for k in range(NUM_MOVED_STICKERS):
+        destination[_MOVED_DESTINATIONS[move, k]] = source[_MOVED_SOURCES[move, k]]
+
+
+def _apply_moves_body(states, moves, out):
+    for i in prange(states.shape[0]):
+        _move_into(states[i], moves[i], out[i])
+
+
+def _apply_sequence_body(states, sequence, out):
+    for i in prange(states.shape[0]):
+        scratch = np.empty(NUM_STICKERS, dtype=np.uint8)
+        current = states[i].copy()
+        for move in sequence:
+            if move < 0:  # padding, lets ragged sequences share one (N, L) array
+                continue
+            _move_into(current, move, scratch)
+            current, scratch = scratch, current
+        out[i] = current
+
+
+def _apply_sequences_body(states, sequences, out):
+    for i in prange(states.shape[0]):
+        scratch = np.empty(NUM_STICKERS, dtype=np.uint8)
+        current = states[i].copy()
+        for move in sequences[i]:
+            if move < 0:
+                continue
+            _move_into(current, move, scratch)
+            current, scratch = scratch, current
+        out[i] = current
+
+
+def _children_body(states, num_moves, out):
+    for i in prange(states.shape[0]):
+        for move in range(num_moves):
+            _move_into(states[i], move, out[i, move])
+
+
+def _is_solved_body(states, out):
+    for i in prange(states.shape[0]):
+        solved = True
+        for sticker in range(NUM_STICKERS):
+            if states[i, sticker] != sticker // 9:
+                solved = False
+                break
+        out[i] = solved
+
+
+# 54 stickers of 3 bits pack exactly into three 63-bit words of 21 stickers each.
+_STICKERS_PER_WORD = 21
+_PACKED_WORDS = 3
+
+
+def _pack_states_body(states, out):
+    for i in prange(states.shape[0]):
+        for word in range(_PACKED_WORDS):
+            value = np.uint64(0)
+            for k in range(word * _STICKERS_PER_WORD, min((word + 1) * _STICKERS_PER_WORD, NUM_STICKERS)):
+                value = (value << np.uint64(3)) | np.uint64(states[i, k])
+            out[i, word] = value
+
+
+@njit(cache=True, inline="always")
+def _mix64(value):
+    """SplitMix64 finaliser: a bijection on uint64 whose every output bit depends on every input bit."""
+    value = (value ^ (value >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    value = (value ^ (value >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return value ^ (value >> np.uint64(31))
+
+
+def _hash_states_body(states, out):
+    for i in prange(states.shape[0]):
+        digest = np.uint64(0x9E3779B97F4A7C15)
+        for word in range(_PACKED_WORDS):
+            value = np.uint64(0)
+            for k in range(word * _STICKERS_PER_WORD, min((word + 1) * _STICKERS_PER_WORD, NUM_STICKERS)):
+                value = (value << np.uint64(3)) | np.uint64(states[i, k])
+            digest = _mix64(digest ^ value)
+        out[i] = digest
+
+
+def _compile_pair(body):
+    """A serial and a parallel kernel compiled from one Python body (``prange`` is ``range`` when serial)."""
+    return njit(cache=True)(body), njit(cache=True, parallel=True)(body)
+
+
+apply_moves_kernel, _apply_moves_parallel = _compile_pair(_apply_moves_body)
+apply_sequence_kernel, _apply_sequence_parallel = _compile_pair(_apply_sequence_body)
+apply_sequences_kernel, _apply_sequences_parallel = _compile_pair(_apply_sequences_body)
+children_kernel, _children_parallel = _compile_pair(_children_body)
+is_solved_kernel, _is_solved_parallel = _compile_pair(_is_solved_body)
+pack_states_kernel, _pack_states_parallel = _compile_pair(_pack_states_body)
+hash_states_kernel, _hash_states_parallel = _compile_pair(_hash_states_body)
+
+
+def _pick(serial, parallel, batch_size: int):
+    return parallel if batch_size >= PARALLEL_MIN_BATCH else serial
+
+
+def as_state_batch(states: np.ndarray) -> np.ndarray:
+    """View ``states`` as a C-contiguous ``(N, 54) uint8`` batch (a single ``(54,)`` state becomes N=1)."""
+    batch = np.ascontiguousarray(states, dtype=np.uint8)
+    if batch.ndim == 1:
+        batch = batch[None, :]
+    if batch.ndim != 2 or batch.shape[1] != NUM_STICKERS:
+        raise ValueError(f"expected states of shape (N, {NUM_STICKERS}), got {np.shape(states)}")
+    return batch
+
+
+def _as_move_ids(moves, *, allow_padding: bool = False) -> np.ndarray:
+    ids = np.ascontiguousarray(moves, dtype=np.int64)
+    lowest = -1 if allow_padding else 0
+    if ids.size and (ids.min() < lowest or ids.max() >= NUM_HALF_TURN_METRIC_MOVES):
+        raise ValueError(f"move ids must lie in {lowest}..{NUM_HALF_TURN_METRIC_MOVES - 1}")
+    return ids
+
+
+def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}")
+    return out
+
+
+def apply_moves(states: np.ndarray, moves, out: np.ndarray | None = None) -> np.ndarray:
+    """Turn state ``i`` by move ``moves[i]`` (a scalar applies one move to all); ``(N, 54) -> (N, 54)``.
+
+    ``out`` may be ``states`` itself for an in-place update.
+    """
+    batch = as_state_batch(states)
+    move_ids = _as_move_ids(np.broadcast_to(moves, (batch.shape[0],)))
+    result = _output(out, batch.shape, np.uint8)
+    if np.may_share_memory(result, batch):
+        batch = batch.copy()  # _move_into reads its source after writing the destination
+    _pick(apply_moves_kernel, _apply_moves_parallel, batch.shape[0])(batch, move_ids, result)
+    return result
+
+
+def apply_sequence(states: np.ndarray, sequence, out: np.ndarray | None = None) -> np.ndarray:
+    """Apply the same move sequence (ids, ``-1`` entries skipped) to every state; ``(N, 54) -> (N, 54)``."""
+    batch = as_state_batch(states)
+    sequence_ids = _as_move_ids(np.atleast_1d(sequence), allow_padding=True)
+    result = _output(out, batch.shape, np.uint8)
+    _pick(apply_sequence_kernel, _apply_sequence_parallel, batch.shape[0])(batch, sequence_ids, result)
+    return result
+
+
+def apply_sequences(states: np.ndarray, sequences, out: np.ndarray | None = None) -> np.ndarray:
+    """Apply sequence ``sequences[i]`` to state ``i``; ``sequences`` is ``(N, L)``, ``-1`` pads short ones."""
+    batch = as_state_batch(states)
+    sequence_ids = _as_move_ids(sequences, allow_padding=True)
+    if sequence_ids.ndim != 2 or sequence_ids.shape[0] != batch.shape[0]:
+        raise ValueError(f"sequences must have shape ({batch.shape[0]}, L), got {sequence_ids.shape}")
+    result = _output(out, batch.shape, np.uint8)
+    _pick(apply_sequences_kernel, _apply_sequences_parallel, batch.shape[0])(batch, sequence_ids, result)
+    return result
+
+
+def children(states: np.ndarray, metric: str = "quarter", out: np.ndarray | None = None) -> np.ndarray:
+    """All successors of every state: ``(N, 54) -> (N, 12, 54)`` (``metric="quarter"``, moves 0..11) or
+    ``(N, 18, 54)`` (``metric="half"``, moves 0..17); ``out[i, m]`` is state ``i`` turned by move ``m``."""
+    if metric not in ("quarter", "half"):
+        raise ValueError(f"metric must be 'quarter' or 'half', got {metric!r}")
+    num_moves = NUM_QUARTER_TURNS if metric == "quarter" else NUM_HALF_TURN_METRIC_MOVES
+    batch = as_state_batch(states)
+    result = _output(out, (batch.shape[0], num_moves, NUM_STICKERS), np.uint8)
+    _pick(children_kernel, _children_parallel, batch.shape[0])(batch, num_moves, result)
+    return result
+
+
+def is_solved(states: np.ndarray) -> np.ndarray:
+    """``(N, 54) -> (N,) bool``: whether every sticker sits on its own face."""
+    batch = as_state_batch(states)
+    result = np.empty(batch.shape[0], dtype=np.bool_)
+    _pick(is_solved_kernel, _is_solved_parallel, batch.shape[0])(batch, result)
+    return result
+
+
+def pack_states(states: np.ndarray) -> np.ndarray:
+    """``(N, 54) -> (N, 3) uint64``: an exact, collision-free key (3 bits a sticker) for deduplication."""
+    batch = as_state_batch(states)
+    result = np.empty((batch.shape[0], _PACKED_WORDS), dtype=np.uint64)
+    _pick(pack_states_kernel, _pack_states_parallel, batch.shape[0])(batch, result)
+    return result
+
+
+def hash_states(states: np.ndarray) -> np.ndarray:
+    """``(N, 54) -> (N,) uint64`` hash of the packed state.
+
+    The cube has ~4.3e19 states, more than 2**64, so no 64-bit key is exact; the mixed hash makes a
+    collision among a billion states a ~3% event (birthday bound). Use :func:`pack_states` where a
+    collision must be impossible.
+    """
+    batch = as_state_batch(states)
+    result = np.empty(batch.shape[0], dtype=np.uint64)
+    _pick(hash_states_kernel, _hash_states_parallel, batch.shape[0])(batch, result)
+    return result
+
+
+ALL_KERNELS = (
+    apply_moves_kernel, _apply_moves_parallel, apply_sequence_kernel, _apply_sequence_parallel,
+    apply_sequences_kernel, _apply_sequences_parallel, children_kernel, _children_parallel,
+    is_solved_kernel, _is_solved_parallel, pack_states_kernel, _pack_states_parallel,
+    hash_states_kernel, _hash_states_parallel,
+)
