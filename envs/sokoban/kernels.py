@@ -9,6 +9,8 @@ through the lookup tables of ``constants`` so the rules live in one place.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
 from clrl.envs.sokoban.constants import (
     ACTION_DELTAS,
     BACKGROUND,
@@ -24,8 +26,6 @@ from clrl.envs.sokoban.constants import (
     WITH_PLAYER,
 )
 from clrl.envs.sokoban.levels import Level
-from numba import njit
-
 from clrl.errors import UserError
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)

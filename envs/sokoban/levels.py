@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from clrl.envs.sokoban.constants import (
     BOX,
     BOX_ON_GOAL,
@@ -25,7 +26,6 @@ from clrl.envs.sokoban.constants import (
     PLAYER_ON_GOAL,
     WALL,
 )
-
 from clrl.errors import UserError
 
 
