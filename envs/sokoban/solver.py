@@ -263,7 +263,8 @@ def search_pushes(
             for direction in range(4):
                 offset = offsets[direction]
                 target = cell + offset
-                if expand_mark[cell - offset] != expand_stamp or walls[target] or box_index[target] >= 0 or dead[target]:
+                player_can_push = expand_mark[cell - offset] == expand_stamp
+                if not player_can_push or walls[target] or box_index[target] >= 0 or dead[target]:
                     continue
                 child[:] = boxes
                 child[i] = target
@@ -386,14 +387,16 @@ def solve(level: Level | np.ndarray, budget: int = DEFAULT_BUDGET, weight: float
     dist = push_distances(walls, goal_cells, width)
     dead = (dist.min(axis=0) >= UNREACHABLE) & ~walls
     player = int(np.flatnonzero(IS_PLAYER[flat])[0])
-    zobrist = np.random.default_rng(0).integers(0, np.iinfo(np.int64).max, size=(2, flat.size), dtype=np.int64)
+    rng = np.random.default_rng(0)
+    zobrist = rng.integers(0, np.iinfo(np.int64).max, size=(2, flat.size), dtype=np.int64).astype(np.uint64)
     status, expanded, push_cells, push_dirs = search_pushes(
-        walls, IS_GOAL[flat], dead, dist, box_cells, player, width, int(budget), float(weight),
-        zobrist.astype(np.uint64),
+        walls, IS_GOAL[flat], dead, dist, box_cells, player, width, int(budget), float(weight), zobrist
     )
     if status != _SOLVED:
-        return SolveResult(False, "", int(expanded), time.perf_counter() - started, 0, status == _BUDGET_EXHAUSTED)
-    pushes = [(int(c) // width - 1, int(c) % width - 1, int(d)) for c, d in zip(push_cells, push_dirs, strict=True)]
+        seconds = time.perf_counter() - started
+        return SolveResult(False, "", int(expanded), seconds, 0, exhausted=status == _BUDGET_EXHAUSTED)
+    rows, cols = np.divmod(push_cells, width)  # padded coordinates: subtract the wall ring
+    pushes = [(int(r) - 1, int(c) - 1, int(d)) for r, c, d in zip(rows, cols, push_dirs, strict=True)]
     solution = pushes_to_lurd(grid, pushes)
     _, solved = replay(grid, solution)
     if not solved:
