@@ -10,3 +10,8 @@ gymnasium.register(
     entry_point="clrl.envs.cube.env:CubeEnv",
     vector_entry_point="clrl.envs.cube.env:CubeVectorEnv",
 )
+
+gymnasium.register(
+    id="clrl/Sokoban-v0",
+    entry_point="clrl.envs.sokoban.env:SokobanEnv",
+)
