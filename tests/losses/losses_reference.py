@@ -1,0 +1,67 @@
+"""Slow, obviously-correct per-sample references shared by the loss tests (pytest puts this
+folder on sys.path, so test files import it as ``losses_reference``)."""
+
+import math
+
+import torch
+
+
+def reference_similarity(u: torch.Tensor, v: torch.Tensor, kind: str) -> torch.Tensor:
+    """Similarity of two vectors written coordinate by coordinate (differentiable)."""
+    dot = sum(u[c] * v[c] for c in range(len(u)))
+    if kind == "dot":
+        return dot
+    if kind == "cosine":
+        norm_u = sum(u[c] ** 2 for c in range(len(u))).sqrt()
+        norm_v = sum(v[c] ** 2 for c in range(len(v))).sqrt()
+        return dot / (norm_u * norm_v)
+    sq = sum((u[c] - v[c]) ** 2 for c in range(len(u)))
+    if kind == "neg_sq_l2":
+        return -sq
+    if kind == "neg_l2":
+        return -sq.sqrt()
+    raise AssertionError(kind)
+
+
+def log_sum_exp(values: list) -> torch.Tensor:
+    """log sum exp written out, shifted by the max for stability."""
+    stacked = torch.stack(values)
+    peak = stacked.max().detach()
+    return peak + torch.log(sum(torch.exp(value - peak) for value in values))
+
+
+def reference_info_nce(anchors, positives, temperature, kind, direction="forward", queue=None):
+    """Per-sample loop of -log exp(s_ii / tau) / sum_j exp(s_ij / tau), both directions."""
+    n = anchors.shape[0]
+    queue = [] if queue is None else list(queue)
+
+    def s(u, v):
+        return reference_similarity(u, v, kind) / temperature
+
+    forward_terms, backward_terms = [], []
+    for i in range(n):
+        row = [s(anchors[i], positives[j]) for j in range(n)] + [s(anchors[i], q) for q in queue]
+        forward_terms.append(-(row[i] - log_sum_exp(row)))
+        column = [s(anchors[j], positives[i]) for j in range(n)]
+        backward_terms.append(-(column[i] - log_sum_exp(column)))
+    forward, backward = sum(forward_terms) / n, sum(backward_terms) / n
+    return {"forward": forward, "backward": backward, "symmetric": (forward + backward) / 2}[direction]
+
+
+def assert_same_value_and_gradients(loss, reference, inputs, atol=1e-10):
+    """Values and autograd gradients of ``loss`` and ``reference`` w.r.t. ``inputs`` agree."""
+    value, expected = float(loss.detach()), float(reference.detach())
+    assert math.isclose(value, expected, abs_tol=atol, rel_tol=1e-9), (value, expected)
+    grads = torch.autograd.grad(loss, inputs, retain_graph=True)
+    reference_grads = torch.autograd.grad(reference, inputs, retain_graph=True)
+    for grad, reference_grad in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(grad, reference_grad, atol=atol, rtol=1e-8)
+
+
+def random_inputs(seed: int, *shapes, requires_grad: bool = True):
+    """float64 standard-normal tensors from one seeded generator."""
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(*shape, dtype=torch.float64, generator=generator).requires_grad_(requires_grad)
+        for shape in shapes
+    ]
