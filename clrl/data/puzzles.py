@@ -1,0 +1,87 @@
+"""Puzzle tasks for CRTR: where trajectories come from and how states become network inputs.
+
+A task bundles what training, evaluation and solving share for one puzzle: the planner domain,
+the featurizer (states -> encoder input, the same at training and planning time), the CRTR batch
+sampler, held-out trajectories with their moves-to-go, and a renderer for TensorBoard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from clrl.envs.cube.constants import NUM_FACES, NUM_STICKERS, SOLVED_STATE
+from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
+from clrl.envs.cube.viewer import render_rgb
+from clrl.errors import UserError
+from clrl.losses.crtr import sample_crtr_batch
+from clrl.planners.domain import CubeDomain
+
+
+class CubeTask:
+    """Rubik's Cube: fresh reversed random walks from solved every batch (nothing is stored).
+
+    The moves-to-go of a state on a walk is its distance from the walk's end; for the short walks
+    used here it is close to the true distance, and it is what CRTR's evaluation uses.
+    """
+
+    job = "cube"
+    domain = CubeDomain()
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.length = config["data"]["trajectory_length"]
+        self.input = config["model"]["input"]
+        if self.input not in ("onehot", "ids"):
+            raise UserError(f"model.input must be 'onehot' or 'ids', got {self.input!r}")
+        if self.length < 1:
+            raise UserError(f"data.trajectory_length must be at least 1, got {self.length}")
+
+    def encoder_inputs(self) -> dict[str, int]:
+        return {"in_dim": NUM_STICKERS * NUM_FACES if self.input == "onehot" else NUM_STICKERS}
+
+    def featurize(self, states: np.ndarray) -> torch.Tensor:
+        """``(N, 54) uint8 -> (N, 324)`` one-hot stickers, or ``(N, 54)`` colour ids scaled to [0, 1]."""
+        ids = torch.from_numpy(np.ascontiguousarray(states)).long()
+        if self.input == "onehot":
+            return F.one_hot(ids, NUM_FACES).flatten(1).float()
+        return ids.float() / (NUM_FACES - 1)
+
+    def sample_batch(
+        self, rng: np.random.Generator, batch_size: int, repetition_factor: int, gamma: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Anchor and future states ``(B, 54)`` of one CRTR batch (layout of :func:`sample_crtr_batch`)."""
+        num_walks = batch_size // repetition_factor
+        walks = random_walk_trajectories(rng, num_walks, self.length).states
+        lengths = np.full(num_walks, self.length + 1)
+        walk, anchor, future = sample_crtr_batch(rng, lengths, batch_size, repetition_factor, gamma)
+        return walks[walk, anchor], walks[walk, future]
+
+    def heldout(self, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """States of ``count`` held-out walks and their moves-to-go along the walk."""
+        walks = random_walk_trajectories(np.random.default_rng([seed, 1]), count, self.length).states
+        moves_to_go = np.broadcast_to(np.arange(self.length, -1, -1), walks.shape[:2])
+        return walks.reshape(-1, NUM_STICKERS), moves_to_go.reshape(-1).copy()
+
+    def goal(self, start: np.ndarray) -> np.ndarray:
+        return SOLVED_STATE.copy()
+
+    def eval_puzzles(self, seed: int, eval_config: dict[str, Any]) -> np.ndarray:
+        """The scrambles greedy descent is scored on during training (fixed by the seed)."""
+        count, depth = eval_config["greedy_puzzles"], eval_config["greedy_scramble"]
+        return random_states(np.random.default_rng([seed, 2]), count, depth)
+
+    def render(self, state: np.ndarray) -> np.ndarray:
+        return render_rgb(state, cell=8, gap=1)
+
+
+def make_task(job: str, config: dict[str, Any]):
+    if job == "cube":
+        return CubeTask(config)
+    if job == "sokoban":
+        from clrl.data.sokoban import SokobanTask
+
+        return SokobanTask(config)
+    raise UserError(f"no puzzle task {job!r}")

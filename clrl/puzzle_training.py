@@ -1,0 +1,188 @@
+"""CRTR training for the puzzles: ``python -m clrl.train cube|sokoban``.
+
+Reads top to bottom: build the task, encoder and optimizer from the config (or a checkpoint when
+resuming), then loop: sample a CRTR batch (trajectories repeated R times, so negatives include
+states of the same trajectory), encode anchors and futures with one encoder, take an Adam step on
+the CRTR loss, and log. Every ``eval_every`` steps it measures how well latent distance to the
+goal tracks moves-to-go (Spearman) and how often greedy latent descent solves puzzles, with an
+image of one rollout. Checkpoints are atomic; Ctrl-C saves before exiting; a NaN loss stops with
+the last good checkpoint kept.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from tqdm import tqdm
+
+from clrl.checkpoint import load_checkpoint, save_checkpoint
+from clrl.data.puzzles import make_task
+from clrl.diagnostics import effective_rank
+from clrl.encoders import build_encoder
+from clrl.errors import UserError
+from clrl.losses.crtr import crtr_logits
+from clrl.losses.infonce import contrastive_accuracy, info_nce_from_logits
+from clrl.planners import LatentDistance, greedy
+from clrl.runs import make_writer, pick_device, seed_everything
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def build_model(job: str, config: dict[str, Any]):
+    """The task and its encoder, as configured; used by training, evaluation and the solver."""
+    task = make_task(job, config)
+    encoder = build_encoder(config["model"], **task.encoder_inputs())
+    return task, encoder
+
+
+def latent_heuristic(task, encoder: torch.nn.Module, config: dict[str, Any], start: np.ndarray, device):
+    return LatentDistance(encoder, task.featurize, task.goal(start), config["loss"]["similarity"], device)
+
+
+def check_config(config: dict[str, Any]) -> None:
+    data, train = config["data"], config["train"]
+    if data["batch_size"] % data["repetition_factor"] != 0:
+        raise UserError(
+            f"data.batch_size ({data['batch_size']}) must be a multiple of "
+            f"data.repetition_factor ({data['repetition_factor']})"
+        )
+    if not 0 < data["gamma"] <= 1:
+        raise UserError(f"data.gamma must be in (0, 1], got {data['gamma']}")
+    if train["lr"] <= 0:
+        raise UserError(f"train.lr must be positive, got {train['lr']}")
+    for key in ("log_every", "eval_every", "checkpoint_every"):
+        if train[key] <= 0:
+            raise UserError(f"train.{key} must be positive, got {train[key]}")
+
+
+def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None, resume: bool) -> None:
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if resume:
+        saved = load_checkpoint(checkpoint_path, job=job)
+        config = saved.config
+    check_config(config)
+    total_steps = steps if steps is not None else config["train"]["steps"]
+    data, train_cfg, loss_cfg = config["data"], config["train"], config["loss"]
+
+    seed_everything(config["seed"])
+    device = pick_device(config["device"])
+    task, encoder = build_model(job, config)
+    encoder.to(device)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=train_cfg["lr"])
+    rng = np.random.default_rng(config["seed"])
+    step = 0
+    if resume:
+        encoder.load_state_dict(saved.state["encoder"])
+        optimizer.load_state_dict(saved.state["optimizer"])
+        rng.bit_generator.state = saved.state["numpy_rng"]
+        torch.set_rng_state(saved.state["torch_rng"])
+        step = saved.step
+
+    def save() -> None:
+        state = {
+            "encoder": encoder.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+        save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
+
+    heldout_states, heldout_moves_to_go = task.heldout(config["seed"], config["eval"]["trajectories"])
+    writer = make_writer(run_dir)
+    progress = tqdm(total=total_steps, initial=step, desc=f"train {job}", unit="step", dynamic_ncols=True)
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        while step < total_steps:
+            anchors, futures = task.sample_batch(
+                rng, data["batch_size"], data["repetition_factor"], data["gamma"]
+            )
+            latents = encoder(task.featurize(np.concatenate([anchors, futures])).to(device))
+            anchor_latents, future_latents = latents.chunk(2)
+            logits = crtr_logits(
+                anchor_latents,
+                future_latents,
+                similarity=loss_cfg["similarity"],
+                temperature=loss_cfg["temperature"],
+            )
+            loss = info_nce_from_logits(logits, loss_cfg["direction"])
+            if not torch.isfinite(loss):
+                kept = (
+                    f"the last good checkpoint is {checkpoint_path}"
+                    if checkpoint_path.exists()
+                    else "none saved"
+                )
+                raise UserError(f"loss became {loss.item()} at step {step}; stopping ({kept})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            window_steps += 1
+            progress.update(1)
+
+            if step % train_cfg["log_every"] == 0 or step == total_steps:
+                seconds = time.perf_counter() - window_start
+                writer.add_scalar("losses/crtr_loss", loss.item(), step)
+                writer.add_scalar("charts/contrastive_accuracy", contrastive_accuracy(logits).item(), step)
+                writer.add_scalar(
+                    "charts/effective_rank", effective_rank(anchor_latents.detach()).item(), step
+                )
+                writer.add_scalar("charts/SPS", window_steps / seconds, step)
+                progress.set_postfix(loss=f"{loss.item():.3f}")
+                window_start, window_steps = time.perf_counter(), 0
+            if step % train_cfg["eval_every"] == 0 or step == total_steps:
+                metrics, frames = evaluate_encoder(
+                    task, encoder, config, heldout_states, heldout_moves_to_go, device
+                )
+                for name, value in metrics.items():
+                    writer.add_scalar(f"eval/{name}", value, step)
+                writer.add_image("eval/greedy_rollout", frames, step, dataformats="HWC")
+                encoder.train()
+            if step % train_cfg["checkpoint_every"] == 0 or step == total_steps:
+                save()
+    except KeyboardInterrupt:
+        save()
+        progress.write(f"interrupted: saved step {step} to {checkpoint_path}")
+        raise
+    finally:
+        progress.close()
+        writer.close()
+    print(f"saved {checkpoint_path} (step {step})")
+
+
+def evaluate_encoder(
+    task,
+    encoder: torch.nn.Module,
+    config: dict[str, Any],
+    states: np.ndarray,
+    moves_to_go: np.ndarray,
+    device,
+) -> tuple[dict[str, float], np.ndarray]:
+    """Spearman correlation of latent distance with moves-to-go, greedy solve rate, one rollout image."""
+    eval_cfg = config["eval"]
+    encoder.eval()
+    puzzles = task.eval_puzzles(config["seed"], eval_cfg)
+    heuristic = latent_heuristic(task, encoder, config, puzzles[0], device)
+    correlation = spearmanr(heuristic(states), moves_to_go).statistic
+    results = [greedy(task.domain, heuristic, start, eval_cfg["greedy_max_moves"]) for start in puzzles]
+    solved = [r for r in results if r.solved]
+    metrics = {
+        "spearman": float(correlation),
+        "greedy_solve_rate": len(solved) / len(results),
+        "greedy_solution_length": float(np.mean([r.length for r in solved])) if solved else float("nan"),
+    }
+    return metrics, rollout_strip(task, puzzles[0], results[0].actions[:7])
+
+
+def rollout_strip(task, start: np.ndarray, actions: list[int]) -> np.ndarray:
+    """Frames of a rollout side by side: the start and the states after each action."""
+    frames = [task.render(start)]
+    state = start
+    for action in actions:
+        state = task.domain.children(state[None])[0][0, action]
+        frames.append(task.render(state))
+    return np.concatenate(frames, axis=1)

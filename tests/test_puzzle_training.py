@@ -1,0 +1,77 @@
+"""CRTR puzzle training: a tiny run learns, checkpoints round-trip, and resume continues exactly."""
+
+import numpy as np
+import pytest
+import torch
+
+from clrl.checkpoint import load_checkpoint
+from clrl.config import load_config
+from clrl.data.puzzles import CubeTask
+from clrl.errors import UserError
+from clrl.puzzle_training import CHECKPOINT_NAME, train
+
+
+def tiny_cube_config(**train_overrides):
+    config = load_config("cube")
+    config["device"] = "cpu"
+    config["data"].update(batch_size=64, trajectory_length=8)
+    config["model"].update(width=64, blocks=1, latent_dim=16)
+    config["train"].update(lr=1e-3, log_every=10, eval_every=40, checkpoint_every=20)
+    config["train"].update(train_overrides)
+    config["eval"].update(trajectories=20, greedy_puzzles=4, greedy_scramble=3, greedy_max_moves=10)
+    return config
+
+
+def test_cube_batch_positives_are_later_on_the_same_walk():
+    task = CubeTask(tiny_cube_config())
+    rng = np.random.default_rng(0)
+    anchors, futures = task.sample_batch(rng, 64, 2, 0.9)
+    assert anchors.shape == futures.shape == (64, 54)
+    # A future state is k >= 1 quarter turns after its anchor on a walk towards solved: never equal
+    # to it for k = 1, and solved futures appear while solved anchors cannot.
+    assert task.domain.is_solved(futures).any() and not task.domain.is_solved(anchors).any()
+    assert task.featurize(anchors).shape == (64, 324)
+
+
+def test_tiny_run_learns_and_resumes_exactly(tmp_path):
+    config = tiny_cube_config()
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    straight.mkdir()
+    split.mkdir()
+    train("cube", config, run_dir=straight, steps=80, resume=False)
+    train("cube", config, run_dir=split, steps=40, resume=False)
+    train("cube", config, run_dir=split, steps=80, resume=True)
+    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
+    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube", expected_config=config)
+    assert a.step == b.step == 80
+    for key, value in a.state["encoder"].items():
+        assert torch.equal(value, b.state["encoder"][key]), key
+    events = list(straight.glob("events.out.tfevents.*"))
+    assert events, "TensorBoard event file missing"
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(straight), size_guidance={"scalars": 0, "images": 0}).Reload()
+    losses = [event.value for event in accumulator.Scalars("losses/crtr_loss")]
+    assert losses[-1] < losses[0], "the CRTR loss should fall in a tiny run"
+    assert "eval/spearman" in accumulator.Tags()["scalars"]
+    assert "eval/greedy_rollout" in accumulator.Tags()["images"]
+
+
+def test_bad_config_values_are_rejected(tmp_path):
+    config = tiny_cube_config()
+    config["data"]["repetition_factor"] = 3
+    with pytest.raises(UserError, match="multiple of data.repetition_factor"):
+        train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+    config = tiny_cube_config()
+    config["model"]["input"] = "pixels"
+    with pytest.raises(UserError, match="model.input"):
+        train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    config = tiny_cube_config(lr=1e30, checkpoint_every=1)
+    with pytest.raises(UserError, match="loss became nan"):
+        train("cube", config, run_dir=tmp_path, steps=200, resume=False)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="cube")
+    assert all(torch.isfinite(value).all() for value in saved.state["encoder"].values())
