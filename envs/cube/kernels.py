@@ -134,9 +134,14 @@ def _pick(serial, parallel, batch_size: int):
     return parallel if batch_size >= PARALLEL_MIN_BATCH else serial
 
 
+def _writeable(array: np.ndarray) -> np.ndarray:
+    """Numba types read-only arrays apart from writeable ones; a copy keeps one signature per kernel."""
+    return array if array.flags.writeable else array.copy()
+
+
 def as_state_batch(states: np.ndarray) -> np.ndarray:
     """View ``states`` as a C-contiguous ``(N, 54) uint8`` batch (a single ``(54,)`` state becomes N=1)."""
-    batch = np.ascontiguousarray(states, dtype=np.uint8)
+    batch = _writeable(np.ascontiguousarray(states, dtype=np.uint8))
     if batch.ndim == 1:
         batch = batch[None, :]
     if batch.ndim != 2 or batch.shape[1] != NUM_STICKERS:
@@ -145,7 +150,7 @@ def as_state_batch(states: np.ndarray) -> np.ndarray:
 
 
 def _as_move_ids(moves, *, allow_padding: bool = False) -> np.ndarray:
-    ids = np.ascontiguousarray(moves, dtype=np.int64)
+    ids = _writeable(np.ascontiguousarray(moves, dtype=np.int64))
     lowest = -1 if allow_padding else 0
     if ids.size and (ids.min() < lowest or ids.max() >= NUM_HALF_TURN_METRIC_MOVES):
         raise ValueError(f"move ids must lie in {lowest}..{NUM_HALF_TURN_METRIC_MOVES - 1}")
