@@ -1,0 +1,262 @@
+"""SB3 callbacks for the humanoid run: TensorBoard charts, rollout videos, curriculum, checkpoints, progress.
+
+All scalars go through SB3's logger (one TensorBoard event stream with SB3's ``train/*``):
+
+* ``charts/episodic_return``, ``charts/episode_length``: episodes finished during the rollout
+  (undiscounted, unnormalised return, from ``VecMonitor``);
+* ``charts/fall_rate``: fraction of those episodes that ended in a fall;
+* ``reward/<term>``: mean per control step of each scaled reward term in ``info["reward_terms"]``;
+* ``charts/tracking_error_lin``, ``charts/tracking_error_yaw``, ``charts/gait_frequency``,
+  ``charts/terrain_level``, ``charts/base_height``: means per control step;
+* ``charts/SPS``: environment steps per second of wall time, training included;
+* ``videos/rollout``: a few seconds of the deterministic policy, tracking camera.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Video
+from tqdm import tqdm
+
+#: Per-step scalars of ``info`` averaged into ``charts/<name>``.
+STEP_SCALARS = ("tracking_error_lin", "tracking_error_yaw", "gait_frequency", "terrain_level", "base_height")
+NOT_FOR_TEXT_LOGS = ("stdout", "log", "json", "csv")
+
+
+class EpisodeStatsCallback(BaseCallback):
+    """Averages the envs' ``info`` over each rollout into the ``charts/*`` and ``reward/*`` scalars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reset_sums()
+        self._last_time = time.perf_counter()
+        self._last_steps = 0
+
+    def _reset_sums(self) -> None:
+        self.step_sums: dict[str, float] = defaultdict(float)
+        self.step_counts: dict[str, int] = defaultdict(int)
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.falls = 0
+
+    def _on_training_start(self) -> None:
+        self._last_time = time.perf_counter()
+        self._last_steps = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True):
+            for name, value in info.get("reward_terms", {}).items():
+                self._add(f"reward/{name}", value)
+            for name in STEP_SCALARS:
+                if name in info:
+                    self._add(f"charts/{name}", info[name])
+            if done:
+                episode = info.get("episode")
+                if episode is not None:
+                    self.returns.append(float(episode["r"]))
+                    self.lengths.append(int(episode["l"]))
+                self.falls += bool(info.get("fell", False))
+        return True
+
+    def _add(self, key: str, value: Any) -> None:
+        self.step_sums[key] += float(value)
+        self.step_counts[key] += 1
+
+    def _on_rollout_end(self) -> None:
+        for key, total in self.step_sums.items():
+            self.logger.record(key, total / self.step_counts[key])
+        if self.returns:
+            self.logger.record("charts/episodic_return", float(np.mean(self.returns)))
+            self.logger.record("charts/episode_length", float(np.mean(self.lengths)))
+            self.logger.record("charts/fall_rate", self.falls / len(self.returns))
+        now = time.perf_counter()
+        self.logger.record(
+            "charts/SPS", (self.num_timesteps - self._last_steps) / max(now - self._last_time, 1e-9)
+        )
+        self._last_time, self._last_steps = now, self.num_timesteps
+        self._reset_sums()
+
+
+class TerrainCurriculumCallback(BaseCallback):
+    """Per-env terrain difficulty that rises when an episode walks far enough and falls after a fall.
+
+    Args:
+        n_envs: number of training envs.
+        max_level: highest level the env accepts.
+        promote_distance: metres walked in one episode (without falling) to move one level up.
+        levels: starting levels (e.g. from a checkpoint); zeros by default.
+
+    The new level is sent with ``env_method("set_terrain_level")``; it takes effect when that env
+    next resets (the VecEnv has already reset it, so from the episode after next at the latest).
+    """
+
+    def __init__(
+        self, n_envs: int, max_level: int, promote_distance: float, levels: np.ndarray | None = None
+    ):
+        super().__init__()
+        self.max_level = max_level
+        self.promote_distance = promote_distance
+        self.levels = (
+            np.zeros(n_envs, dtype=np.int64) if levels is None else np.asarray(levels, np.int64).copy()
+        )
+        if self.levels.shape != (n_envs,):
+            raise ValueError(f"need {n_envs} curriculum levels, got shape {self.levels.shape}")
+
+    def _on_training_start(self) -> None:
+        for index, level in enumerate(self.levels):
+            self.training_env.env_method("set_terrain_level", int(level), indices=[index])
+
+    def _on_step(self) -> bool:
+        for index, (info, done) in enumerate(zip(self.locals["infos"], self.locals["dones"], strict=True)):
+            if not done:
+                continue
+            if info.get("fell", False):
+                new_level = max(self.levels[index] - 1, 0)
+            elif info.get("distance", 0.0) >= self.promote_distance:
+                new_level = min(self.levels[index] + 1, self.max_level)
+            else:
+                continue
+            if new_level != self.levels[index]:
+                self.levels[index] = new_level
+                self.training_env.env_method("set_terrain_level", int(new_level), indices=[index])
+        return True
+
+
+class RolloutVideoCallback(BaseCallback):
+    """Every ``every_steps`` env steps, renders the deterministic policy for ``seconds`` into TensorBoard.
+
+    Args:
+        make_render_env: builds one env with ``render_mode="rgb_array"`` (called once, lazily).
+        every_steps: environment steps between videos.
+        seconds: length of each video in simulated seconds.
+        control_dt: seconds per control step (to turn ``seconds`` into steps).
+        frame_skip: render every ``frame_skip``-th control step (software rendering is slow).
+    """
+
+    def __init__(
+        self,
+        make_render_env: Callable[[], Any],
+        every_steps: int,
+        seconds: float,
+        control_dt: float,
+        frame_skip: int = 2,
+    ) -> None:
+        super().__init__()
+        self.make_render_env = make_render_env
+        self.every_steps = every_steps
+        self.control_steps = max(1, round(seconds / control_dt))
+        self.frame_skip = frame_skip
+        self.fps = max(1, round(1.0 / (control_dt * frame_skip)))
+        self.next_video_step = every_steps
+        self.render_env: Any = None
+
+    def _on_training_start(self) -> None:
+        while self.next_video_step <= self.num_timesteps:
+            self.next_video_step += self.every_steps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps < self.next_video_step:
+            return
+        while self.next_video_step <= self.num_timesteps:
+            self.next_video_step += self.every_steps
+        frames = self.record()
+        if len(frames):
+            video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
+            self.logger.record("videos/rollout", Video(video, fps=self.fps), exclude=NOT_FOR_TEXT_LOGS)
+
+    def record(self) -> list[np.ndarray]:
+        """Frames of one deterministic rollout (stops early if the robot falls)."""
+        if self.render_env is None:
+            self.render_env = self.make_render_env()
+        return render_rollout(self.model, self.render_env, self.control_steps, self.frame_skip)
+
+    def _on_training_end(self) -> None:
+        if self.render_env is not None:
+            self.render_env.close()
+            self.render_env = None
+
+
+def render_rollout(
+    model: Any, env: Any, control_steps: int, frame_skip: int, seed: int = 0
+) -> list[np.ndarray]:
+    """RGB frames of ``model`` acting deterministically in ``env`` (observations normalised like training)."""
+    normalizer = model.get_vec_normalize_env()
+    observation, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    for step in range(1, control_steps + 1):
+        model_input = normalizer.normalize_obs(observation) if normalizer is not None else observation
+        action, _ = model.predict(model_input, deterministic=True)
+        observation, _, terminated, truncated, _ = env.step(action)
+        if step % frame_skip == 0 or terminated or truncated:
+            frames.append(env.render())
+        if terminated or truncated:
+            break
+    return frames
+
+
+class PeriodicCheckpointCallback(BaseCallback):
+    """Saves ``save()`` every ``every_steps`` env steps, at the end of a rollout (atomically)."""
+
+    def __init__(self, save: Callable[[], Path], every_steps: int) -> None:
+        super().__init__()
+        self.save = save
+        self.every_steps = every_steps
+        self.next_save_step = every_steps
+
+    def _on_training_start(self) -> None:
+        self.next_save_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps >= self.next_save_step:
+            self.save()
+            self.next_save_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+
+
+class ProgressBarCallback(BaseCallback):
+    """A tqdm bar over environment steps (its rate is env steps/s) with the latest mean return."""
+
+    def __init__(self, total_steps: int, disable: bool | None = None) -> None:
+        super().__init__()
+        self.total_steps = total_steps
+        self.disable = disable
+        self.bar: tqdm | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=self.num_timesteps,
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=self.disable if self.disable is not None else not os.isatty(2),
+        )
+
+    def _on_step(self) -> bool:
+        assert self.bar is not None
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        assert self.bar is not None
+        returns = self.logger.name_to_value.get("charts/episodic_return")
+        if returns is not None:
+            self.bar.set_postfix(ret=f"{returns:.2f}", refresh=False)
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,101 @@
+"""Humanoid agent checkpoints: the SB3 model zip, VecNormalize statistics and curriculum in one file.
+
+One file per checkpoint, written atomically by :func:`clrl.checkpoint.save_checkpoint` (which
+uses :func:`clrl.checkpoint.atomic_write_bytes`), so it carries the full config, the code version
+and the environment step like every clrl checkpoint. Its ``state`` holds
+
+* ``sb3_zip``: the bytes of ``model.save()`` (SB3's own format: weights, optimizer, hyperparameters);
+* ``obs_rms`` / ``ret_rms``: VecNormalize's running mean, variance and count as tensors (no pickle);
+* ``terrain_levels``: the curriculum level of each training env.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from clrl.agents.ppo import LatentPPO
+from clrl.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+
+JOB = "humanoid"
+#: Config sections that fix observation and network shapes; resuming with others is refused.
+ARCHITECTURE_SECTIONS = ("env", "agent")
+
+
+def save_agent(
+    path: str | Path,
+    model: LatentPPO,
+    config: dict[str, Any],
+    terrain_levels: np.ndarray | None = None,
+) -> Path:
+    """Atomically write ``model`` (and its VecNormalize statistics, if any) to ``path``."""
+    buffer = io.BytesIO()
+    model.save(buffer)
+    state: dict[str, Any] = {"sb3_zip": buffer.getvalue()}
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        state["obs_rms"] = {key: rms_state(rms) for key, rms in normalizer.obs_rms.items()}
+        state["ret_rms"] = rms_state(normalizer.ret_rms)
+    if terrain_levels is not None:
+        state["terrain_levels"] = torch.as_tensor(np.asarray(terrain_levels, dtype=np.int64))
+    return save_checkpoint(path, job=JOB, step=model.num_timesteps, config=config, state=state)
+
+
+def read_agent(path: str | Path, expected_config: dict[str, Any] | None = None) -> Checkpoint:
+    """Load and check a humanoid checkpoint file without building the model."""
+    checkpoint = load_checkpoint(
+        path, job=JOB, expected_config=expected_config, match_sections=ARCHITECTURE_SECTIONS
+    )
+    if "sb3_zip" not in checkpoint.state:
+        raise CheckpointError(f"checkpoint {path} holds no humanoid policy (missing 'sb3_zip')")
+    return checkpoint
+
+
+def restore_model(
+    checkpoint: Checkpoint, env: VecEnv | None, device: str | torch.device = "cpu"
+) -> LatentPPO:
+    """The :class:`LatentPPO` saved in ``checkpoint``, attached to ``env`` (may be ``None``).
+
+    When ``env`` is a :class:`VecNormalize`, its statistics are replaced by the saved ones.
+    """
+    if isinstance(env, VecNormalize) and "obs_rms" in checkpoint.state:
+        restore_normalizer(env, checkpoint.state)
+    return LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=env, device=device)
+
+
+def restore_normalizer(normalizer: VecNormalize, state: dict[str, Any]) -> None:
+    """Copy saved running statistics into ``normalizer``."""
+    saved_keys = set(state["obs_rms"])
+    if saved_keys != set(normalizer.obs_rms):
+        raise CheckpointError(
+            f"checkpoint normalises observations {sorted(saved_keys)}, "
+            f"the env has {sorted(normalizer.obs_rms)}"
+        )
+    for key, saved in state["obs_rms"].items():
+        load_rms_state(normalizer.obs_rms[key], saved, what=f"observation {key!r}")
+    load_rms_state(normalizer.ret_rms, state["ret_rms"], what="return")
+
+
+def rms_state(rms: RunningMeanStd) -> dict[str, torch.Tensor]:
+    return {
+        "mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
+        "var": torch.as_tensor(np.asarray(rms.var, dtype=np.float64)),
+        "count": torch.tensor(float(rms.count), dtype=torch.float64),
+    }
+
+
+def load_rms_state(rms: RunningMeanStd, saved: dict[str, torch.Tensor], what: str) -> None:
+    mean = saved["mean"].numpy()
+    if mean.shape != np.shape(rms.mean):
+        raise CheckpointError(
+            f"checkpoint {what} statistics have shape {mean.shape}, the env gives {np.shape(rms.mean)}"
+        )
+    rms.mean = mean.copy()
+    rms.var = saved["var"].numpy().copy()
+    rms.count = float(saved["count"])

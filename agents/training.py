@@ -1,0 +1,215 @@
+"""``python -m clrl.train humanoid``: PPO with a contrastive privileged latent and an adaptive gait clock.
+
+Builds ``train.n_envs`` humanoid envs (one subprocess each with ``train.vec_env: subproc``), wraps
+them in ``VecMonitor`` (raw episode returns) and ``VecNormalize`` (observation and reward
+normalisation), trains :class:`~clrl.agents.ppo.LatentPPO` with
+:class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` and writes into the run dir:
+
+* TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, ``videos/rollout``);
+* ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C.
+
+``--steps N`` is the run's total number of environment steps; with ``--resume`` training continues
+from ``checkpoints/last.pt`` up to that total.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+# Rendering runs headless; MuJoCo reads this when it first creates a GL context.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
+
+from clrl.agents.callbacks import (
+    EpisodeStatsCallback,
+    PeriodicCheckpointCallback,
+    ProgressBarCallback,
+    RolloutVideoCallback,
+    TerrainCurriculumCallback,
+)
+from clrl.agents.checkpointing import read_agent, restore_model, save_agent
+from clrl.agents.policy import ContrastiveActorCriticPolicy
+from clrl.agents.ppo import LatentPPO
+from clrl.checkpoint import CheckpointError
+from clrl.config import ConfigError
+from clrl.runs import seed_everything
+
+ACTIVATIONS = {"elu": torch.nn.ELU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+CHECKPOINT_NAME = Path("checkpoints") / "last.pt"
+
+
+def make_env(
+    env_config: dict[str, Any],
+    held_out: bool = False,
+    render_mode: str | None = None,
+    ignore_interrupt: bool = False,
+):
+    """One humanoid env; in a VecEnv worker it ignores Ctrl-C so the main process can save first."""
+    if ignore_interrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from clrl.envs.humanoid import HumanoidEnv
+
+    return HumanoidEnv(config=env_config, render_mode=render_mode, held_out=held_out)
+
+
+def make_vec_env(config: dict[str, Any], n_envs: int, seed: int, kind: str, held_out: bool = False) -> VecEnv:
+    """``n_envs`` envs in subprocesses (``kind="subproc"``) or in this process (``"dummy"``), seeded."""
+    if kind not in ("subproc", "dummy"):
+        raise ConfigError(f"train.vec_env must be 'subproc' or 'dummy', got {kind!r}")
+    factory = functools.partial(make_env, config["env"], held_out, None, kind == "subproc")
+    venv: VecEnv = SubprocVecEnv([factory] * n_envs) if kind == "subproc" else DummyVecEnv([factory] * n_envs)
+    venv.seed(seed)
+    return venv
+
+
+def history_length(venv: VecEnv) -> int:
+    """``K``, the number of stacked frames in the ``policy`` observation (asked from the env)."""
+    return int(venv.get_attr("history_length", indices=[0])[0])
+
+
+def policy_kwargs(config: dict[str, Any], history: int) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for :class:`ContrastiveActorCriticPolicy` from the ``agent:`` section."""
+    agent = config["agent"]
+    if agent["activation"] not in ACTIVATIONS:
+        raise ConfigError(
+            f"agent.activation must be one of {', '.join(ACTIVATIONS)}, got {agent['activation']!r}"
+        )
+    return {
+        "net_arch": {"pi": list(agent["actor_hidden"]), "vf": list(agent["critic_hidden"])},
+        "activation_fn": ACTIVATIONS[agent["activation"]],
+        "log_std_init": float(agent["log_std_init"]),
+        "features_extractor_kwargs": {
+            "history_length": history,
+            "latent": agent["latent"],
+            "history_encoder": agent["history_encoder"],
+            "latent_dim": int(agent["latent_dim"]),
+            "encoder_hidden": list(agent["encoder_hidden"]),
+            "privileged_hidden": list(agent["privileged_hidden"]),
+        },
+        "aux_temperature": float(agent["aux_temperature"]),
+        "aux_similarity": agent["aux_similarity"],
+        "aux_direction": agent["aux_direction"],
+    }
+
+
+def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
+    """A fresh :class:`LatentPPO` from the ``ppo:`` and ``agent:`` sections."""
+    ppo = config["ppo"]
+    try:
+        return LatentPPO(
+            ContrastiveActorCriticPolicy,
+            venv,
+            aux_weight=float(config["agent"]["aux_weight"]),
+            learning_rate=float(ppo["learning_rate"]),
+            n_steps=int(ppo["n_steps"]),
+            batch_size=int(ppo["batch_size"]),
+            n_epochs=int(ppo["n_epochs"]),
+            gamma=float(ppo["gamma"]),
+            gae_lambda=float(ppo["gae_lambda"]),
+            clip_range=float(ppo["clip_range"]),
+            ent_coef=float(ppo["ent_coef"]),
+            vf_coef=float(ppo["vf_coef"]),
+            max_grad_norm=float(ppo["max_grad_norm"]),
+            target_kl=None if ppo["target_kl"] is None else float(ppo["target_kl"]),
+            policy_kwargs=policy_kwargs(config, history_length(venv)),
+            seed=seed,
+            device=config["train"]["device"],
+            verbose=0,
+        )
+    except ValueError as exc:  # bad latent mode, encoder, similarity ... from the policy
+        raise ConfigError(str(exc)) from None
+
+
+def wrap_normalize(venv: VecEnv, config: dict[str, Any]) -> VecEnv:
+    agent = config["agent"]
+    venv = VecMonitor(venv)
+    if not (agent["normalize_observations"] or agent["normalize_reward"]):
+        return venv
+    return VecNormalize(
+        venv,
+        norm_obs=bool(agent["normalize_observations"]),
+        norm_reward=bool(agent["normalize_reward"]),
+        gamma=float(config["ppo"]["gamma"]),
+    )
+
+
+def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None, resume: bool) -> None:
+    """Train the humanoid policy into ``run_dir`` (the ``train`` entry point of ``clrl.train``)."""
+    settings = config["train"]
+    total_steps = int(steps if steps is not None else settings["steps"])
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    checkpoint = None
+    if resume:
+        if not checkpoint_path.is_file():
+            raise CheckpointError(f"--resume: no checkpoint at {checkpoint_path}")
+        checkpoint = read_agent(checkpoint_path, expected_config=config)
+        if checkpoint.step >= total_steps:
+            raise ConfigError(
+                f"--resume: the checkpoint is already at {checkpoint.step} steps; pass --steps above that"
+            )
+    seed = int(config["seed"])
+    seed_everything(seed)
+    torch.set_num_threads(int(settings["torch_threads"]))
+    n_envs = int(settings["n_envs"])
+    venv = wrap_normalize(make_vec_env(config, n_envs, seed, settings["vec_env"]), config)
+    try:
+        if checkpoint is not None:
+            model = restore_model(checkpoint, venv, device=settings["device"])
+            levels = terrain_levels_of(checkpoint.state)
+        else:
+            model = build_model(config, venv, seed)
+            levels = None
+        model.set_logger(configure(str(run_dir), ["tensorboard"]))
+        curriculum = TerrainCurriculumCallback(
+            n_envs,
+            max_level=int(venv.get_attr("max_terrain_level", indices=[0])[0]),
+            promote_distance=float(settings["curriculum_promote_distance"]),
+            levels=levels,
+        )
+
+        def save() -> Path:
+            return save_agent(checkpoint_path, model, config, curriculum.levels)
+
+        callbacks: list[Any] = [EpisodeStatsCallback()]
+        if settings["curriculum"]:
+            callbacks.append(curriculum)
+        if settings["video_every"]:
+            control_dt = float(venv.get_attr("control_dt", indices=[0])[0])
+            callbacks.append(
+                RolloutVideoCallback(
+                    functools.partial(make_env, config["env"], False, "rgb_array"),
+                    every_steps=int(settings["video_every"]),
+                    seconds=float(settings["video_seconds"]),
+                    control_dt=control_dt,
+                    frame_skip=int(settings["video_frame_skip"]),
+                )
+            )
+        callbacks.append(PeriodicCheckpointCallback(save, int(settings["checkpoint_every"])))
+        callbacks.append(ProgressBarCallback(total_steps))
+        try:
+            model.learn(
+                total_steps - model.num_timesteps,
+                callback=CallbackList(callbacks),
+                reset_num_timesteps=checkpoint is None,
+            )
+        except KeyboardInterrupt:
+            save()
+            print(f"saved {checkpoint_path} at step {model.num_timesteps}")
+            raise
+        save()
+    finally:
+        venv.close()
+
+
+def terrain_levels_of(checkpoint_state: dict[str, Any]) -> np.ndarray | None:
+    levels = checkpoint_state.get("terrain_levels")
+    return None if levels is None else levels.numpy()
