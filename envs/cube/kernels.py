@@ -33,7 +33,8 @@ _MOVED_SOURCES = np.ascontiguousarray(MOVED_SOURCES)
 @njit(cache=True, inline="always")
 def _move_into(source, move, destination):
     """Write ``source`` turned by ``move`` into ``destination`` (distinct (54,) arrays)."""
-    destination[:] = source
+    for sticker in range(NUM_STICKERS):  # an explicit loop: the slice copy ran at half the speed
+        destination[sticker] = source[sticker]
     for k in range(NUM_MOVED_STICKERS):
         destination[_MOVED_DESTINATIONS[move, k]] = source[_MOVED_SOURCES[move, k]]
 
