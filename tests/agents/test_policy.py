@@ -49,7 +49,9 @@ def modules_with_gradient(policy: torch.nn.Module) -> set[str]:
     names = set()
     for name, parameter in policy.named_parameters():
         if parameter.grad is not None and parameter.grad.abs().sum() > 0:
-            names.add(".".join(name.split(".")[:2]) if name.startswith("features_extractor") else name.split(".")[0])
+            names.add(
+                ".".join(name.split(".")[:2]) if name.startswith("features_extractor") else name.split(".")[0]
+            )
     return names
 
 
@@ -71,7 +73,10 @@ def test_regression_loss_reaches_only_the_history_encoder_and_its_head() -> None
     loss, scalars = policy.auxiliary_loss(observations())
     assert loss is not None and set(scalars) == {"regression_loss"}
     loss.backward()
-    assert modules_with_gradient(policy) == {"features_extractor.history_encoder", "features_extractor.regression_head"}
+    assert modules_with_gradient(policy) == {
+        "features_extractor.history_encoder",
+        "features_extractor.regression_head",
+    }
 
 
 def test_value_loss_never_reaches_the_actor_or_its_encoders() -> None:
@@ -103,7 +108,9 @@ def test_latent_head_reads_the_newest_frame_and_z() -> None:
     newest_frame = obs["policy"][:, -FRAME:]
     torch.testing.assert_close(features[:, :FRAME], newest_frame)
     torch.testing.assert_close(features[:, FRAME : FRAME + 8], z)
-    torch.testing.assert_close(features[:, extractor.actor_dim :], torch.cat([obs["policy"], obs["privileged"]], 1))
+    torch.testing.assert_close(
+        features[:, extractor.actor_dim :], torch.cat([obs["policy"], obs["privileged"]], 1)
+    )
 
 
 @pytest.mark.parametrize("latent", ["latent", "proprio"])
