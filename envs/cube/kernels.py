@@ -44,28 +44,26 @@ def _apply_moves_body(states, moves, out):
         _move_into(states[i], moves[i], out[i])
 
 
-def _apply_sequence_body(states, sequence, out):
+def _apply_sequences_body(states, sequences, scratch, out):
+    """Row ``i`` of ``sequences`` turns state ``i``; a single row is shared by all states."""
+    shared = sequences.shape[0] == 1
     for i in prange(states.shape[0]):
-        scratch = np.empty(NUM_STICKERS, dtype=np.uint8)
-        current = states[i].copy()
+        sequence = sequences[0] if shared else sequences[i]
+        current, other = out[i], scratch[i]
+        for sticker in range(NUM_STICKERS):
+            current[sticker] = states[i, sticker]
+        in_scratch = False  # ping-pong between out[i] and scratch[i], no allocation per state
         for move in sequence:
             if move < 0:  # padding, lets ragged sequences share one (N, L) array
                 continue
-            _move_into(current, move, scratch)
-            current, scratch = scratch, current
-        out[i] = current
-
-
-def _apply_sequences_body(states, sequences, out):
-    for i in prange(states.shape[0]):
-        scratch = np.empty(NUM_STICKERS, dtype=np.uint8)
-        current = states[i].copy()
-        for move in sequences[i]:
-            if move < 0:
-                continue
-            _move_into(current, move, scratch)
-            current, scratch = scratch, current
-        out[i] = current
+            if in_scratch:
+                _move_into(other, move, current)
+            else:
+                _move_into(current, move, other)
+            in_scratch = not in_scratch
+        if in_scratch:
+            for sticker in range(NUM_STICKERS):
+                current[sticker] = other[sticker]
 
 
 def _children_body(states, num_moves, out):
@@ -123,7 +121,6 @@ def _compile_pair(body):
 
 
 apply_moves_kernel, _apply_moves_parallel = _compile_pair(_apply_moves_body)
-apply_sequence_kernel, _apply_sequence_parallel = _compile_pair(_apply_sequence_body)
 apply_sequences_kernel, _apply_sequences_parallel = _compile_pair(_apply_sequences_body)
 children_kernel, _children_parallel = _compile_pair(_children_body)
 is_solved_kernel, _is_solved_parallel = _compile_pair(_is_solved_body)
@@ -182,11 +179,8 @@ def apply_moves(states: np.ndarray, moves, out: np.ndarray | None = None) -> np.
 
 def apply_sequence(states: np.ndarray, sequence, out: np.ndarray | None = None) -> np.ndarray:
     """Apply the same move sequence (ids, ``-1`` entries skipped) to every state; ``(N, 54) -> (N, 54)``."""
-    batch = as_state_batch(states)
-    sequence_ids = _as_move_ids(np.atleast_1d(sequence), allow_padding=True)
-    result = _output(out, batch.shape, np.uint8)
-    _pick(apply_sequence_kernel, _apply_sequence_parallel, batch.shape[0])(batch, sequence_ids, result)
-    return result
+    shared_sequence = _as_move_ids(np.atleast_1d(sequence), allow_padding=True).reshape(1, -1)
+    return _apply_sequences(as_state_batch(states), shared_sequence, out)
 
 
 def apply_sequences(states: np.ndarray, sequences, out: np.ndarray | None = None) -> np.ndarray:
@@ -195,8 +189,16 @@ def apply_sequences(states: np.ndarray, sequences, out: np.ndarray | None = None
     sequence_ids = _as_move_ids(sequences, allow_padding=True)
     if sequence_ids.ndim != 2 or sequence_ids.shape[0] != batch.shape[0]:
         raise ValueError(f"sequences must have shape ({batch.shape[0]}, L), got {sequence_ids.shape}")
+    return _apply_sequences(batch, sequence_ids, out)
+
+
+def _apply_sequences(batch: np.ndarray, sequence_ids: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     result = _output(out, batch.shape, np.uint8)
-    _pick(apply_sequences_kernel, _apply_sequences_parallel, batch.shape[0])(batch, sequence_ids, result)
+    if np.may_share_memory(result, batch):
+        batch = batch.copy()
+    scratch = np.empty_like(batch)
+    kernel = _pick(apply_sequences_kernel, _apply_sequences_parallel, batch.shape[0])
+    kernel(batch, sequence_ids, scratch, result)
     return result
 
 
@@ -242,8 +244,8 @@ def hash_states(states: np.ndarray) -> np.ndarray:
 
 
 ALL_KERNELS = (
-    apply_moves_kernel, _apply_moves_parallel, apply_sequence_kernel, _apply_sequence_parallel,
-    apply_sequences_kernel, _apply_sequences_parallel, children_kernel, _children_parallel,
+    apply_moves_kernel, _apply_moves_parallel, apply_sequences_kernel, _apply_sequences_parallel,
+    children_kernel, _children_parallel,
     is_solved_kernel, _is_solved_parallel, pack_states_kernel, _pack_states_parallel,
     hash_states_kernel, _hash_states_parallel,
 )

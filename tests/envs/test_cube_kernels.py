@@ -114,6 +114,18 @@ def test_batched_kernels_agree_with_a_per_state_permutation_reference():
     assert np.array_equal(in_place, expected)
 
 
+def test_apply_sequence_on_a_large_batch_equals_one_move_at_a_time():
+    states = _scrambled(cube_kernels.PARALLEL_MIN_BATCH + 1, seed=9)
+    sequence = [0, 13, 5, 5, 17, 8, 3]  # odd length: the result ends in the kernel's scratch buffer
+    expected = states
+    for move in sequence:
+        expected = apply_moves(expected, move)
+    assert np.array_equal(apply_sequence(states, sequence), expected)
+    in_place = states.copy()
+    apply_sequence(in_place, sequence, out=in_place)
+    assert np.array_equal(in_place, expected)
+
+
 def test_apply_sequences_skips_padding():
     states = _scrambled(3, seed=6)
     sequences = np.array([[0, 2, -1, -1], [-1, -1, -1, -1], [5, 5, 5, 5]])
