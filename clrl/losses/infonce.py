@@ -326,7 +326,8 @@ class MoCoLoss(nn.Module):
     ``forward(queries, keys)`` computes the forward :func:`info_nce` of queries against the
     (detached) keys of the same batch and the queued keys, then enqueues the batch's keys. With
     ``in_batch_negatives=False`` (MoCo v1/v2) only the queue supplies negatives; with ``True``
-    the other keys of the batch are negatives too (MoCo v3 style, plus the queue).
+    the other keys of the batch are negatives too (MoCo v3 style, plus the queue). While the
+    queue is still empty (the first call) the batch's other keys serve as negatives either way.
 
     Args:
         dim: embedding dimension.
@@ -363,7 +364,8 @@ class MoCoLoss(nn.Module):
             temperature=self.temperature,
             similarity=self.similarity,
             negatives_queue=queue,
-            in_batch_negatives=self.in_batch_negatives,
+            # An empty queue (the first step) would leave only the positive: no signal at all.
+            in_batch_negatives=self.in_batch_negatives or queue is None,
         )
         loss = info_nce_from_logits(logits)
         if self.training:

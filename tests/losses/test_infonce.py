@@ -131,7 +131,8 @@ def test_moco_loss_uses_queued_keys_as_negatives():
     generator = torch.Generator().manual_seed(8)
     q1, k1, q2, k2 = (torch.randn(4, 3, dtype=torch.float64, generator=generator) for _ in range(4))
     moco = MoCoLoss(dim=3, queue_size=8, temperature=0.2).double()
-    assert float(moco(q1, k1)) == pytest.approx(0.0, abs=1e-12)  # empty queue, positive only
+    first = moco(q1, k1)  # empty queue: in-batch negatives stand in
+    assert float(first) == pytest.approx(float(info_nce(q1, k1, temperature=0.2)), abs=1e-12)
     second = moco(q2, k2)
     expected = reference_info_nce_positive_and_queue(q2, k2, k1, 0.2)
     assert float(second) == pytest.approx(float(expected), abs=1e-10)
