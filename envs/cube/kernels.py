@@ -31,8 +31,11 @@ _MOVED_SOURCES = np.ascontiguousarray(MOVED_SOURCES)
 
 
 @njit(cache=True, inline="always")
-def _move_into(source, move, destination):
-    """Write ``source`` turned by ``move`` into ``destination`` (distinct (54,) arrays)."""
+def move_into(source, move, destination):
+    """Write ``source`` turned by ``move`` into ``destination`` (distinct (54,) arrays).
+
+    The building block of every kernel that turns cubes (inlined into them), here and in trajectories.py.
+    """
     for sticker in range(NUM_STICKERS):  # an explicit loop: the slice copy ran at half the speed
         destination[sticker] = source[sticker]
     for k in range(NUM_MOVED_STICKERS):
@@ -41,7 +44,7 @@ def _move_into(source, move, destination):
 
 def _apply_moves_body(states, moves, out):
     for i in prange(states.shape[0]):
-        _move_into(states[i], moves[i], out[i])
+        move_into(states[i], moves[i], out[i])
 
 
 def _apply_sequences_body(states, sequences, scratch, out):
@@ -57,9 +60,9 @@ def _apply_sequences_body(states, sequences, scratch, out):
             if move < 0:  # padding, lets ragged sequences share one (N, L) array
                 continue
             if in_scratch:
-                _move_into(other, move, current)
+                move_into(other, move, current)
             else:
-                _move_into(current, move, other)
+                move_into(current, move, other)
             in_scratch = not in_scratch
         if in_scratch:
             for sticker in range(NUM_STICKERS):
@@ -69,7 +72,7 @@ def _apply_sequences_body(states, sequences, scratch, out):
 def _children_body(states, num_moves, out):
     for i in prange(states.shape[0]):
         for move in range(num_moves):
-            _move_into(states[i], move, out[i, move])
+            move_into(states[i], move, out[i, move])
 
 
 def _is_solved_body(states, out):
@@ -115,20 +118,21 @@ def _hash_states_body(states, out):
         out[i] = digest
 
 
-def _compile_pair(body):
+def compile_serial_and_parallel(body):
     """A serial and a parallel kernel compiled from one Python body (``prange`` is ``range`` when serial)."""
     return njit(cache=True)(body), njit(cache=True, parallel=True)(body)
 
 
-apply_moves_kernel, _apply_moves_parallel = _compile_pair(_apply_moves_body)
-apply_sequences_kernel, _apply_sequences_parallel = _compile_pair(_apply_sequences_body)
-children_kernel, _children_parallel = _compile_pair(_children_body)
-is_solved_kernel, _is_solved_parallel = _compile_pair(_is_solved_body)
-pack_states_kernel, _pack_states_parallel = _compile_pair(_pack_states_body)
-hash_states_kernel, _hash_states_parallel = _compile_pair(_hash_states_body)
+apply_moves_kernel, _apply_moves_parallel = compile_serial_and_parallel(_apply_moves_body)
+apply_sequences_kernel, _apply_sequences_parallel = compile_serial_and_parallel(_apply_sequences_body)
+children_kernel, _children_parallel = compile_serial_and_parallel(_children_body)
+is_solved_kernel, _is_solved_parallel = compile_serial_and_parallel(_is_solved_body)
+pack_states_kernel, _pack_states_parallel = compile_serial_and_parallel(_pack_states_body)
+hash_states_kernel, _hash_states_parallel = compile_serial_and_parallel(_hash_states_body)
 
 
-def _pick(serial, parallel, batch_size: int):
+def pick_kernel(serial, parallel, batch_size: int):
+    """The parallel kernel for batches of at least :data:`PARALLEL_MIN_BATCH` states, else the serial one."""
     return parallel if batch_size >= PARALLEL_MIN_BATCH else serial
 
 
@@ -172,8 +176,8 @@ def apply_moves(states: np.ndarray, moves, out: np.ndarray | None = None) -> np.
     move_ids = _as_move_ids(np.broadcast_to(moves, (batch.shape[0],)))
     result = _output(out, batch.shape, np.uint8)
     if np.may_share_memory(result, batch):
-        batch = batch.copy()  # _move_into reads its source after writing the destination
-    _pick(apply_moves_kernel, _apply_moves_parallel, batch.shape[0])(batch, move_ids, result)
+        batch = batch.copy()  # move_into reads its source after writing the destination
+    pick_kernel(apply_moves_kernel, _apply_moves_parallel, batch.shape[0])(batch, move_ids, result)
     return result
 
 
@@ -197,7 +201,7 @@ def _apply_sequences(batch: np.ndarray, sequence_ids: np.ndarray, out: np.ndarra
     if np.may_share_memory(result, batch):
         batch = batch.copy()
     scratch = np.empty_like(batch)
-    kernel = _pick(apply_sequences_kernel, _apply_sequences_parallel, batch.shape[0])
+    kernel = pick_kernel(apply_sequences_kernel, _apply_sequences_parallel, batch.shape[0])
     kernel(batch, sequence_ids, scratch, result)
     return result
 
@@ -210,7 +214,7 @@ def children(states: np.ndarray, metric: str = "quarter", out: np.ndarray | None
     num_moves = NUM_QUARTER_TURNS if metric == "quarter" else NUM_HALF_TURN_METRIC_MOVES
     batch = as_state_batch(states)
     result = _output(out, (batch.shape[0], num_moves, NUM_STICKERS), np.uint8)
-    _pick(children_kernel, _children_parallel, batch.shape[0])(batch, num_moves, result)
+    pick_kernel(children_kernel, _children_parallel, batch.shape[0])(batch, num_moves, result)
     return result
 
 
@@ -218,7 +222,7 @@ def is_solved(states: np.ndarray) -> np.ndarray:
     """``(N, 54) -> (N,) bool``: whether every sticker sits on its own face."""
     batch = as_state_batch(states)
     result = np.empty(batch.shape[0], dtype=np.bool_)
-    _pick(is_solved_kernel, _is_solved_parallel, batch.shape[0])(batch, result)
+    pick_kernel(is_solved_kernel, _is_solved_parallel, batch.shape[0])(batch, result)
     return result
 
 
@@ -226,7 +230,7 @@ def pack_states(states: np.ndarray) -> np.ndarray:
     """``(N, 54) -> (N, 3) uint64``: an exact, collision-free key (3 bits a sticker) for deduplication."""
     batch = as_state_batch(states)
     result = np.empty((batch.shape[0], _PACKED_WORDS), dtype=np.uint64)
-    _pick(pack_states_kernel, _pack_states_parallel, batch.shape[0])(batch, result)
+    pick_kernel(pack_states_kernel, _pack_states_parallel, batch.shape[0])(batch, result)
     return result
 
 
@@ -239,7 +243,7 @@ def hash_states(states: np.ndarray) -> np.ndarray:
     """
     batch = as_state_batch(states)
     result = np.empty(batch.shape[0], dtype=np.uint64)
-    _pick(hash_states_kernel, _hash_states_parallel, batch.shape[0])(batch, result)
+    pick_kernel(hash_states_kernel, _hash_states_parallel, batch.shape[0])(batch, result)
     return result
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .constants import INVERSE_MOVE, NUM_QUARTER_TURNS, NUM_STICKERS, SOLVED_STATE
-from .kernels import _move_into
+from .kernels import compile_serial_and_parallel, move_into, pick_kernel
 
 _INVERSE_MOVE = np.ascontiguousarray(INVERSE_MOVE)
 _SOLVED_STATE = SOLVED_STATE.copy()
@@ -31,8 +31,7 @@ class Trajectories(NamedTuple):
     moves: np.ndarray
 
 
-@njit(cache=True, parallel=True)
-def random_walks_kernel(first_moves, later_draws, states, moves):
+def _random_walks_body(first_moves, later_draws, states, moves):
     """Fill ``states`` (N, L+1, 54) and ``moves`` (N, L) from random draws.
 
     first_moves: (N,) uint8 in 0..11, the walk's first turn. later_draws: (N, L-1) uint8 in 0..10, an
@@ -49,9 +48,13 @@ def random_walks_kernel(first_moves, later_draws, states, moves):
                 move = np.int64(later_draws[i, step - 1])
                 if move >= _INVERSE_MOVE[previous]:  # skip over the inverse of the previous turn
                     move += 1
-            _move_into(states[i, length - step], move, states[i, length - step - 1])
+            move_into(states[i, length - step], move, states[i, length - step - 1])
             moves[i, length - step - 1] = _INVERSE_MOVE[move]
             previous = move
+
+
+random_walks_kernel, _random_walks_parallel = compile_serial_and_parallel(_random_walks_body)
+ALL_KERNELS = (random_walks_kernel, _random_walks_parallel)
 
 
 def random_walk_trajectories(
@@ -65,7 +68,7 @@ def random_walk_trajectories(
     later_draws = rng.integers(0, NUM_QUARTER_TURNS - 1, size=(n, max(length - 1, 0)), dtype=np.uint8)
     states = np.empty((n, length + 1, NUM_STICKERS), dtype=np.uint8)
     moves = np.empty((n, length), dtype=np.int64)
-    random_walks_kernel(first_moves, later_draws, states, moves)
+    pick_kernel(random_walks_kernel, _random_walks_parallel, n)(first_moves, later_draws, states, moves)
     return Trajectories(states, moves)
 
 

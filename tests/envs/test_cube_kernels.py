@@ -17,8 +17,10 @@ from clrl.envs.cube import (
     pack_states,
     parse_moves,
     random_states,
+    random_walk_trajectories,
 )
 from clrl.envs.cube import kernels as cube_kernels
+from clrl.envs.cube import trajectories as cube_trajectories
 
 # Derived by hand from the DESIGN.md layout (R is the contract's own example).
 AFTER_SINGLE_MOVE = {
@@ -187,5 +189,6 @@ def test_each_kernel_compiles_once_per_signature():
         is_solved(states)
         hash_states(states)
         pack_states(states)
-    for kernel in cube_kernels.ALL_KERNELS:
+        random_walk_trajectories(np.random.default_rng(n), n, 3)
+    for kernel in cube_kernels.ALL_KERNELS + cube_trajectories.ALL_KERNELS:
         assert len(kernel.signatures) == 1, (kernel.py_func.__name__, kernel.signatures)
