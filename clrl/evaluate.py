@@ -41,7 +41,7 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     if args.count is not None and args.count <= 0:
         build_parser().error(f"--count must be positive, got {args.count}")
     config = load_config(args.job, args.config, args.overrides)

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import spearmanr
-from tqdm import tqdm
 
 from clrl.checkpoint import load_checkpoint, save_checkpoint
 from clrl.data.puzzles import make_task
@@ -28,7 +27,7 @@ from clrl.errors import UserError
 from clrl.losses.crtr import crtr_logits
 from clrl.losses.infonce import contrastive_accuracy, info_nce_from_logits
 from clrl.planners import LatentDistance, greedy
-from clrl.runs import make_writer, pick_device, seed_everything
+from clrl.runs import make_writer, pick_device, progress_bar, seed_everything
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -94,7 +93,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
 
     heldout_states, heldout_moves_to_go = task.heldout(config["seed"], config["eval"]["trajectories"])
     writer = make_writer(run_dir)
-    progress = tqdm(total=total_steps, initial=step, desc=f"train {job}", unit="step", dynamic_ncols=True)
+    progress = progress_bar(total_steps, step, f"train {job}")
     window_start, window_steps = time.perf_counter(), 0
     try:
         while step < total_steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,16 @@ def make_writer(run_dir: Path):
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=str(run_dir))
+
+
+def progress_bar(total: int, initial: int, description: str):
+    """A tqdm bar; redrawn at most every 30 s when the output is a log file rather than a terminal."""
+    from tqdm import tqdm
+
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    return tqdm(
+        total=total, initial=initial, desc=description, unit="step", mininterval=interval, dynamic_ncols=True
+    )
 
 
 def seed_everything(seed: int) -> None:

@@ -53,7 +53,7 @@ def latest_run_dir(job: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     if args.steps is not None and args.steps <= 0:
         raise UserError(f"--steps must be positive, got {args.steps}")
     config = load_config(args.job, args.config, args.overrides)
