@@ -7,11 +7,13 @@ training would need; they are meant for logging (``diagnostics/effective_rank`` 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from clrl.losses.similarity import check_embeddings, check_pair, check_positive
+from clrl.losses.similarity import check_embeddings, check_pair, check_positive, pairwise_similarity
 
 
 def effective_rank(representations: Tensor, *, center: bool = False, eps: float = 1e-12) -> Tensor:
@@ -75,9 +77,7 @@ def uniformity(z: Tensor, *, t: float = 2.0) -> Tensor:
         raise ValueError(f"uniformity needs at least 2 samples, got {z.shape[0]}")
     with torch.no_grad():
         sq_distances = torch.pdist(F.normalize(z, dim=1), p=2).pow(2)
-        return torch.logsumexp(-t * sq_distances, dim=0) - torch.log(
-            torch.tensor(float(sq_distances.numel()), dtype=sq_distances.dtype)
-        )
+        return torch.logsumexp(-t * sq_distances, dim=0) - math.log(sq_distances.numel())
 
 
 def infonce_gradient_norm_bound(anchors: Tensor, candidates: Tensor, *, temperature: float) -> Tensor:
@@ -112,6 +112,6 @@ def infonce_gradient_norm_bound(anchors: Tensor, candidates: Tensor, *, temperat
             f"candidates must have shape (M >= {n}, {anchors.shape[1]}), got {tuple(candidates.shape)}"
         )
     with torch.no_grad():
-        probabilities = F.softmax(anchors @ candidates.T / temperature, dim=1)
+        probabilities = F.softmax(pairwise_similarity(anchors, candidates, "dot") / temperature, dim=1)
         expected_candidate = probabilities @ candidates
         return torch.linalg.vector_norm(candidates[:n] - expected_candidate, dim=1) / temperature

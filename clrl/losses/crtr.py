@@ -133,6 +133,8 @@ def sample_crtr_batch(
     Returns:
         ``(traj_ids, anchor_idx, future_idx)``, three ``(B,)`` int64 arrays.
     """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     lengths = np.asarray(trajectory_lengths)
     if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError("trajectory_lengths must be a non-empty 1-D integer array")

@@ -20,7 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from clrl.losses.similarity import check_embeddings, check_pair, check_positive, pairwise_similarity
+from clrl.losses.similarity import (
+    check_embeddings,
+    check_pair,
+    check_positive,
+    check_similarity,
+    pairwise_similarity,
+)
 
 DIRECTIONS = ("forward", "backward", "symmetric")
 
@@ -235,7 +241,7 @@ class InfoNCELoss(nn.Module):
         check_positive("min_temperature", min_temperature)
         if direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
-        pairwise_similarity(torch.zeros(1, 1), torch.zeros(1, 1), similarity)  # validates the kind
+        check_similarity(similarity)
         self.similarity = similarity
         self.direction = direction
         self.min_temperature = min_temperature
@@ -265,6 +271,7 @@ class NTXentLoss(nn.Module):
     def __init__(self, temperature: float = 0.5, similarity: str = "cosine") -> None:
         super().__init__()
         check_positive("temperature", temperature)
+        check_similarity(similarity)
         self.temperature = temperature
         self.similarity = similarity
 
@@ -317,7 +324,7 @@ class MoCoQueue(nn.Module):
         slots = (self.pointer + torch.arange(len(keys), device=self.keys.device)) % self.size
         self.keys[slots] = keys.to(self.keys.dtype)
         self.pointer.copy_((self.pointer + len(keys)) % self.size)
-        self.count.clamp_(max=self.size - len(keys)).add_(len(keys))
+        self.count.copy_(torch.clamp(self.count + len(keys), max=self.size))
 
 
 class MoCoLoss(nn.Module):
@@ -349,6 +356,7 @@ class MoCoLoss(nn.Module):
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
+        check_similarity(similarity)
         self.queue = MoCoQueue(queue_size, dim)
         self.temperature = temperature
         self.similarity = similarity

@@ -15,7 +15,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from clrl.losses.similarity import check_fraction, check_pair, check_positive, pairwise_similarity
+from clrl.losses.similarity import (
+    check_fraction,
+    check_pair,
+    check_positive,
+    check_similarity,
+    pairwise_similarity,
+)
 
 
 def _check_renyi_orders(gamma: float, alpha: float) -> None:
@@ -110,6 +116,7 @@ class RenyiCLLoss(nn.Module):
         super().__init__()
         _check_renyi_orders(gamma, alpha)
         check_positive("temperature", temperature)
+        check_similarity(similarity)
         self.gamma, self.alpha, self.temperature, self.similarity = gamma, alpha, temperature, similarity
 
     def forward(self, z1: Tensor, z2: Tensor, labels: Tensor | None = None) -> Tensor:

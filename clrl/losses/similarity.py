@@ -56,6 +56,12 @@ def pairwise_similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
     raise ValueError(f"unknown similarity {kind!r}; expected one of {', '.join(SIMILARITY_KINDS)}")
 
 
+def check_similarity(kind: str) -> None:
+    """Raise ``ValueError`` unless ``kind`` names a similarity of :func:`pairwise_similarity`."""
+    if kind not in SIMILARITY_KINDS:
+        raise ValueError(f"unknown similarity {kind!r}; expected one of {', '.join(SIMILARITY_KINDS)}")
+
+
 def check_embeddings(name: str, tensor: Tensor) -> None:
     """Raise ``ValueError`` unless ``tensor`` is a non-empty floating ``(batch, dim)`` tensor."""
     if not isinstance(tensor, Tensor):

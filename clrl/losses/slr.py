@@ -33,6 +33,7 @@ from clrl.losses.similarity import (
     check_fraction,
     check_pair,
     check_positive,
+    check_similarity,
     pairwise_similarity,
 )
 
@@ -205,6 +206,7 @@ class SLRLoss(nn.Module):
         check_positive("label_temperature", label_temperature)
         check_fraction("alpha", alpha)
         check_positive("mixup_beta", mixup_beta)
+        check_similarity(similarity)
         if mixup_weight < 0:
             raise ValueError(f"mixup_weight must be >= 0, got {mixup_weight!r}")
         self.loss_kwargs = dict(

@@ -129,3 +129,8 @@ def test_crtr_logits_feed_contrastive_accuracy_and_reject_bad_similarity():
         crtr_loss(latents, latents, similarity="cosine")
     with pytest.raises(ValueError, match="temperature"):
         crtr_loss(latents, latents, temperature=-1.0)
+
+
+def test_sampler_requires_a_numpy_generator():
+    with pytest.raises(ValueError, match="numpy.random.Generator"):
+        sample_crtr_batch(np.random.RandomState(0), np.full(10, 5), 4, 2)

@@ -152,9 +152,7 @@ def reference_info_nce_positive_and_queue(queries, keys, queue, temperature):
 
 def test_in_batch_negatives_flag_keeps_positive_on_the_diagonal():
     anchors, positives = random_pair(seed=9)
-    logits = info_nce_logits(
-        anchors, positives, temperature=1.0, similarity="dot", in_batch_negatives=False
-    )
+    logits = info_nce_logits(anchors, positives, temperature=1.0, similarity="dot", in_batch_negatives=False)
     assert torch.isinf(logits.fill_diagonal_(0.0)).sum() == 5 * 4
 
 

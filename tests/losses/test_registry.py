@@ -44,3 +44,9 @@ def test_build_loss_rejects_unknown_names_and_hyperparameters():
         build_loss("simclr", temprature=0.1)
     with pytest.raises(ValueError, match="bad hyperparameters for loss 'moco'"):
         build_loss("moco")  # dim is required
+
+
+@pytest.mark.parametrize("name", ["simclr", "moco", "renyi", "slr"])
+def test_modules_reject_unknown_similarity_at_construction(name):
+    with pytest.raises(ValueError, match="unknown similarity"):
+        build_loss(name, similarity="manhattan", **HYPERPARAMETERS[name])
