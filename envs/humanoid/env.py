@@ -1,0 +1,506 @@
+"""Gymnasium environment: a MuJoCo humanoid learning to walk on randomised terrain and dynamics."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from clrl.config import ConfigError, load_config
+
+from . import clock, rewards
+from .randomize import (
+    NominalModel,
+    check_config,
+    measured_dynamics,
+    randomize,
+    sample,
+    sample_push,
+    sample_terrain,
+)
+from .robots import FLOOR, FOOT_SPHERE_RADIUS, HFIELD, PLANE, build_model, leg_actuator_ids, robot_spec
+from .terrain import HeightMap
+
+TERRAIN_FLOOR = -2.0  # height (m) of the height field's zero level; terrain spans [-2, 2] m
+TERRAIN_RANGE = 4.0
+CONTACT_FORCE_THRESHOLD = 1.0  # N of normal force that counts as a foot on the ground
+KNEE_CONTACT_HEIGHT = 0.08  # m: a knee or torso this close to the terrain has hit the ground
+OFF_TERRAIN_MARGIN = 1.0  # m from the terrain's edge where an episode is truncated
+OUT_OF_REACH = -100.0  # m: height where the unused ground geom (plane or height field) is parked
+GRAVITY_DOWN = np.array([0.0, 0.0, -1.0])
+
+
+class HumanoidEnv(gym.Env):
+    """A humanoid (Unitree G1 by default) tracking a velocity command with a PD-controlled gait.
+
+    Control: the policy acts at ``control_hz`` (50 Hz). Each action is turned into joint position
+    targets ``nominal + action_scale * action`` for the leg joints, held by PD control inside
+    MuJoCo at the physics rate (``control_hz * physics_substeps``, 250 Hz for the G1) with the
+    robot's own torque limits; waist and arms (G1) are held at the nominal pose by PD. The action
+    takes effect after a per-episode delay of 0-2 control steps.
+
+    Observation (``spaces.Dict``, all float32):
+
+    - ``policy``: ``(K * P,)``, the last K frames (``env.history``, oldest first) of what the real
+      robot senses, with uniform sensor noise. One frame of P values is, in order: IMU angular
+      velocity (3, base frame, rad/s), projected gravity (3, base frame), leg joint positions
+      relative to nominal (n, rad), leg joint velocities (n, rad/s), previous action (A), velocity
+      command (3: vx, vy m/s, yaw rate rad/s), gait clock (4: sin left, sin right, cos left, cos
+      right). n = 12 leg joints, A = n (+1 with ``clock: adaptive``): P = 49 (50) for the G1.
+    - ``privileged``: ``(Q,)``, what only the simulator knows, in the order of
+      :attr:`privileged_fields` (name, size): base linear and angular velocity (base frame), clean
+      projected gravity, base height above the terrain, foot friction, added base mass (kg), base
+      centre-of-mass offset (m), motor strength, Kp and Kd scales, action delay (steps), current
+      push force (N, world frame), foot contact forces (world frame, divided by the robot's
+      weight), gait frequency (Hz), and terrain heights relative to the base on a
+      ``scan.points_x x scan.points_y`` grid in the base's yaw frame. Q = 64 with the default scan.
+
+    Action: ``Box(-1, 1, (A,), float32)``: leg joint target offsets (left leg then right leg, hip to
+    ankle) in units of ``action_scale`` rad; with ``clock: adaptive`` the last entry sets the gait
+    frequency within ``gait_frequency_range``.
+
+    Reward: ``dt * sum(scale * term)`` over the named terms in :mod:`rewards` with the scales of
+    ``env.rewards``; each scaled term is in ``info["reward_terms"]``.
+
+    Termination: a fall (base below the robot's minimum height above the terrain, tilt beyond
+    ``max_tilt_degrees``, or a knee/torso touching the ground); ``info["fell"]`` is then True.
+    Truncation: ``episode_seconds`` elapsed, or the robot reached the terrain's edge.
+
+    Info at every step: ``reward_terms``, ``tracking_error_lin`` (m/s), ``tracking_error_yaw``
+    (rad/s), ``terrain_level``, ``terrain_type``, ``gait_frequency`` (Hz), ``base_height`` (m),
+    ``distance`` (m travelled in the plane since reset), ``energy`` (J of positive and negative
+    motor work in this step, for the cost of transport), ``fell``.
+
+    Curriculum: :meth:`set_terrain_level` sets the difficulty used from the next reset (through a
+    VecEnv: ``vec_env.env_method("set_terrain_level", level, indices=[i])``).
+    Held-out evaluation: ``HumanoidEnv(held_out=True)`` draws dynamics, pushes and terrain shape
+    from ``env.held_out`` (disjoint from the training ranges) and ignores the terrain level.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, render_mode: str | None = None, held_out: bool = False
+    ):
+        self.config = copy.deepcopy(dict(config) if config is not None else load_config("humanoid")["env"])
+        cfg = self.config
+        check_config(cfg)
+        if cfg["clock"] not in ("fixed", "adaptive"):
+            raise ConfigError(f"env.clock must be 'fixed' or 'adaptive', got {cfg['clock']!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.held_out = held_out
+        self.robot = robot_spec(cfg["robot"])
+        self.control_dt = 1.0 / cfg["control_hz"]
+        self.substeps = int(cfg["physics_substeps"])
+        self.max_steps = int(round(cfg["episode_seconds"] / self.control_dt))
+        self.adaptive_clock = cfg["clock"] == "adaptive"
+        self.ranges = cfg["held_out"] if held_out else cfg["randomization"]
+        self.terrain_config = cfg["terrain"]
+        self.reward_scales = {name: float(scale) for name, scale in cfg["rewards"].items()}
+        unknown = set(self.reward_scales) - set(rewards.TERMS)
+        if unknown:
+            raise ConfigError(f"unknown reward terms {sorted(unknown)}; known: {', '.join(rewards.TERMS)}")
+
+        self.height_map = HeightMap(cfg["terrain"]["half_size"], cfg["terrain"]["resolution"])
+        self.model = build_model(
+            self.robot,
+            self.control_dt / self.substeps,
+            self.height_map.half_size,
+            self.height_map.points,
+            TERRAIN_RANGE,
+        )
+        self.data = mujoco.MjData(self.model)
+        self._index_model()
+
+        self.n_legs = len(self.robot.leg_joints)
+        self.action_dim = self.n_legs + (1 if self.adaptive_clock else 0)
+        self.frame_size = 3 + 3 + 2 * self.n_legs + self.action_dim + 3 + 4
+        self.history = int(cfg["history"])
+        scan = cfg["scan"]
+        grid_x = (np.arange(scan["points_x"]) - (scan["points_x"] - 1) / 2) * scan["spacing"]
+        grid_y = (np.arange(scan["points_y"]) - (scan["points_y"] - 1) / 2) * scan["spacing"]
+        self._scan_offsets = np.stack(np.meshgrid(grid_x, grid_y), axis=-1).reshape(-1, 2)
+        self.privileged_fields = (
+            ("base_lin_vel", 3),
+            ("base_ang_vel", 3),
+            ("projected_gravity", 3),
+            ("base_height", 1),
+            ("friction", 1),
+            ("added_mass", 1),
+            ("com_offset", 3),
+            ("motor_strength", 1),
+            ("kp_scale", 1),
+            ("kd_scale", 1),
+            ("action_delay", 1),
+            ("push_force", 3),
+            ("foot_forces", 6),
+            ("gait_frequency", 1),
+            ("terrain_scan", len(self._scan_offsets)),
+        )
+        self.privileged_size = sum(size for _, size in self.privileged_fields)
+        self.observation_space = spaces.Dict(
+            {
+                "policy": spaces.Box(-np.inf, np.inf, (self.history * self.frame_size,), np.float32),
+                "privileged": spaces.Box(-np.inf, np.inf, (self.privileged_size,), np.float32),
+            }
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
+
+        noise = cfg["noise"]
+        n = self.n_legs
+        self._noise_levels = noise["scale"] * np.concatenate(
+            [
+                np.full(3, noise["gyro"]),
+                np.full(3, noise["gravity"]),
+                np.full(n, noise["joint_pos"]),
+                np.full(n, noise["joint_vel"]),
+                np.zeros(self.action_dim + 3 + 4),
+            ]
+        )
+        self._frame = np.zeros(self.frame_size)
+        self._frames = np.zeros((self.history, self.frame_size))
+        self._privileged = np.zeros(self.privileged_size)
+        self._foot_forces = np.zeros((2, 3))
+        self._contact_wrench = np.zeros(6)
+        self.terrain_level = int(self.terrain_config["initial_level"])
+        self.set_terrain_level(self.terrain_level)
+        self._renderer: mujoco.Renderer | None = None
+        self._hfield_stale = True
+        self._has_reset = False
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def _index_model(self) -> None:
+        model, spec = self.model, self.robot
+        self.nominal = NominalModel.capture(model, spec)
+        self.root_body = self.nominal.root_body
+        self.leg_actuators = leg_actuator_ids(model, spec)
+        leg_joints = model.actuator_trnid[self.leg_actuators, 0]
+        self.leg_qpos = model.jnt_qposadr[leg_joints]
+        self.leg_dofs = model.jnt_dofadr[leg_joints]
+        key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, spec.keyframe)
+        self.nominal_qpos = model.key_qpos[key].copy()
+        self.nominal_ctrl = model.key_ctrl[key].copy()
+        self.nominal_leg = self.nominal_qpos[self.leg_qpos].copy()
+        low, high = model.jnt_range[leg_joints].T
+        middle, half = (low + high) / 2, (high - low) / 2 * self.config["soft_joint_limit"]
+        self.soft_low, self.soft_high = middle - half, middle + half
+        self.foot_geoms = np.array(
+            [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in spec.foot_geoms]
+        )
+        self.sole_geoms = np.array(
+            [
+                [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"{g}_sole{k}") for k in range(4)]
+                for g in spec.foot_geoms
+            ]
+        )
+        self.geom_foot = np.full(model.ngeom, -1)  # which foot (0 left, 1 right) a sole sphere belongs to
+        self.geom_foot[self.sole_geoms[0]] = 0
+        self.geom_foot[self.sole_geoms[1]] = 1
+        self.knee_bodies = np.array(
+            [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in spec.knee_bodies]
+        )
+        self.floor_geom = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, FLOOR)
+        self.plane_geom = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, PLANE)
+        self.floor_mocap = model.body_mocapid[model.geom_bodyid[self.floor_geom]]
+        self.plane_mocap = model.body_mocapid[model.geom_bodyid[self.plane_geom]]
+        self.hfield_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_HFIELD, HFIELD)
+        self.robot_weight = float(model.body_subtreemass[self.root_body]) * 9.81
+
+    def set_terrain_level(self, level: int) -> None:
+        """Curriculum hook: terrain difficulty level (0 .. levels-1) for the following resets."""
+        top = int(self.terrain_config["levels"]) - 1
+        self.terrain_level = int(min(max(int(level), 0), top))
+
+    # -- gymnasium API -----------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        model, data = self.model, self.data
+        self.terrain = sample_terrain(
+            rng,
+            self.terrain_config,
+            self.terrain_level,
+            self.config["held_out"]["terrain"] if self.held_out else None,
+        )
+        heights = self.height_map.generate(self.terrain, rng)
+        model.hfield_data[:] = np.clip((heights - TERRAIN_FLOOR) / TERRAIN_RANGE, 0.0, 1.0).ravel()
+        self._hfield_stale = True
+        self.dynamics = randomize(model, self.robot, self.nominal, self.ranges, rng)
+
+        mujoco.mj_resetData(model, data)
+        flat = self.terrain.kind == "flat"
+        data.mocap_pos[self.floor_mocap, 2] = OUT_OF_REACH if flat else TERRAIN_FLOOR
+        data.mocap_pos[self.plane_mocap, 2] = 0.0 if flat else OUT_OF_REACH
+        data.qpos[:] = self.nominal_qpos
+        yaw = rng.uniform(-np.pi, np.pi)
+        data.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
+        data.ctrl[:] = self.nominal_ctrl
+        mujoco.mj_forward(model, data)
+
+        self.steps = 0
+        self.phase = 0.0
+        self.gait_frequency = float(self.config["gait_frequency"])
+        self._sample_command(rng)
+        self.push_force = np.zeros(3)
+        self._push_steps_left = 0
+        self._next_push_step = self._seconds_to_steps(
+            sample(rng, self.ranges["push_interval"], "push_interval")
+        )
+        delay = self.dynamics.action_delay
+        self._pending = np.zeros((delay + 1, self.n_legs))
+        self.previous_action = np.zeros(self.action_dim)
+        self._air_time = np.zeros(2)
+        self._last_contact = np.ones(2, dtype=bool)
+        self._foot_xy = data.geom_xpos[self.foot_geoms, :2].copy()
+        self._start_xy = data.qpos[:2].copy()
+        self._has_reset = True
+
+        self._measure_contacts()
+        frame = self._policy_frame(rng)
+        self._frames[:] = frame
+        self._fill_privileged(self._base_state())
+        return self._observation(), self._info(0.0, {}, fell=False)
+
+    def step(self, action):
+        if not self._has_reset:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        model, data, rng = self.model, self.data, self.np_random
+        action = np.clip(np.asarray(action, dtype=np.float64).reshape(self.action_dim), -1.0, 1.0)
+        if self.adaptive_clock:
+            low, high = self.config["gait_frequency_range"]
+            self.gait_frequency = clock.frequency_from_action(action[-1], low, high)
+        # the oldest pending action acts now: a delay of d steps means a queue of d + 1
+        self._pending[:-1] = self._pending[1:]
+        self._pending[-1] = action[: self.n_legs]
+        data.ctrl[self.leg_actuators] = self.nominal_leg + self.config["action_scale"] * self._pending[0]
+        self._update_push(rng)
+
+        energy = 0.0
+        physics_dt = model.opt.timestep
+        for _ in range(self.substeps):
+            mujoco.mj_step(model, data)
+            energy += float(np.abs(data.actuator_force @ data.actuator_velocity)) * physics_dt
+        self.steps += 1
+
+        base = self._base_state()
+        contact = self._measure_contacts()
+        stance = clock.stance_mask(self.phase)
+        first_contact = contact & ~self._last_contact
+        self._air_time += self.control_dt
+        air_time = self._air_time.copy()
+        self._air_time[contact] = 0.0
+        self._last_contact = contact
+        foot_pos = data.geom_xpos[self.foot_geoms]
+        foot_speed = np.linalg.norm(foot_pos[:, :2] - self._foot_xy, axis=1) / self.control_dt
+        self._foot_xy = foot_pos[:, :2].copy()
+        sole_z = data.geom_xpos[self.sole_geoms, 2].min(axis=1) - FOOT_SPHERE_RADIUS
+        foot_clearance = sole_z - self.height_map.height_at(foot_pos[:, 0], foot_pos[:, 1])
+        leg_q = data.qpos[self.leg_qpos]
+        fell = self._fell(base)
+
+        inputs = rewards.RewardInputs(
+            command=self.command,
+            base_lin_vel=base["lin_vel"],
+            base_ang_vel=base["ang_vel"],
+            projected_gravity=base["gravity"],
+            base_height=base["height"],
+            base_height_target=self.robot.base_height_target,
+            stance=stance,
+            contact=contact,
+            first_contact=first_contact,
+            air_time=air_time,
+            air_time_target=self.config["air_time_target"],
+            foot_clearance=foot_clearance,
+            swing_height_target=clock.swing_height_target(self.phase, self.robot.swing_height),
+            foot_speed_xy=foot_speed,
+            action=action,
+            previous_action=self.previous_action,
+            torques=data.actuator_force[self.leg_actuators],
+            joint_acc=data.qacc[self.leg_dofs],
+            joint_limit_excess=np.maximum(leg_q - self.soft_high, 0.0)
+            + np.maximum(self.soft_low - leg_q, 0.0),
+            fell=fell,
+            tracking_sigma=self.config["tracking_sigma"],
+        )
+        reward, terms = rewards.compute(inputs, self.reward_scales, self.control_dt)
+
+        self.phase = clock.advance(self.phase, self.gait_frequency, self.control_dt)
+        self.previous_action = action
+        if self.steps % self._seconds_to_steps(self.config["command"]["resample_seconds"]) == 0:
+            self._sample_command(rng)
+        off_terrain = np.max(np.abs(data.qpos[:2])) > self.height_map.half_size - OFF_TERRAIN_MARGIN
+        truncated = bool(self.steps >= self.max_steps or off_terrain) and not fell
+
+        frame = self._policy_frame(rng)
+        self._frames[:-1] = self._frames[1:]
+        self._frames[-1] = frame
+        self._fill_privileged(base)
+        info = self._info(energy, terms, fell, base)
+        return self._observation(), reward, fell, truncated, info
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, height=240, width=320)
+            self._hfield_stale = False  # a new context uploads the current height field
+        elif self._hfield_stale:
+            # MuJoCo keeps the height field on the GPU; the Renderer exposes no public re-upload
+            self._renderer._gl_context.make_current()
+            mujoco.mjr_uploadHField(self.model, self._renderer._mjr_context, self.hfield_id)
+            self._hfield_stale = False
+        self._renderer.update_scene(self.data, camera="track")
+        # shadows and reflections triple the cost of software (EGL/OSMesa) rendering
+        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
+        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _seconds_to_steps(self, seconds: float) -> int:
+        return max(1, int(round(seconds / self.control_dt)))
+
+    def _sample_command(self, rng: np.random.Generator) -> None:
+        command = self.config["command"]
+        if rng.uniform() < command["standing_probability"]:
+            self.command = np.zeros(3)
+        else:
+            self.command = np.array(
+                [sample(rng, command[key], key) for key in ("lin_vel_x", "lin_vel_y", "yaw_rate")]
+            )
+
+    def _update_push(self, rng: np.random.Generator) -> None:
+        if self.steps >= self._next_push_step:
+            self.push_force, interval = sample_push(rng, self.ranges)
+            self._push_steps_left = self._seconds_to_steps(self.ranges["push_seconds"])
+            self._next_push_step = self.steps + self._seconds_to_steps(interval)
+        if self._push_steps_left > 0:
+            self._push_steps_left -= 1
+        else:
+            self.push_force = np.zeros(3)
+        self.data.xfrc_applied[self.root_body, :3] = self.push_force
+
+    def _base_state(self) -> dict[str, Any]:
+        data = self.data
+        rotation = data.xmat[self.root_body].reshape(3, 3)  # base frame -> world
+        position = data.qpos[:3]
+        return {
+            "position": position.copy(),
+            "lin_vel": rotation.T @ data.qvel[:3],
+            "ang_vel": data.qvel[3:6].copy(),  # a free joint's angular velocity is in the base frame
+            "gravity": rotation.T @ GRAVITY_DOWN,
+            "yaw": float(np.arctan2(rotation[1, 0], rotation[0, 0])),
+            "height": float(position[2] - self.height_map.height_at(position[0], position[1])),
+        }
+
+    def _measure_contacts(self) -> np.ndarray:
+        """Foot contact forces (world frame) into ``_foot_forces``; returns which feet touch."""
+        data = self.data
+        self._foot_forces[:] = 0.0
+        contacts = data.contact
+        for i, (geom1, geom2) in enumerate(zip(contacts.geom1, contacts.geom2, strict=True)):
+            foot = self.geom_foot[geom1] if self.geom_foot[geom1] >= 0 else self.geom_foot[geom2]
+            if foot < 0:
+                continue
+            mujoco.mj_contactForce(self.model, data, i, self._contact_wrench)
+            # frame rows are the contact axes in world coordinates; the force acts on geom2 (flip for geom1)
+            world = contacts.frame[i].reshape(3, 3).T @ self._contact_wrench[:3]
+            self._foot_forces[foot] += world if self.geom_foot[geom2] == foot else -world
+        return np.abs(self._foot_forces[:, 2]) > CONTACT_FORCE_THRESHOLD
+
+    def _fell(self, base: dict[str, Any]) -> bool:
+        if base["height"] < self.robot.min_base_height:
+            return True
+        if base["gravity"][2] > -np.cos(np.radians(self.config["max_tilt_degrees"])):
+            return True
+        knees = self.data.xpos[self.knee_bodies]
+        return bool(
+            np.any(knees[:, 2] - self.height_map.height_at(knees[:, 0], knees[:, 1]) < KNEE_CONTACT_HEIGHT)
+        )
+
+    def _policy_frame(self, rng: np.random.Generator) -> np.ndarray:
+        data, n, frame = self.data, self.n_legs, self._frame
+        rotation = data.xmat[self.root_body].reshape(3, 3)
+        frame[0:3] = data.qvel[3:6]
+        frame[3:6] = rotation.T @ GRAVITY_DOWN
+        frame[6 : 6 + n] = data.qpos[self.leg_qpos] - self.nominal_leg
+        frame[6 + n : 6 + 2 * n] = data.qvel[self.leg_dofs]
+        start = 6 + 2 * n
+        frame[start : start + self.action_dim] = self.previous_action
+        start += self.action_dim
+        frame[start : start + 3] = self.command
+        frame[start + 3 : start + 7] = clock.clock_features(self.phase)
+        return frame + rng.uniform(-1.0, 1.0, self.frame_size) * self._noise_levels
+
+    def _fill_privileged(self, base: dict[str, Any]) -> None:
+        measured = measured_dynamics(self.model, self.robot, self.nominal)
+        yaw = base["yaw"]
+        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
+        offsets = self._scan_offsets
+        scan_x = base["position"][0] + cos_yaw * offsets[:, 0] - sin_yaw * offsets[:, 1]
+        scan_y = base["position"][1] + sin_yaw * offsets[:, 0] + cos_yaw * offsets[:, 1]
+        self._privileged[:] = np.concatenate(
+            [
+                base["lin_vel"],
+                base["ang_vel"],
+                base["gravity"],
+                [base["height"]],
+                [measured["friction"]],
+                [measured["added_mass"]],
+                measured["com_offset"],
+                [measured["motor_strength"]],
+                [measured["kp_scale"]],
+                [measured["kd_scale"]],
+                [self.dynamics.action_delay],
+                self.push_force,
+                (self._foot_forces / self.robot_weight).ravel(),
+                [self.gait_frequency],
+                self.height_map.height_at(scan_x, scan_y) - base["position"][2],
+            ]
+        )
+
+    def privileged_slice(self, name: str) -> slice:
+        """Where field ``name`` of :attr:`privileged_fields` sits in the privileged vector."""
+        start = 0
+        for field, size in self.privileged_fields:
+            if field == name:
+                return slice(start, start + size)
+            start += size
+        raise KeyError(f"no privileged field {name!r}")
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {
+            "policy": self._frames.astype(np.float32).ravel(),
+            "privileged": self._privileged.astype(np.float32),
+        }
+
+    def _info(
+        self, energy: float, terms: dict[str, float], fell: bool, base: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        base = base if base is not None else self._base_state()
+        return {
+            "reward_terms": terms,
+            "tracking_error_lin": float(np.linalg.norm(self.command[:2] - base["lin_vel"][:2])),
+            "tracking_error_yaw": float(abs(self.command[2] - base["ang_vel"][2])),
+            "terrain_level": self.terrain_level,
+            "terrain_type": self.terrain.kind,
+            "gait_frequency": self.gait_frequency,
+            "base_height": base["height"],
+            "distance": float(np.linalg.norm(base["position"][:2] - self._start_xy)),
+            "energy": energy,
+            "fell": fell,
+        }

