@@ -15,3 +15,8 @@ gymnasium.register(
     id="clrl/Sokoban-v0",
     entry_point="clrl.envs.sokoban.env:SokobanEnv",
 )
+
+gymnasium.register(
+    id="clrl/Humanoid-v0",
+    entry_point="clrl.envs.humanoid.env:HumanoidEnv",
+)
