@@ -59,15 +59,16 @@ def renyi_contrastive_from_logits(logits: Tensor, *, gamma: float = 2.0, alpha: 
         raise ValueError(f"logits must be a square (N, N) matrix with N >= 2, got {tuple(logits.shape)}")
     n = logits.shape[0]
     positives = logits.diagonal()
-    negatives = logits.masked_select(~torch.eye(n, dtype=torch.bool, device=logits.device))
 
-    def log_mean_exp(values: Tensor) -> Tensor:
-        return torch.logsumexp(values, dim=0) - math.log(values.numel())
+    def log_mean_exp(values: Tensor, count: int) -> Tensor:
+        return torch.logsumexp(values.flatten(), dim=0) - math.log(count)
 
-    positive_term = log_mean_exp((gamma - 1.0) * positives) / (gamma - 1.0)
-    log_q = log_mean_exp(gamma * negatives)
+    positive_term = log_mean_exp((gamma - 1.0) * positives, n) / (gamma - 1.0)
+    # Masking the diagonal with -inf (exp -> 0) averages over the N(N-1) negatives without a gather.
+    diagonal = torch.eye(n, dtype=torch.bool, device=logits.device)
+    log_q = log_mean_exp((gamma * logits).masked_fill(diagonal, -math.inf), n * (n - 1))
     if alpha > 0:
-        log_p = log_mean_exp(gamma * positives)
+        log_p = log_mean_exp(gamma * positives, n)
         log_q = torch.logaddexp(math.log(alpha) + log_p, math.log1p(-alpha) + log_q)
     return -positive_term + log_q / gamma
 
