@@ -12,6 +12,8 @@ thread start-up costs more than the work, so a serial twin of the kernel runs in
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
@@ -90,13 +92,19 @@ _STICKERS_PER_WORD = 21
 _PACKED_WORDS = 3
 
 
+@njit(cache=True, inline="always")
+def _packed_word(state, word):
+    """Stickers ``21 * word ..`` of one state, 3 bits each, the first in the most significant place."""
+    value = np.uint64(0)
+    for k in range(word * _STICKERS_PER_WORD, min((word + 1) * _STICKERS_PER_WORD, NUM_STICKERS)):
+        value = (value << np.uint64(3)) | np.uint64(state[k])
+    return value
+
+
 def _pack_states_body(states, out):
     for i in prange(states.shape[0]):
         for word in range(_PACKED_WORDS):
-            value = np.uint64(0)
-            for k in range(word * _STICKERS_PER_WORD, min((word + 1) * _STICKERS_PER_WORD, NUM_STICKERS)):
-                value = (value << np.uint64(3)) | np.uint64(states[i, k])
-            out[i, word] = value
+            out[i, word] = _packed_word(states[i], word)
 
 
 @njit(cache=True, inline="always")
@@ -111,16 +119,23 @@ def _hash_states_body(states, out):
     for i in prange(states.shape[0]):
         digest = np.uint64(0x9E3779B97F4A7C15)
         for word in range(_PACKED_WORDS):
-            value = np.uint64(0)
-            for k in range(word * _STICKERS_PER_WORD, min((word + 1) * _STICKERS_PER_WORD, NUM_STICKERS)):
-                value = (value << np.uint64(3)) | np.uint64(states[i, k])
-            digest = _mix64(digest ^ value)
+            digest = _mix64(digest ^ _packed_word(states[i], word))
         out[i] = digest
 
 
 def compile_serial_and_parallel(body):
-    """A serial and a parallel kernel compiled from one Python body (``prange`` is ``range`` when serial)."""
-    return njit(cache=True)(body), njit(cache=True, parallel=True)(body)
+    """A serial and a parallel kernel compiled from one Python body (``prange`` is ``range`` when serial).
+
+    Numba's on-disk cache keys a function by its qualified name, signature and bytecode but not by its
+    flags, so the parallel twin is compiled from a renamed copy; otherwise both would load whichever
+    version was cached last.
+    """
+    parallel_body = types.FunctionType(
+        body.__code__, body.__globals__, body.__name__ + "_parallel", body.__defaults__, body.__closure__
+    )
+    parallel_body.__qualname__ = body.__qualname__ + "_parallel"
+    parallel_body.__doc__ = body.__doc__
+    return njit(cache=True)(body), njit(cache=True, parallel=True)(parallel_body)
 
 
 apply_moves_kernel, _apply_moves_parallel = compile_serial_and_parallel(_apply_moves_body)
