@@ -40,7 +40,7 @@ def build_model(job: str, config: dict[str, Any]):
 
 
 def latent_heuristic(task, encoder: torch.nn.Module, config: dict[str, Any], start: np.ndarray, device):
-    return LatentDistance(encoder, task.featurize, task.goal(start), config["loss"]["similarity"], device)
+    return LatentDistance(encoder, task.featurize, task.goals(start), config["loss"]["similarity"], device)
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -91,6 +91,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         }
         save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
 
+    task.prepare(run_dir)
     heldout_states, heldout_moves_to_go = task.heldout(config["seed"], config["eval"]["trajectories"])
     writer = make_writer(run_dir)
     progress = progress_bar(total_steps, step, f"train {job}")

@@ -13,6 +13,8 @@ import numpy as np
 
 from clrl.envs.cube import kernels as cube_kernels
 from clrl.envs.cube.constants import MOVE_NAMES
+from clrl.envs.sokoban import kernels as sokoban_kernels
+from clrl.envs.sokoban.constants import ACTION_LETTERS
 
 
 class Domain(Protocol):
@@ -27,8 +29,8 @@ class Domain(Protocol):
     def hash(self, states: np.ndarray) -> np.ndarray:
         """``(N, *S) -> (N,)`` uint64 keys for duplicate detection."""
 
-    def format_actions(self, actions: list[int]) -> str:
-        """A solution as text in the puzzle's own notation."""
+    def format_solution(self, start: np.ndarray, actions: list[int]) -> str:
+        """A solution from ``start`` as text in the puzzle's own notation."""
 
 
 class CubeDomain:
@@ -46,5 +48,30 @@ class CubeDomain:
     def hash(self, states: np.ndarray) -> np.ndarray:
         return cube_kernels.hash_states(states)
 
-    def format_actions(self, actions: list[int]) -> str:
+    def format_solution(self, start: np.ndarray, actions: list[int]) -> str:
         return " ".join(MOVE_NAMES[a] for a in actions)
+
+
+class SokobanDomain:
+    """Sokoban in single steps (up, down, left, right); a blocked step is not a legal action."""
+
+    num_actions = 4
+
+    def children(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return sokoban_kernels.children(np.ascontiguousarray(states))
+
+    def is_solved(self, states: np.ndarray) -> np.ndarray:
+        return sokoban_kernels.is_solved(np.ascontiguousarray(states))
+
+    def hash(self, states: np.ndarray) -> np.ndarray:
+        return sokoban_kernels.hash_states(np.ascontiguousarray(states))
+
+    def format_solution(self, start: np.ndarray, actions: list[int]) -> str:
+        """LURD: lower case for a step, upper case for a push."""
+        letters, state = [], start[None]
+        for action in actions:
+            following, _, pushed = sokoban_kernels.step(state, np.array([action]))
+            letter = ACTION_LETTERS[action]
+            letters.append(letter.upper() if pushed[0] else letter)
+            state = following
+        return "".join(letters)

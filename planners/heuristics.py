@@ -12,21 +12,24 @@ import numpy as np
 import torch
 
 from clrl.envs.cube.constants import SOLVED_STATE
+from clrl.losses.similarity import pairwise_similarity
 
 
 class LatentDistance:
-    """``h(s) = -sim(phi(s), phi(goal))`` with the similarity the encoder was trained with.
+    """``h(s) = min_g -sim(phi(s), phi(g))`` with the similarity the encoder was trained with.
 
     For ``neg_sq_l2`` this is the squared latent distance to the goal; for ``dot`` it is the
-    negated inner product, which CRTR trains to fall as the goal gets nearer in moves.
-    States are scored in chunks of ``batch_size`` under ``torch.inference_mode``.
+    negated inner product, which CRTR trains to fall as the goal gets nearer in moves. ``goals``
+    holds one goal state (the solved cube) or several equally good ones (a solved Sokoban level
+    with the player anywhere); the nearest counts. States are scored in chunks of ``batch_size``
+    under ``torch.inference_mode``.
     """
 
     def __init__(
         self,
         encoder: torch.nn.Module,
         featurize: Callable[[np.ndarray], torch.Tensor],
-        goal: np.ndarray,
+        goals: np.ndarray,
         similarity: str,
         device: torch.device | str = "cpu",
         batch_size: int = 8192,
@@ -36,7 +39,7 @@ class LatentDistance:
         self.similarity = similarity
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.goal_latent = self.embed(goal[None])[0]
+        self.goal_latents = self.embed(goals)
 
     @torch.inference_mode()
     def embed(self, states: np.ndarray) -> torch.Tensor:
@@ -47,16 +50,8 @@ class LatentDistance:
         return torch.cat(chunks)
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
-        latents = self.embed(states)
-        if self.similarity == "neg_sq_l2":
-            scores = ((latents - self.goal_latent) ** 2).sum(1)
-        elif self.similarity == "dot":
-            scores = -(latents @ self.goal_latent)
-        elif self.similarity == "cosine":
-            scores = -torch.nn.functional.cosine_similarity(latents, self.goal_latent[None], dim=1)
-        else:
-            raise ValueError(f"no latent distance for similarity {self.similarity!r}")
-        return scores.float().cpu().numpy()
+        scores = -pairwise_similarity(self.embed(states), self.goal_latents, self.similarity)
+        return scores.min(dim=1).values.float().cpu().numpy()
 
 
 def misplaced_stickers(states: np.ndarray) -> np.ndarray:

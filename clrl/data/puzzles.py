@@ -42,6 +42,9 @@ class CubeTask:
     def encoder_inputs(self) -> dict[str, int]:
         return {"in_dim": NUM_STICKERS * NUM_FACES if self.input == "onehot" else NUM_STICKERS}
 
+    def prepare(self, run_dir) -> None:
+        """Nothing to prepare: walks are generated fresh for every batch."""
+
     def featurize(self, states: np.ndarray) -> torch.Tensor:
         """``(N, 54) uint8 -> (N, 324)`` one-hot stickers, or ``(N, 54)`` colour ids scaled to [0, 1]."""
         ids = torch.from_numpy(np.ascontiguousarray(states)).long()
@@ -65,8 +68,9 @@ class CubeTask:
         moves_to_go = np.broadcast_to(np.arange(self.length, -1, -1), walks.shape[:2])
         return walks.reshape(-1, NUM_STICKERS), moves_to_go.reshape(-1).copy()
 
-    def goal(self, start: np.ndarray) -> np.ndarray:
-        return SOLVED_STATE.copy()
+    def goals(self, start: np.ndarray) -> np.ndarray:
+        """``(1, 54)``: the solved cube."""
+        return SOLVED_STATE[None].copy()
 
     def eval_puzzles(self, seed: int, eval_config: dict[str, Any]) -> np.ndarray:
         """The scrambles greedy descent is scored on during training (fixed by the seed)."""
