@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -23,14 +24,32 @@ from clrl.envs.cube import MOVE_PERMUTATIONS, apply_moves, children, random_stat
 from clrl.envs.cube import kernels as cube_kernels
 
 
-def best_seconds(function: Callable[[], object], repeats: int) -> float:
+class Row(NamedTuple):
+    """One line of the table: throughput in items per wall-clock second and per CPU second."""
+
+    what: str
+    threads: int
+    wall_rate: float
+    cpu_rate: float
+    unit: str
+
+
+class Timing(NamedTuple):
+    """Best wall-clock and best process CPU time (all threads) of repeated calls, in seconds."""
+
+    wall: float
+    cpu: float
+
+
+def best_seconds(function: Callable[[], object], repeats: int) -> Timing:
     function()  # compile / load from cache, warm the caches
-    timings = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         function()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return Timing(min(walls), min(cpus))
 
 
 def numpy_per_state_moves(states: np.ndarray, moves: np.ndarray, out: np.ndarray) -> None:
@@ -71,40 +90,36 @@ def main() -> None:
     max_threads = numba.config.NUMBA_NUM_THREADS
     thread_counts = [t for t in (1, 2) if t <= max_threads]
 
-    rows: list[tuple[str, str, float, str]] = []  # (what, threads, per second, unit)
+    rows: list[Row] = []
+
+    def measure(what: str, threads: int, items: int, unit: str, function: Callable[[], object]) -> Row:
+        if "Numba" in what or "random_walk" in what:
+            numba.set_num_threads(threads)
+        timing = best_seconds(function, args.repeats)
+        row = Row(what, threads, items / timing.wall, items / timing.cpu, unit)
+        rows.append(row)
+        return row
 
     small = states[: args.numpy_states]
-    seconds = best_seconds(lambda: numpy_per_state_moves(small, moves[: len(small)], out[: len(small)]),
-                           max(1, args.repeats // 2))
-    numpy_loop_rate = len(small) / seconds
-    rows.append(("NumPy, per-state loop (`state[perm]`)", "1", numpy_loop_rate, "moves/s"))
-    seconds = best_seconds(lambda: numpy_batched_moves(states, moves), args.repeats)
-    rows.append(("NumPy, one batched gather (`take_along_axis`)", "1", args.states / seconds, "moves/s"))
-
-    seconds = best_seconds(lambda: cube_kernels.apply_moves_kernel(states, moves, out), args.repeats)
-    serial_rate = args.states / seconds
-    rows.append(("Numba `apply_moves`, serial kernel", "1", serial_rate, "moves/s"))
-    parallel_rates = {}
-    for threads in thread_counts:
-        numba.set_num_threads(threads)
-        seconds = best_seconds(lambda: apply_moves(states, moves, out=out), args.repeats)
-        parallel_rates[threads] = args.states / seconds
-        rows.append(("Numba `apply_moves`, parallel kernel", str(threads), parallel_rates[threads],
-                     "moves/s"))
-
+    numpy_loop = measure("NumPy, per-state loop (`state[perm]`)", 1, len(small), "moves",
+                         lambda: numpy_per_state_moves(small, moves[: len(small)], out[: len(small)]))
+    measure("NumPy, one batched gather (`take_along_axis`)", 1, args.states, "moves",
+            lambda: numpy_batched_moves(states, moves))
+    measure("Numba `apply_moves`, serial kernel", 1, args.states, "moves",
+            lambda: cube_kernels.apply_moves_kernel(states, moves, out))
+    parallel = {
+        threads: measure("Numba `apply_moves`, parallel kernel", threads, args.states, "moves",
+                         lambda: apply_moves(states, moves, out=out))
+        for threads in thread_counts
+    }
     parents = states[: args.states // 12]
     for threads in thread_counts:
-        numba.set_num_threads(threads)
-        seconds = best_seconds(lambda: children(parents), args.repeats)
-        rows.append(("Numba `children` (12 per state)", str(threads), 12 * len(parents) / seconds, "moves/s"))
-
-    generated = args.trajectories * (args.length + 1)
+        measure("Numba `children` (12 per state)", threads, 12 * len(parents), "moves",
+                lambda: children(parents))
     for threads in thread_counts:
-        numba.set_num_threads(threads)
-        seconds = best_seconds(lambda: random_walk_trajectories(rng, args.trajectories, args.length),
-                               args.repeats)
-        rows.append((f"`random_walk_trajectories` (length {args.length}, incl. RNG)", str(threads),
-                     generated / seconds, "states/s"))
+        measure(f"`random_walk_trajectories` (length {args.length}, incl. RNG)", threads,
+                args.trajectories * (args.length + 1), "states",
+                lambda: random_walk_trajectories(rng, args.trajectories, args.length))
 
     command = " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv])
     print("## Cube kernel throughput\n")
@@ -113,15 +128,18 @@ def main() -> None:
     print(f"- load average when it finished: {os.getloadavg()[0]:.1f} (other jobs share these cores)")
     print(f"- command: `{command}`")
     print(f"- batch: {args.states:,} states for the kernels, {args.numpy_states:,} for the per-state loop; "
-          f"best of {args.repeats} timings\n")
-    print("| what | threads | throughput | unit | vs NumPy per-state |")
-    print("|---|---:|---:|---|---:|")
-    for what, threads, rate, unit in rows:
-        ratio = f"{rate / numpy_loop_rate:,.0f}x" if unit == "moves/s" else ""
-        print(f"| {what} | {threads} | {rate / 1e6:,.2f} M | {unit} | {ratio} |")
-    if len(parallel_rates) == 2:
-        speed_up = parallel_rates[2] / parallel_rates[1]
-        print(f"\n2-thread / 1-thread speed-up of `apply_moves`: {speed_up:.2f}x")
+          f"best of {args.repeats} timings. Wall: items per second of elapsed time. CPU: items per second "
+          "of process CPU time summed over threads, i.e. per busy core, which time slices lost to other "
+          "jobs do not dilute.\n")
+    print("| what | threads | wall, M/s | CPU, M/s per core | unit | CPU vs NumPy per-state |")
+    print("|---|---:|---:|---:|---|---:|")
+    for row in rows:
+        ratio = f"{row.cpu_rate / numpy_loop.cpu_rate:,.0f}x" if row.unit == "moves" else ""
+        print(f"| {row.what} | {row.threads} | {row.wall_rate / 1e6:,.2f} | {row.cpu_rate / 1e6:,.2f} "
+              f"| {row.unit} | {ratio} |")
+    if len(parallel) == 2:
+        print(f"\n2-thread / 1-thread wall speed-up of `apply_moves`: "
+              f"{parallel[2].wall_rate / parallel[1].wall_rate:.2f}x")
 
 
 if __name__ == "__main__":
