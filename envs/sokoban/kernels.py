@@ -22,12 +22,15 @@ from clrl.envs.sokoban.constants import (
     LETTER_TO_ACTION,
     NUM_ACTIONS,
     NUM_CELL_TYPES,
+    PLAYER,
     WITH_BOX,
     WITH_PLAYER,
 )
 from clrl.envs.sokoban.levels import Level
 from clrl.errors import UserError
 
+_PLAYER_WORD_ADD = np.uint32(0x03030303)
+_PLAYER_WORD_MASK = np.uint32(0x08080808)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -48,40 +51,77 @@ def find_player(state: np.ndarray) -> tuple[int, int]:
 
 
 @njit(cache=True)
-def _inside(row: int, col: int, height: int, width: int) -> bool:
-    return 0 <= row < height and 0 <= col < width
+def _find_player(cells: np.ndarray, words: np.ndarray, start: int, size: int) -> int:
+    """Index (within the state) of the player in ``cells[start:start + size]``, -1 if absent.
+
+    ``words`` is ``cells`` viewed as uint32 (taken once per batch: a view per state costs more than
+    the scan). Four cells per word are tested at once: for codes 0..6, ``(code + 3) & 8`` is set
+    exactly for PLAYER (5) and PLAYER_ON_GOAL (6), and no byte carries into the next. This is several
+    times faster than a byte loop on 10x10 grids.
+    """
+    first = start
+    if size % 4 == 0 and start % 4 == 0:
+        first = start + size
+        for k in range(start // 4, (start + size) // 4):
+            if (words[k] + _PLAYER_WORD_ADD) & _PLAYER_WORD_MASK:
+                first = 4 * k
+                break
+    for cell in range(first, start + size):
+        if cells[cell] >= PLAYER:
+            return cell - start
+    return -1
+
+
+@njit(cache=True)
+def _step_cells(
+    cells: np.ndarray, words: np.ndarray, start: int, action: int, height: int, width: int
+) -> tuple[bool, bool]:
+    """Apply one action in place to the state stored flat at ``cells[start:start + H * W]``."""
+    player = _find_player(cells, words, start, height * width)
+    if player < 0:
+        return False, False
+    d_row, d_col = ACTION_DELTAS[action, 0], ACTION_DELTAS[action, 1]
+    row, col = player // width + d_row, player % width + d_col
+    if not (0 <= row < height and 0 <= col < width):
+        return False, False
+    offset = d_row * width + d_col
+    player += start
+    ahead = player + offset
+    target = cells[ahead]
+    if IS_FREE[target]:
+        cells[player] = BACKGROUND[cells[player]]
+        cells[ahead] = WITH_PLAYER[target]
+        return True, False
+    if not IS_BOX[target]:
+        return False, False
+    row, col = row + d_row, col + d_col
+    beyond = ahead + offset
+    if not (0 <= row < height and 0 <= col < width) or not IS_FREE[cells[beyond]]:
+        return False, False
+    cells[player] = BACKGROUND[cells[player]]
+    cells[ahead] = WITH_PLAYER[BACKGROUND[target]]
+    cells[beyond] = WITH_BOX[cells[beyond]]
+    return True, True
+
+
+@njit(cache=True)
+def _word_view(cells: np.ndarray) -> np.ndarray:
+    if cells.shape[0] % 4 == 0:
+        return cells.view(np.uint32)
+    return np.zeros(0, dtype=np.uint32)
 
 
 @njit(cache=True)
 def step_into(state: np.ndarray, action: int, out: np.ndarray) -> tuple[bool, bool]:
-    """Apply one action to ``state`` and write the result into ``out`` (may alias ``state``).
+    """Apply one action to a C-contiguous ``(H, W)`` ``state``, writing into ``out`` (may be ``state``).
 
     Returns ``(moved, pushed)``. A blocked move (wall, or a box that cannot be pushed because a wall or
     another box is behind it) leaves the state unchanged and returns ``(False, False)``.
     """
     height, width = state.shape
     out[:, :] = state
-    row, col = find_player(state)
-    if row < 0:
-        return False, False
-    d_row, d_col = ACTION_DELTAS[action, 0], ACTION_DELTAS[action, 1]
-    row1, col1 = row + d_row, col + d_col
-    if not _inside(row1, col1, height, width):
-        return False, False
-    target = state[row1, col1]
-    if IS_FREE[target]:
-        out[row, col] = BACKGROUND[state[row, col]]
-        out[row1, col1] = WITH_PLAYER[target]
-        return True, False
-    if IS_BOX[target]:
-        row2, col2 = row1 + d_row, col1 + d_col
-        if not _inside(row2, col2, height, width) or not IS_FREE[state[row2, col2]]:
-            return False, False
-        out[row, col] = BACKGROUND[state[row, col]]
-        out[row1, col1] = WITH_PLAYER[BACKGROUND[target]]
-        out[row2, col2] = WITH_BOX[state[row2, col2]]
-        return True, True
-    return False, False
+    cells = out.reshape(height * width)
+    return _step_cells(cells, _word_view(cells), 0, action, height, width)
 
 
 @njit(cache=True)
@@ -95,12 +135,15 @@ def step(states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Returns:
         ``(next_states (N, H, W) uint8, moved (N,) bool, pushed (N,) bool)``.
     """
-    count = states.shape[0]
-    next_states = np.empty_like(states)
+    count, height, width = states.shape
+    size = height * width
+    next_states = states.copy()
+    cells = next_states.reshape(count * size)
+    words = _word_view(cells)
     moved = np.zeros(count, dtype=np.bool_)
     pushed = np.zeros(count, dtype=np.bool_)
     for i in range(count):
-        moved[i], pushed[i] = step_into(states[i], actions[i], next_states[i])
+        moved[i], pushed[i] = _step_cells(cells, words, i * size, actions[i], height, width)
     return next_states, moved, pushed
 
 
