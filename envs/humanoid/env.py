@@ -167,6 +167,8 @@ class HumanoidEnv(gym.Env):
         self._frame = np.zeros(self.frame_size)
         self._frames = np.zeros((self.history, self.frame_size))
         self._privileged = np.zeros(self.privileged_size)
+        self._probes = np.zeros((3 + len(self.knee_bodies) + len(self._scan_offsets), 2))
+        self._max_tilt_gravity_z = -np.cos(np.radians(cfg["max_tilt_degrees"]))
         self._foot_forces = np.zeros((2, 3))
         self._contact_wrench = np.zeros(6)
         self.terrain_level = int(self.terrain_config["initial_level"])
@@ -264,11 +266,19 @@ class HumanoidEnv(gym.Env):
         self._start_xy = data.qpos[:2].copy()
         self._has_reset = True
 
+        measured = measured_dynamics(model, self.robot, self.nominal)
+        self._episode_privileged = np.concatenate(
+            [
+                [measured["friction"], measured["added_mass"]],
+                measured["com_offset"],
+                [measured["motor_strength"], measured["kp_scale"], measured["kd_scale"], delay],
+            ]
+        )
         self._measure_contacts()
-        frame = self._policy_frame(rng)
-        self._frames[:] = frame
-        self._fill_privileged(self._base_state())
-        return self._observation(), self._info(0.0, {}, fell=False)
+        sensed = self._sense()
+        self._frames[:] = self._policy_frame(rng)
+        self._fill_privileged(sensed)
+        return self._observation(), self._info(0.0, {}, False, sensed)
 
     def step(self, action):
         if not self._has_reset:
@@ -288,10 +298,10 @@ class HumanoidEnv(gym.Env):
         physics_dt = model.opt.timestep
         for _ in range(self.substeps):
             mujoco.mj_step(model, data)
-            energy += float(np.abs(data.actuator_force @ data.actuator_velocity)) * physics_dt
+            energy += float(np.abs(data.actuator_force * data.actuator_velocity).sum()) * physics_dt
         self.steps += 1
 
-        base = self._base_state()
+        base = self._sense()
         contact = self._measure_contacts()
         stance = clock.stance_mask(self.phase)
         first_contact = contact & ~self._last_contact
@@ -299,11 +309,11 @@ class HumanoidEnv(gym.Env):
         air_time = self._air_time.copy()
         self._air_time[contact] = 0.0
         self._last_contact = contact
-        foot_pos = data.geom_xpos[self.foot_geoms]
-        foot_speed = np.linalg.norm(foot_pos[:, :2] - self._foot_xy, axis=1) / self.control_dt
-        self._foot_xy = foot_pos[:, :2].copy()
+        foot_xy = data.geom_xpos[self.foot_geoms, :2]
+        foot_speed = np.linalg.norm(foot_xy - self._foot_xy, axis=1) / self.control_dt
+        self._foot_xy = foot_xy
         sole_z = data.geom_xpos[self.sole_geoms, 2].min(axis=1) - FOOT_SPHERE_RADIUS
-        foot_clearance = sole_z - self.height_map.height_at(foot_pos[:, 0], foot_pos[:, 1])
+        foot_clearance = sole_z - base["foot_ground"]
         leg_q = data.qpos[self.leg_qpos]
         fell = self._fell(base)
 
@@ -340,9 +350,8 @@ class HumanoidEnv(gym.Env):
         off_terrain = np.max(np.abs(data.qpos[:2])) > self.height_map.half_size - OFF_TERRAIN_MARGIN
         truncated = bool(self.steps >= self.max_steps or off_terrain) and not fell
 
-        frame = self._policy_frame(rng)
         self._frames[:-1] = self._frames[1:]
-        self._frames[-1] = frame
+        self._frames[-1] = self._policy_frame(rng)
         self._fill_privileged(base)
         info = self._info(energy, terms, fell, base)
         return self._observation(), reward, fell, truncated, info
@@ -394,17 +403,30 @@ class HumanoidEnv(gym.Env):
             self.push_force = np.zeros(3)
         self.data.xfrc_applied[self.root_body, :3] = self.push_force
 
-    def _base_state(self) -> dict[str, Any]:
+    def _sense(self) -> dict[str, Any]:
+        """Base state and ground heights under the base, feet, knees and scan points (one lookup)."""
         data = self.data
         rotation = data.xmat[self.root_body].reshape(3, 3)  # base frame -> world
-        position = data.qpos[:3]
+        position = data.qpos[:3].copy()
+        yaw = np.arctan2(rotation[1, 0], rotation[0, 0])
+        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
+        probes, offsets = self._probes, self._scan_offsets
+        probes[0] = position[:2]
+        probes[1:3] = data.geom_xpos[self.foot_geoms, :2]
+        n_knees = len(self.knee_bodies)
+        probes[3 : 3 + n_knees] = data.xpos[self.knee_bodies, :2]
+        probes[3 + n_knees :, 0] = position[0] + cos_yaw * offsets[:, 0] - sin_yaw * offsets[:, 1]
+        probes[3 + n_knees :, 1] = position[1] + sin_yaw * offsets[:, 0] + cos_yaw * offsets[:, 1]
+        ground = self.height_map.height_at(probes[:, 0], probes[:, 1])
         return {
-            "position": position.copy(),
+            "position": position,
             "lin_vel": rotation.T @ data.qvel[:3],
             "ang_vel": data.qvel[3:6].copy(),  # a free joint's angular velocity is in the base frame
             "gravity": rotation.T @ GRAVITY_DOWN,
-            "yaw": float(np.arctan2(rotation[1, 0], rotation[0, 0])),
-            "height": float(position[2] - self.height_map.height_at(position[0], position[1])),
+            "height": float(position[2] - ground[0]),
+            "foot_ground": ground[1:3],
+            "knee_clearance": data.xpos[self.knee_bodies, 2] - ground[3 : 3 + n_knees],
+            "scan": ground[3 + n_knees :] - position[2],
         }
 
     def _measure_contacts(self) -> np.ndarray:
@@ -423,13 +445,10 @@ class HumanoidEnv(gym.Env):
         return np.abs(self._foot_forces[:, 2]) > CONTACT_FORCE_THRESHOLD
 
     def _fell(self, base: dict[str, Any]) -> bool:
-        if base["height"] < self.robot.min_base_height:
-            return True
-        if base["gravity"][2] > -np.cos(np.radians(self.config["max_tilt_degrees"])):
-            return True
-        knees = self.data.xpos[self.knee_bodies]
         return bool(
-            np.any(knees[:, 2] - self.height_map.height_at(knees[:, 0], knees[:, 1]) < KNEE_CONTACT_HEIGHT)
+            base["height"] < self.robot.min_base_height
+            or base["gravity"][2] > self._max_tilt_gravity_z
+            or np.any(base["knee_clearance"] < KNEE_CONTACT_HEIGHT)
         )
 
     def _policy_frame(self, rng: np.random.Generator) -> np.ndarray:
@@ -447,29 +466,17 @@ class HumanoidEnv(gym.Env):
         return frame + rng.uniform(-1.0, 1.0, self.frame_size) * self._noise_levels
 
     def _fill_privileged(self, base: dict[str, Any]) -> None:
-        measured = measured_dynamics(self.model, self.robot, self.nominal)
-        yaw = base["yaw"]
-        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
-        offsets = self._scan_offsets
-        scan_x = base["position"][0] + cos_yaw * offsets[:, 0] - sin_yaw * offsets[:, 1]
-        scan_y = base["position"][1] + sin_yaw * offsets[:, 0] + cos_yaw * offsets[:, 1]
         self._privileged[:] = np.concatenate(
             [
                 base["lin_vel"],
                 base["ang_vel"],
                 base["gravity"],
                 [base["height"]],
-                [measured["friction"]],
-                [measured["added_mass"]],
-                measured["com_offset"],
-                [measured["motor_strength"]],
-                [measured["kp_scale"]],
-                [measured["kd_scale"]],
-                [self.dynamics.action_delay],
+                self._episode_privileged,
                 self.push_force,
                 (self._foot_forces / self.robot_weight).ravel(),
                 [self.gait_frequency],
-                self.height_map.height_at(scan_x, scan_y) - base["position"][2],
+                base["scan"],
             ]
         )
 
@@ -489,9 +496,8 @@ class HumanoidEnv(gym.Env):
         }
 
     def _info(
-        self, energy: float, terms: dict[str, float], fell: bool, base: dict[str, Any] | None = None
+        self, energy: float, terms: dict[str, float], fell: bool, base: dict[str, Any]
     ) -> dict[str, Any]:
-        base = base if base is not None else self._base_state()
         return {
             "reward_terms": terms,
             "tracking_error_lin": float(np.linalg.norm(self.command[:2] - base["lin_vel"][:2])),

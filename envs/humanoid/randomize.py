@@ -201,7 +201,11 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 
 def overlap_pairs(config: Mapping[str, Any]) -> list[tuple[str, list[float]]]:
-    """Held-out keys whose intervals intersect the training range (open overlap; touching ends allowed)."""
+    """Held-out keys with an interval that shares more than an end point with the training range.
+
+    Touching ends are allowed for continuous ranges (a set of measure zero); a single-value
+    interval (e.g. an integer action delay) overlaps when it lies anywhere in the training range.
+    """
     training, held_out, terrain = config["randomization"], config["held_out"], config["terrain"]
     pairs = [(key, training[key], held_out[key]) for key in (*DYNAMICS_KEYS, "push_force")]
     pairs += [(f"terrain.{key}", terrain[key], held_out["terrain"][key]) for key in TERRAIN_KEYS]
@@ -209,6 +213,8 @@ def overlap_pairs(config: Mapping[str, Any]) -> list[tuple[str, list[float]]]:
     for key, train_range, held_range in pairs:
         ((low, high),) = intervals(train_range, key)
         for held_low, held_high in intervals(held_range, key):
-            if held_low < high and held_high > low or (held_low == held_high and low < held_low < high):
+            start, end = max(low, held_low), min(high, held_high)
+            single_value = low == high or held_low == held_high
+            if start < end or (start == end and single_value):
                 overlapping.append((key, list(train_range)))
     return overlapping

@@ -84,8 +84,9 @@ ROBOTS: dict[str, RobotSpec] = {
         leg_joints=tuple(
             f"{side}_{joint}" for side in ("LL", "LR") for joint in ("HR", "HAA", "HFE", "KFE", "FFE", "FAA")
         ),
-        leg_kp=(50.0, 50.0, 50.0, 50.0, 80.0, 20.0) * 2,
-        leg_kd=(1.5, 1.5, 1.5, 1.5, 2.0, 0.5) * 2,
+        # Playground's kp 35 lets the nominal pose fold within a second; these hold it under PD alone
+        leg_kp=(100.0, 100.0, 100.0, 100.0, 150.0, 30.0) * 2,
+        leg_kd=(2.5, 2.5, 2.5, 2.5, 3.0, 0.5) * 2,
         hold_kp=0.0,
         hold_kd=0.0,
         keyframe="home",

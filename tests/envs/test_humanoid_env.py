@@ -1,0 +1,203 @@
+"""HumanoidEnv on the real MuJoCo models: standing under PD, falls, privileged truth, delay, API."""
+
+import copy
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import clrl.envs  # noqa: F401  (registers clrl/Humanoid-v0)
+from clrl.config import load_config
+from clrl.envs.humanoid import HumanoidEnv
+
+ENV = load_config("humanoid")["env"]
+NOMINAL = {
+    "friction": 1.0, "added_mass": 0.0, "com_offset": 0.0, "motor_strength": 1.0, "kp_scale": 1.0,
+    "kd_scale": 1.0, "action_delay": 0, "push_force": 0.0,
+}  # fmt: skip
+
+
+def nominal_config(robot: str = "g1", **changes) -> dict:
+    """Flat ground, no randomisation, no pushes, no sensor noise."""
+    config = copy.deepcopy(ENV)
+    config["robot"] = robot
+    config["terrain"].update(types=["flat"], weights=[1.0])
+    for key, value in NOMINAL.items():
+        config["randomization"][key] = [value, value]
+    config["noise"]["scale"] = 0.0
+    config.update(changes)
+    return config
+
+
+@pytest.fixture(scope="module")
+def env():
+    return HumanoidEnv()
+
+
+@pytest.fixture(scope="module")
+def nominal_g1():
+    return HumanoidEnv(nominal_config("g1"))
+
+
+def test_spaces_shapes_and_dtypes(env):
+    n, history = 12, ENV["history"]
+    frame = 3 + 3 + n + n + n + 3 + 4
+    assert env.action_space.shape == (n,) and env.action_space.dtype == np.float32
+    assert env.observation_space["policy"].shape == (history * frame,)
+    assert env.observation_space["privileged"].shape == (sum(size for _, size in env.privileged_fields),)
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    for key in ("policy", "privileged"):
+        assert obs[key].dtype == np.float32 and obs[key] in env.observation_space[key]
+    assert set(info["reward_terms"]) == set(ENV["rewards"])
+    assert reward == pytest.approx(sum(info["reward_terms"].values()))
+    for key in ("tracking_error_lin", "tracking_error_yaw", "terrain_level", "gait_frequency", "base_height",
+                "distance", "energy", "fell"):  # fmt: skip
+        assert key in info
+    assert info["energy"] > 0.0
+
+
+def test_adaptive_clock_adds_one_action_that_sets_the_frequency():
+    config = nominal_config(clock="adaptive")
+    env = HumanoidEnv(config)
+    assert env.action_space.shape == (13,)
+    assert env.observation_space["policy"].shape == (ENV["history"] * (3 + 3 + 12 + 12 + 13 + 3 + 4),)
+    env.reset(seed=0)
+    action = np.zeros(13, dtype=np.float32)
+    action[-1] = 1.0
+    _, _, _, _, info = env.step(action)
+    assert info["gait_frequency"] == pytest.approx(config["gait_frequency_range"][1])
+    phase = env.phase
+    env.step(action)
+    assert env.phase == pytest.approx(np.mod(phase + 2 * np.pi * 0.02 * 2.2, 2 * np.pi))
+
+
+def test_gymnasium_env_checker(env):
+    check_env(env, skip_render_check=True)
+
+
+@pytest.mark.parametrize("robot", ["g1", "berkeley_humanoid"])
+def test_nominal_pose_stands_two_seconds_under_zero_action(robot, nominal_g1):
+    env = nominal_g1 if robot == "g1" else HumanoidEnv(nominal_config(robot))
+    env.reset(seed=0)
+    start_height = env.data.qpos[2]
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
+    for _ in range(100):  # 2 s at 50 Hz
+        _, _, terminated, truncated, info = env.step(zero)
+        assert not terminated and not truncated
+    assert info["base_height"] == pytest.approx(start_height, abs=0.03)
+    assert info["distance"] < 0.05
+    # the feet carry the whole weight (contact forces measured by the env)
+    weight_share = env._foot_forces[:, 2].sum() / env.robot_weight
+    assert weight_share == pytest.approx(1.0, abs=0.1)
+
+
+def test_forced_fall_terminates(nominal_g1):
+    env = nominal_g1
+    env.reset(seed=1)
+    env.data.qpos[3:7] = (np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0)  # pitched 90 degrees
+    env.data.qpos[2] = 0.3
+    mujoco.mj_forward(env.model, env.data)
+    _, reward, terminated, truncated, info = env.step(np.zeros(12, dtype=np.float32))
+    assert terminated and not truncated and info["fell"]
+    assert info["reward_terms"]["termination"] == pytest.approx(ENV["rewards"]["termination"] * 0.02)
+
+
+def test_privileged_values_are_the_models_parameters(env):
+    env.reset(seed=5)
+    obs, *_ = env.step(np.zeros(12, dtype=np.float32))
+    privileged, model, dynamics = obs["privileged"], env.model, env.dynamics
+    root = env.root_body
+    assert privileged[env.privileged_slice("friction")][0] == pytest.approx(dynamics.friction, rel=1e-6)
+    np.testing.assert_allclose(model.pair_friction[:, :2], dynamics.friction)
+    assert np.all(model.pair_geom2 != model.pair_geom1)
+    base_mass = privileged[env.privileged_slice("added_mass")][0] + env.nominal.base_mass
+    assert base_mass == pytest.approx(model.body_mass[root], rel=1e-6)
+    com = privileged[env.privileged_slice("com_offset")] + env.nominal.base_com
+    np.testing.assert_allclose(com, model.body_ipos[root], atol=1e-6)
+    strength = privileged[env.privileged_slice("motor_strength")][0]
+    knee = model.actuator_trnid[env.leg_actuators[3], 0]
+    assert model.jnt_actfrcrange[knee, 1] == pytest.approx(
+        strength * env.nominal.torque_limits[knee, 1], rel=1e-6
+    )
+    kp = privileged[env.privileged_slice("kp_scale")][0] * strength * np.array(env.robot.leg_kp)
+    np.testing.assert_allclose(model.actuator_gainprm[env.leg_actuators, 0], kp, rtol=1e-6)
+    kd = privileged[env.privileged_slice("kd_scale")][0] * strength * np.array(env.robot.leg_kd)
+    np.testing.assert_allclose(-model.actuator_biasprm[env.leg_actuators, 2], kd, rtol=1e-6)
+    assert privileged[env.privileged_slice("action_delay")][0] == dynamics.action_delay
+    assert privileged[env.privileged_slice("gait_frequency")][0] == pytest.approx(ENV["gait_frequency"])
+    # and they differ between episodes
+    env.reset(seed=6)
+    assert env.dynamics.friction != dynamics.friction
+
+
+def test_action_takes_effect_after_the_delay():
+    env = HumanoidEnv(
+        nominal_config(randomization=dict(nominal_config()["randomization"], action_delay=[2, 2]))
+    )
+    env.reset(seed=0)
+    legs = env.leg_actuators
+    action = np.full(12, 0.4, dtype=np.float32)
+    zero = np.zeros(12, dtype=np.float32)
+    env.step(action)
+    np.testing.assert_allclose(env.data.ctrl[legs], env.nominal_leg, atol=1e-6)
+    env.step(zero)
+    np.testing.assert_allclose(env.data.ctrl[legs], env.nominal_leg, atol=1e-6)
+    env.step(zero)
+    np.testing.assert_allclose(env.data.ctrl[legs], env.nominal_leg + ENV["action_scale"] * 0.4, atol=1e-6)
+    env.step(zero)
+    np.testing.assert_allclose(env.data.ctrl[legs], env.nominal_leg, atol=1e-6)
+
+
+def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
+    config = nominal_config()
+    config["terrain"].update(types=["stairs_up"], weights=[1.0])
+    env = HumanoidEnv(config)
+    env.set_terrain_level(99)
+    assert env.terrain_level == ENV["terrain"]["levels"] - 1
+    _, info = env.reset(seed=0)
+    assert info["terrain_level"] == env.terrain_level and info["terrain_type"] == "stairs_up"
+    assert env.terrain.step_height == pytest.approx(ENV["terrain"]["step_height"][1])
+    # the height field the physics uses holds the generated stairs
+    assert np.ptp(env.model.hfield_data) * 4.0 == pytest.approx(np.ptp(env.height_map.heights), rel=1e-5)
+    scan = env.privileged_slice("terrain_scan")
+    held = HumanoidEnv(config, held_out=True)
+    obs, _ = held.reset(seed=0)
+    assert held.terrain.step_height >= ENV["held_out"]["terrain"]["step_height"][0]
+    assert obs["privileged"][scan].shape == (ENV["scan"]["points_x"] * ENV["scan"]["points_y"],)
+
+
+def test_registered_and_runs_in_subproc_vec_env():
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    assert gym.spec("clrl/Humanoid-v0").entry_point == "clrl.envs.humanoid.env:HumanoidEnv"
+    vec = SubprocVecEnv([lambda: gym.make("clrl/Humanoid-v0") for _ in range(2)], start_method="fork")
+    try:
+        vec.seed(0)
+        obs = vec.reset()
+        assert obs["policy"].shape == (2, ENV["history"] * 49)
+        for _ in range(3):
+            obs, rewards, dones, infos = vec.step(np.zeros((2, 12), dtype=np.float32))
+        assert rewards.shape == (2,) and "reward_terms" in infos[0]
+        vec.env_method("set_terrain_level", 4, indices=[1])
+        assert vec.get_attr("terrain_level") == [0, 4]
+    finally:
+        vec.close()
+
+
+def test_rgb_array_render_headless():
+    script = (
+        "from clrl.envs.humanoid import HumanoidEnv\n"
+        "env = HumanoidEnv(render_mode='rgb_array'); env.reset(seed=0)\n"
+        "first = env.render(); env.reset(seed=1); second = env.render()\n"
+        "assert first.shape == (240, 320, 3) and first.dtype.name == 'uint8', first.shape\n"
+        "assert first.std() > 5 and second.std() > 5\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "MUJOCO_GL": "egl"},
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]

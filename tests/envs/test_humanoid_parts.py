@@ -1,0 +1,153 @@
+"""Humanoid environment parts that need no MuJoCo model: gait clock, randomisation ranges, terrain."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from clrl.config import ConfigError, load_config
+from clrl.envs.humanoid import clock
+from clrl.envs.humanoid.randomize import (
+    DYNAMICS_KEYS,
+    check_config,
+    intervals,
+    overlap_pairs,
+    sample_dynamics,
+    sample_push,
+    sample_terrain,
+)
+from clrl.envs.humanoid.terrain import PLATFORM_HALF_SIZE, HeightMap, TerrainParams
+
+ENV = load_config("humanoid")["env"]
+
+
+# -- gait clock ------------------------------------------------------------------------------------
+
+
+def test_phase_advances_by_two_pi_dt_f_and_wraps():
+    dt, f = 0.02, 1.5625
+    assert clock.advance(0.0, f, dt) == pytest.approx(2 * np.pi * dt * f)
+    phase = 0.0
+    for _ in range(32):  # 32 steps of 20 ms at 1.5625 Hz make exactly one 0.64 s cycle
+        phase = clock.advance(phase, f, dt)
+    assert min(phase, 2 * np.pi - phase) == pytest.approx(0.0, abs=1e-9)
+    assert 0.0 <= clock.advance(6.2, 2.0, 0.02) < 2 * np.pi
+
+
+def test_legs_are_half_a_cycle_apart_and_alternate_stance():
+    for phase in np.linspace(0.0, 2 * np.pi, 37, endpoint=False):
+        left, right = clock.leg_phases(phase)
+        assert np.mod(right - left, 2 * np.pi) == pytest.approx(np.pi)
+        if abs(np.sin(phase)) > 1e-9:  # away from the switching instants exactly one foot is down
+            assert clock.stance_mask(phase).sum() == 1
+    np.testing.assert_array_equal(clock.stance_mask(0.5), [True, False])
+    np.testing.assert_array_equal(clock.stance_mask(np.pi + 0.5), [False, True])
+
+
+def test_swing_arch_peaks_at_mid_swing_and_is_zero_in_stance():
+    np.testing.assert_allclose(clock.swing_height_target(np.pi / 2, 0.08), [0.0, 0.08], atol=1e-12)
+    np.testing.assert_allclose(clock.swing_height_target(3 * np.pi / 2, 0.08), [0.08, 0.0], atol=1e-12)
+    features = clock.clock_features(0.3)
+    np.testing.assert_allclose(features, [np.sin(0.3), np.sin(0.3 + np.pi), np.cos(0.3), np.cos(0.3 + np.pi)])
+
+
+def test_adaptive_frequency_maps_action_onto_bounds():
+    assert clock.frequency_from_action(-1.0, 1.0, 2.2) == pytest.approx(1.0)
+    assert clock.frequency_from_action(1.0, 1.0, 2.2) == pytest.approx(2.2)
+    assert clock.frequency_from_action(0.0, 1.0, 2.2) == pytest.approx(1.6)
+    assert clock.frequency_from_action(5.0, 1.0, 2.2) == pytest.approx(2.2)
+
+
+# -- randomisation ranges --------------------------------------------------------------------------
+
+
+def inside(value, bounds, key):
+    return any(low <= value <= high for low, high in intervals(bounds, key))
+
+
+def test_training_draws_stay_in_training_ranges():
+    rng = np.random.default_rng(0)
+    ranges = ENV["randomization"]
+    for _ in range(300):
+        dynamics = sample_dynamics(rng, ranges)
+        for key in DYNAMICS_KEYS:
+            for value in np.atleast_1d(getattr(dynamics, key)):
+                assert inside(value, ranges[key], key), (key, value)
+        force, interval = sample_push(rng, ranges)
+        assert inside(np.linalg.norm(force), ranges["push_force"], "push_force") and force[2] == 0.0
+        assert inside(interval, ranges["push_interval"], "push_interval")
+    delays = {sample_dynamics(rng, ranges).action_delay for _ in range(200)}
+    assert delays == {0, 1, 2}
+
+
+def test_held_out_draws_fall_outside_training_ranges():
+    rng = np.random.default_rng(1)
+    training, held_out = ENV["randomization"], ENV["held_out"]
+    for _ in range(300):
+        dynamics = sample_dynamics(rng, held_out)
+        for key in DYNAMICS_KEYS:
+            for value in np.atleast_1d(getattr(dynamics, key)):
+                assert inside(value, held_out[key], key)
+                assert not inside(value, training[key], key), (key, value)
+
+
+def test_shipped_held_out_set_is_disjoint_and_overlap_is_rejected():
+    assert overlap_pairs(ENV) == []
+    check_config(ENV)
+    overlapping = copy.deepcopy(ENV)
+    overlapping["held_out"]["friction"] = [[0.1, 0.4]]
+    with pytest.raises(ConfigError, match="friction"):
+        check_config(overlapping)
+    overlapping = copy.deepcopy(ENV)
+    overlapping["held_out"]["action_delay"] = [1, 1]
+    with pytest.raises(ConfigError, match="action_delay"):
+        check_config(overlapping)
+    overlapping = copy.deepcopy(ENV)
+    overlapping["held_out"]["terrain"]["step_height"] = [0.1, 0.2]
+    with pytest.raises(ConfigError, match="step_height"):
+        check_config(overlapping)
+
+
+def test_terrain_level_sets_difficulty_and_held_out_terrain_is_harder():
+    rng = np.random.default_rng(2)
+    terrain = dict(ENV["terrain"], types=["slope_up"], weights=[1.0])
+    easy = sample_terrain(rng, terrain, 0)
+    hard = sample_terrain(rng, terrain, terrain["levels"] - 1)
+    assert easy.slope_degrees == terrain["slope_degrees"][0]
+    assert hard.slope_degrees == terrain["slope_degrees"][1]
+    held = ENV["held_out"]["terrain"]
+    for _ in range(50):
+        params = sample_terrain(rng, terrain, 0, held)
+        assert held["slope_degrees"][0] <= params.slope_degrees <= held["slope_degrees"][1]
+        assert params.step_height > terrain["step_height"][1]
+
+
+# -- terrain heights -------------------------------------------------------------------------------
+
+
+def test_stairs_have_configured_step_height_and_flat_spawn_platform():
+    height_map = HeightMap(half_size=5.0, resolution=0.05)
+    params = TerrainParams(kind="stairs_up", step_height=0.12, step_width=0.3, ramp_length=2.0)
+    heights = height_map.generate(params, np.random.default_rng(0))
+    levels = np.unique(np.round(heights / 0.12, 6))
+    np.testing.assert_allclose(levels, np.round(levels))  # every height is a whole number of steps
+    assert heights.max() == pytest.approx(0.12 * np.floor(2.0 / 0.3))
+    assert height_map.height_at(0.0, 0.0) == 0.0
+    assert np.all(height_map.height_at(np.linspace(-0.9, 0.9, 7), 0.3) == 0.0)
+    down = height_map.generate(TerrainParams(kind="stairs_down", step_height=0.12, ramp_length=2.0), None)
+    assert down.min() == pytest.approx(-heights.max())
+
+
+def test_slope_gradient_matches_angle():
+    height_map = HeightMap(half_size=5.0, resolution=0.05)
+    height_map.generate(TerrainParams(kind="slope_up", slope_degrees=20.0, ramp_length=3.0), None)
+    x = PLATFORM_HALF_SIZE + np.arange(5, 56) * 0.05  # grid points on the first rising stretch
+    along = height_map.height_at(x, np.zeros_like(x))
+    gradient = np.polyfit(x, along, 1)[0]
+    assert gradient == pytest.approx(np.tan(np.radians(20.0)), rel=1e-6)
+
+
+def test_rough_terrain_stays_within_amplitude():
+    height_map = HeightMap(half_size=5.0, resolution=0.05)
+    heights = height_map.generate(TerrainParams(kind="rough", rough_amplitude=0.04), np.random.default_rng(3))
+    assert np.abs(heights).max() <= 0.04 and heights.std() > 0.01
