@@ -1,7 +1,8 @@
 """What ``python -m clrl.solve cube|sokoban`` runs: pick the puzzles, the planner, print the results.
 
-The cube is solved by a planner over the 12 quarter turns guided by the learned CRTR latent distance
-(the shipped checkpoint by default), or by the hand-written / Kociemba baselines. Every solution is
+Learned planners (greedy, bestfs, astar, beam) are guided by the CRTR latent distance of a
+checkpoint (the shipped one by default); the baselines are a hand-written heuristic, Kociemba's
+two-phase solver for the cube and the classical push-level solver for Sokoban. Every solution is
 replayed on the environment's kernels before it is reported.
 """
 
@@ -17,27 +18,24 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from clrl.checkpoint import load_checkpoint
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.facelets import InvalidCubeState, format_facelets, parse_facelets
-from clrl.envs.cube.kernels import apply_sequence, is_solved
+from clrl.envs.cube.kernels import apply_sequence
 from clrl.envs.cube.notation import format_moves, parse_moves, scramble
 from clrl.errors import UserError
 from clrl.planners import SearchResult, beam, best_first, greedy, misplaced_stickers
-from clrl.planners.domain import CubeDomain
 
-#: Chosen from docs/BENCHMARKS.md (python -m clrl.evaluate cube): the planner and budget that solve.
-DEFAULT_CUBE_PLANNER = "beam"
-DEFAULT_BUDGET = {
-    "beam": 2_000_000,
-    "astar": 200_000,
-    "bestfs": 200_000,
-    "greedy": 6_000,
-    "handcrafted": 200_000,
+LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
+#: Chosen from the tables in docs/BENCHMARKS.md (python -m clrl.evaluate cube|sokoban).
+DEFAULTS = {
+    "cube": {"planner": "beam", "beam_width": 4096, "budget": {"beam": 2_000_000, "greedy": 6_000}},
+    "sokoban": {"planner": "classical", "beam_width": 64, "budget": {"greedy": 1_000}},
 }
-DEFAULT_BEAM_WIDTH = 4096
-EXPAND_BATCH = 64
+DEFAULT_BUDGET = 200_000
+EXPAND_BATCH = 64  # nodes popped per best-first iteration: one network call scores all their children
 
 
 def pretrained_path(job: str) -> Path:
@@ -51,7 +49,7 @@ class LearnedModel:
     task: Any
     encoder: torch.nn.Module
     config: dict[str, Any]
-    moves_per_unit: float  # scales latent distance to moves for weighted A*
+    moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
 
     @classmethod
     def load(cls, job: str, checkpoint: Path | None) -> LearnedModel:
@@ -64,46 +62,64 @@ class LearnedModel:
         task, encoder = build_model(job, saved.config)
         encoder.load_state_dict(saved.state["encoder"])
         encoder.eval()
-        model = cls(task, encoder, saved.config, 1.0)
-        model.moves_per_unit = model.fit_move_scale()
-        return model
+        return cls(task, encoder, saved.config)
 
     def heuristic(self, start: np.ndarray):
         from clrl.puzzle_training import latent_heuristic
 
         return latent_heuristic(self.task, self.encoder, self.config, start, "cpu")
 
-    def fit_move_scale(self) -> float:
-        """Least-squares slope of moves-to-go on latent distance over held-out trajectories."""
-        states, moves_to_go = self.task.heldout(seed=12345, count=64)
-        distance = self.heuristic(states[-1])(states)
+    def fit_move_scale(self, heldout_states: np.ndarray, moves_to_go: np.ndarray) -> None:
+        """Least-squares slope of moves-to-go on latent distance (above the goal's), for weighted A*."""
+        distance = self.heuristic(heldout_states[-1])(heldout_states)
         distance = distance - distance.min()
-        return float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
+        self.moves_per_unit = float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
 
 
-def run_cube_planner(args, start: np.ndarray, model: LearnedModel | None) -> SearchResult:
-    planner = args.planner or DEFAULT_CUBE_PLANNER
-    budget = args.budget if args.budget is not None else DEFAULT_BUDGET.get(planner, 0)
-    domain = CubeDomain()
-    if planner == "kociemba":
-        return kociemba_solve(start)
-    if planner == "handcrafted":
-        return best_first(domain, misplaced_stickers, start, budget, expand_batch=EXPAND_BATCH)
-    heuristic = model.heuristic(start)
-    if planner == "greedy":
-        return greedy(domain, heuristic, start, max_moves=budget)
-    if planner == "bestfs":
-        return best_first(domain, heuristic, start, budget, expand_batch=EXPAND_BATCH)
-    if planner == "astar":
+def run_planner(
+    planner: str,
+    domain,
+    start: np.ndarray,
+    *,
+    model: LearnedModel | None,
+    budget: int,
+    beam_width: int,
+    progress: bool = False,
+) -> SearchResult:
+    """Solve ``start`` with a learned planner or the domain's hand-written heuristic (``handcrafted``)."""
+    bar = tqdm(total=budget, desc=planner, unit="node", leave=False, disable=not progress, mininterval=0.5)
+    try:
+        if planner == "handcrafted":
+            return best_first(
+                domain, misplaced_stickers, start, budget, expand_batch=EXPAND_BATCH, on_expand=bar.update
+            )
+        heuristic = model.heuristic(start)
+        if planner == "greedy":
+            return greedy(domain, heuristic, start, max_moves=budget)
+        if planner == "bestfs":
+            return best_first(
+                domain, heuristic, start, budget, expand_batch=EXPAND_BATCH, on_expand=bar.update
+            )
+        if planner == "astar":
 
-        def in_moves(states: np.ndarray) -> np.ndarray:
-            return heuristic(states) * model.moves_per_unit
+            def moves_to_go(states: np.ndarray) -> np.ndarray:
+                return heuristic(states) * model.moves_per_unit
 
-        return best_first(
-            domain, in_moves, start, budget, g_weight=1.0, h_weight=1.0, expand_batch=EXPAND_BATCH
-        )
-    width = args.beam_width or DEFAULT_BEAM_WIDTH
-    return beam(domain, heuristic, start, width=width, max_depth=max(1, budget // width))
+            return best_first(
+                domain,
+                moves_to_go,
+                start,
+                budget,
+                g_weight=1.0,
+                expand_batch=EXPAND_BATCH,
+                on_expand=bar.update,
+            )
+        if planner == "beam":
+            depth = max(1, budget // beam_width)
+            return beam(domain, heuristic, start, width=beam_width, max_depth=depth, on_expand=bar.update)
+        raise UserError(f"unknown planner {planner!r}")
+    finally:
+        bar.close()
 
 
 def kociemba_solve(start: np.ndarray) -> SearchResult:
@@ -130,8 +146,7 @@ def cube_starts(args) -> list[tuple[str, np.ndarray | None, str | None]]:
     if args.scramble is None:
         raise UserError("say which cube to solve: --scramble N, --state FACELETS or --states-file FILE")
     moves = scramble(args.seed, args.scramble)
-    start = apply_sequence(SOLVED_STATE[None], moves)[0]
-    return [(format_moves(moves), start, None)]
+    return [(format_moves(moves), apply_sequence(SOLVED_STATE[None], moves)[0], None)]
 
 
 def parse_start(text: str) -> tuple[str, np.ndarray | None, str | None]:
@@ -142,57 +157,89 @@ def parse_start(text: str) -> tuple[str, np.ndarray | None, str | None]:
 
 
 def solve_cubes(args) -> int:
+    from clrl.planners.domain import CubeDomain
+
+    defaults = DEFAULTS["cube"]
+    planner = args.planner or defaults["planner"]
+    budget = args.budget if args.budget is not None else defaults["budget"].get(planner, DEFAULT_BUDGET)
     starts = cube_starts(args)
-    planner = args.planner or DEFAULT_CUBE_PLANNER
-    model = None if planner in ("handcrafted", "kociemba") else LearnedModel.load("cube", args.checkpoint)
+    model = LearnedModel.load("cube", args.checkpoint) if planner in LEARNED_PLANNERS else None
+    if planner == "astar":
+        model.fit_move_scale(*model.task.heldout(seed=12345, count=64))
+    domain = CubeDomain()
     failures = 0
     for label, start, error in starts:
         if error is not None:
             failures += 1
             print(f"error: {label}: {error}", file=sys.stderr)
             continue
-        result = run_cube_planner(args, start, model)
-        moves = np.asarray(result.actions, dtype=np.int64)
-        if result.solved and not is_solved(apply_sequence(start[None], moves))[0]:
-            raise RuntimeError(f"planner {planner} returned a solution that does not solve {label}")
+        if planner == "kociemba":
+            result = kociemba_solve(start)
+        else:
+            result = run_planner(
+                planner,
+                domain,
+                start,
+                model=model,
+                budget=budget,
+                beam_width=args.beam_width or defaults["beam_width"],
+                progress=not args.json,
+            )
+        check_solution(domain, start, result, label)
         failures += not result.solved
-        record = {
-            "state": format_facelets(start),
-            "solved": result.solved,
-            "solution": format_moves(moves),
-            "length": result.length,
-            "nodes_expanded": result.nodes_expanded,
-            "seconds": round(result.seconds, 4),
-            "planner": planner,
-        }
+        record = {"state": format_facelets(start)}
         if args.scramble is not None:
             record["scramble"] = label
+        record.update(result_record(result, domain.format_solution(start, result.actions), planner))
         print_record(record, args.json)
     return 1 if failures else 0
+
+
+def check_solution(domain, start: np.ndarray, result: SearchResult, label: str) -> None:
+    """Replay a planner's actions; a claimed solution that does not solve is a bug, never output."""
+    state = start
+    for action in result.actions:
+        children, valid = domain.children(state[None])
+        if not valid[0, action]:
+            raise RuntimeError(f"planner returned an illegal move for {label}")
+        state = children[0, action]
+    if result.solved != bool(domain.is_solved(state[None])[0]):
+        raise RuntimeError(f"planner's solution for {label} does not replay to a solved state")
+
+
+def result_record(result: SearchResult, solution: str, planner: str) -> dict[str, Any]:
+    return {
+        "solved": result.solved,
+        "solution": solution if result.solved else "",
+        "length": result.length if result.solved else 0,
+        "nodes_expanded": result.nodes_expanded,
+        "seconds": round(result.seconds, 4),
+        "planner": planner,
+    }
 
 
 def print_record(record: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(record), flush=True)
         return
-    if "scramble" in record:
-        print(f"scramble: {record['scramble']}")
-    if "state" in record:
-        print(f"state:    {record['state']}")
-    if "index" in record:
-        print(f"level:    {record['index']}")
+    for key, title in (("scramble", "scramble"), ("state", "state"), ("index", "level")):
+        if key in record:
+            print(f"{title + ':':<10}{record[key]}")
     status = f"{record['length']} moves" if record["solved"] else "NOT SOLVED"
     print(f"solution: {record['solution'] or '-'} ({status})")
-    planner = record.get("planner", "")
-    print(f"planner:  {planner}, {record['nodes_expanded']} nodes expanded, {record['seconds']:.2f} s")
+    print(
+        f"planner:  {record['planner']}, {record['nodes_expanded']} nodes expanded, {record['seconds']:.2f} s"
+    )
     print(flush=True)
 
 
 def solve_sokoban(args) -> int:
     from clrl.envs.sokoban.levels import load_levels
-    from clrl.envs.sokoban.solver import DEFAULT_BUDGET as SOKOBAN_BUDGET
-    from clrl.envs.sokoban.solver import solve
+    from clrl.envs.sokoban.solver import DEFAULT_BUDGET as CLASSICAL_BUDGET
+    from clrl.envs.sokoban.solver import solve as classical_solve
+    from clrl.planners.domain import SokobanDomain
 
+    defaults = DEFAULTS["sokoban"]
     levels = load_levels(args.levels)
     if args.index is not None:
         if not 0 <= args.index < len(levels):
@@ -200,16 +247,27 @@ def solve_sokoban(args) -> int:
         chosen = [(args.index, levels[args.index])]
     else:
         chosen = list(enumerate(levels))
-    if args.planner != "classical":
-        raise UserError(
-            f"the learned Sokoban planner {args.planner!r} is not built yet; use --planner classical"
-        )
+    model = LearnedModel.load("sokoban", args.checkpoint) if args.planner in LEARNED_PLANNERS else None
+    domain = SokobanDomain()
     failures = 0
     for index, level in chosen:
-        result = solve(level, budget=args.budget or SOKOBAN_BUDGET)
-        failures += not result.solved
-        record = result.to_dict(index)
-        record["planner"] = args.planner
+        if args.planner == "classical":
+            outcome = classical_solve(level, budget=args.budget or CLASSICAL_BUDGET)
+            record = {"index": index, **outcome.to_dict(), "planner": "classical"}
+        else:
+            budget = args.budget if args.budget is not None else defaults["budget"].get(args.planner, 6_000)
+            result = run_planner(
+                args.planner,
+                domain,
+                level.grid,
+                model=model,
+                budget=budget,
+                beam_width=args.beam_width or defaults["beam_width"],
+            )
+            check_solution(domain, level.grid, result, f"level {index}")
+            solution = domain.format_solution(level.grid, result.actions)
+            record = {"index": index, **result_record(result, solution, args.planner)}
+        failures += not record["solved"]
         print_record(record, args.json)
     return 1 if failures else 0
 

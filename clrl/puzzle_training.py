@@ -127,7 +127,9 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             if step % train_cfg["log_every"] == 0 or step == total_steps:
                 seconds = time.perf_counter() - window_start
                 writer.add_scalar("losses/crtr_loss", loss.item(), step)
-                writer.add_scalar("charts/contrastive_accuracy", contrastive_accuracy(logits).item(), step)
+                # Accuracy of the classification the loss trains: backward picks anchors for futures.
+                scored = logits.T if loss_cfg["direction"] == "backward" else logits
+                writer.add_scalar("charts/contrastive_accuracy", contrastive_accuracy(scored).item(), step)
                 writer.add_scalar(
                     "charts/effective_rank", effective_rank(anchor_latents.detach()).item(), step
                 )

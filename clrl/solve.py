@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clrl.cli import OneLineParser, import_job_module, run_command
 
-CUBE_PLANNERS = ("beam", "astar", "bestfs", "greedy", "handcrafted", "kociemba")
+CUBE_PLANNERS = ("beam", "astar", "bestfs", "greedy", "handcrafted", "kociemba")  # first: learned
 SOKOBAN_PLANNERS = ("classical", "bestfs", "beam", "greedy")
 
 

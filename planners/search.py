@@ -19,6 +19,8 @@ import numpy as np
 from clrl.planners.domain import Domain
 
 Heuristic = Callable[[np.ndarray], np.ndarray]
+#: Called with the number of nodes just expanded, e.g. to advance a progress bar.
+ProgressHook = Callable[[int], None]
 
 
 @dataclass
@@ -76,6 +78,7 @@ def best_first(
     g_weight: float = 0.0,
     h_weight: float = 1.0,
     expand_batch: int = 1,
+    on_expand: ProgressHook | None = None,
 ) -> SearchResult:
     """Best-first search on ``f = g_weight * g + h_weight * h`` with duplicate detection.
 
@@ -103,6 +106,8 @@ def best_first(
         if not batch:
             continue
         expanded += len(batch)
+        if on_expand is not None:
+            on_expand(len(batch))
         children, valid = domain.children(np.stack([states[n] for n in batch]))
         num_actions = children.shape[1]
         flat = children.reshape(len(batch) * num_actions, *children.shape[2:])
@@ -134,7 +139,14 @@ def best_first(
     return SearchResult(False, [], expanded, time.perf_counter() - started)
 
 
-def beam(domain: Domain, heuristic: Heuristic, start: np.ndarray, width: int, max_depth: int) -> SearchResult:
+def beam(
+    domain: Domain,
+    heuristic: Heuristic,
+    start: np.ndarray,
+    width: int,
+    max_depth: int,
+    on_expand: ProgressHook | None = None,
+) -> SearchResult:
     """Beam search: keep the ``width`` best new states of each depth, scoring all children at once.
 
     Every depth encodes the whole beam's children in one heuristic call. States seen at an earlier
@@ -149,6 +161,8 @@ def beam(domain: Domain, heuristic: Heuristic, start: np.ndarray, width: int, ma
     expanded = 0
     for _ in range(max_depth):
         expanded += len(beam_states)
+        if on_expand is not None:
+            on_expand(len(beam_states))
         children, valid = domain.children(beam_states)
         num_actions = children.shape[1]
         flat = children.reshape(len(beam_states) * num_actions, *children.shape[2:])
