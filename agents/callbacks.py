@@ -189,10 +189,13 @@ class RolloutVideoCallback(BaseCallback):
 
 
 def render_rollout(
-    model: Any, env: Any, control_steps: int, frame_skip: int, seed: int = 0
+    model: Any, env: Any, control_steps: int, frame_skip: int, seed: int = 0, normalizer: Any = None
 ) -> list[np.ndarray]:
-    """RGB frames of ``model`` acting deterministically in ``env`` (observations normalised like training)."""
-    normalizer = model.get_vec_normalize_env()
+    """RGB frames of ``model`` acting deterministically in ``env``.
+
+    Observations are normalised like in training, by ``normalizer`` or else the model's VecNormalize.
+    """
+    normalizer = normalizer if normalizer is not None else model.get_vec_normalize_env()
     observation, _ = env.reset(seed=seed)
     frames = [env.render()]
     for step in range(1, control_steps + 1):

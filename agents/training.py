@@ -71,12 +71,7 @@ def make_vec_env(config: dict[str, Any], n_envs: int, seed: int, kind: str, held
     return venv
 
 
-def history_length(venv: VecEnv) -> int:
-    """``K``, the number of stacked frames in the ``policy`` observation (asked from the env)."""
-    return int(venv.get_attr("history_length", indices=[0])[0])
-
-
-def policy_kwargs(config: dict[str, Any], history: int) -> dict[str, Any]:
+def policy_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` for :class:`ContrastiveActorCriticPolicy` from the ``agent:`` section."""
     agent = config["agent"]
     if agent["activation"] not in ACTIVATIONS:
@@ -88,7 +83,7 @@ def policy_kwargs(config: dict[str, Any], history: int) -> dict[str, Any]:
         "activation_fn": ACTIVATIONS[agent["activation"]],
         "log_std_init": float(agent["log_std_init"]),
         "features_extractor_kwargs": {
-            "history_length": history,
+            "history_length": int(config["env"]["history"]),
             "latent": agent["latent"],
             "history_encoder": agent["history_encoder"],
             "latent_dim": int(agent["latent_dim"]),
@@ -120,7 +115,7 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
             vf_coef=float(ppo["vf_coef"]),
             max_grad_norm=float(ppo["max_grad_norm"]),
             target_kl=None if ppo["target_kl"] is None else float(ppo["target_kl"]),
-            policy_kwargs=policy_kwargs(config, history_length(venv)),
+            policy_kwargs=policy_kwargs(config),
             seed=seed,
             device=config["train"]["device"],
             verbose=0,
@@ -171,7 +166,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         model.set_logger(configure(str(run_dir), ["tensorboard"]))
         curriculum = TerrainCurriculumCallback(
             n_envs,
-            max_level=int(venv.get_attr("max_terrain_level", indices=[0])[0]),
+            max_level=int(config["env"]["terrain"]["levels"]) - 1,
             promote_distance=float(settings["curriculum_promote_distance"]),
             levels=levels,
         )
@@ -183,13 +178,12 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         if settings["curriculum"]:
             callbacks.append(curriculum)
         if settings["video_every"]:
-            control_dt = float(venv.get_attr("control_dt", indices=[0])[0])
             callbacks.append(
                 RolloutVideoCallback(
                     functools.partial(make_env, config["env"], False, "rgb_array"),
                     every_steps=int(settings["video_every"]),
                     seconds=float(settings["video_seconds"]),
-                    control_dt=control_dt,
+                    control_dt=1.0 / float(config["env"]["control_hz"]),
                     frame_skip=int(settings["video_frame_skip"]),
                 )
             )

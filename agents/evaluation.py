@@ -1,0 +1,314 @@
+"""``python -m clrl.evaluate humanoid``: roll a trained policy out in held-out and sim-to-sim scenarios.
+
+Every scenario of ``eval.scenarios`` (configs/humanoid.yaml) builds the env from the checkpoint's
+own ``env:`` config with ``eval.common_overrides`` and the scenario's ``env_overrides`` (``key=value``
+strings, checked like command-line overrides), ``held_out`` (dynamics, pushes and terrain shapes
+from ``env.held_out``, outside the training ranges) and optionally another MuJoCo ``solver`` /
+``integrator`` (the sim-to-sim check, together with a different physics rate). The deterministic
+policy runs ``--count`` episodes per scenario (episode ``i`` is reset with seed ``--seed + i``) and
+the report gives, per scenario:
+
+* ``fall_rate``: fraction of episodes that ended in a fall;
+* ``survival_s``: mean time until a fall or the end of the episode, in seconds;
+* ``lin_tracking_error`` / ``yaw_tracking_error``: mean per-step velocity tracking error
+  (m/s: planar speed error; rad/s: yaw rate error);
+* ``distance_m``: mean distance from the start point at the end of the episode;
+* ``cost_of_transport``: motor work / (robot weight * distance), over the episodes that moved at
+  least 0.1 m (``null`` if none did); dimensionless, lower is better.
+
+``--json`` prints one JSON object per scenario; ``--out FILE`` also writes the Markdown table;
+``eval.video=FILE.mp4`` (or ``--video`` when the command line offers it) saves the first episode
+of the first scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco
+import numpy as np
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+from clrl.agents.checkpointing import read_agent, restore_model
+from clrl.agents.ppo import LatentPPO
+from clrl.agents.training import make_env
+from clrl.config import ConfigError, parse_override, set_checked
+from clrl.errors import UserError
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "clrl" / "pretrained"
+#: Episodes that end closer than this to their start give no meaningful cost of transport.
+MIN_DISTANCE_FOR_COT = 0.1
+SOLVERS = {
+    "newton": mujoco.mjtSolver.mjSOL_NEWTON,
+    "cg": mujoco.mjtSolver.mjSOL_CG,
+    "pgs": mujoco.mjtSolver.mjSOL_PGS,
+}
+INTEGRATORS = {
+    "euler": mujoco.mjtIntegrator.mjINT_EULER,
+    "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST,
+    "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
+    "rk4": mujoco.mjtIntegrator.mjINT_RK4,
+}
+
+
+@dataclass
+class ScenarioResult:
+    """The report of one scenario (one JSON object with ``--json``)."""
+
+    scenario: str
+    episodes: int
+    fall_rate: float
+    survival_s: float
+    lin_tracking_error: float
+    yaw_tracking_error: float
+    distance_m: float
+    cost_of_transport: float | None
+    checkpoint: str
+    checkpoint_step: int
+    seconds: float
+
+
+@dataclass
+class EpisodeRecord:
+    """What one episode contributes to its scenario's report."""
+
+    fell: bool = False
+    steps: int = 0
+    lin_error_sum: float = 0.0
+    yaw_error_sum: float = 0.0
+    distance: float = 0.0
+    energy: float = 0.0
+
+    def add_step(self, info: dict[str, Any]) -> None:
+        self.steps += 1
+        self.lin_error_sum += float(info["tracking_error_lin"])
+        self.yaw_error_sum += float(info["tracking_error_yaw"])
+        self.distance = float(info["distance"])
+        self.energy += float(info["energy"])
+
+
+@dataclass
+class Scenario:
+    name: str
+    env_config: dict[str, Any]
+    held_out: bool
+    solver: str | None
+    integrator: str | None
+
+
+def parse_scenarios(settings: dict[str, Any], trained_env_config: dict[str, Any]) -> list[Scenario]:
+    """The ``eval.scenarios`` of the config, each with its env config resolved and checked."""
+    scenarios = settings["scenarios"]
+    if not isinstance(scenarios, dict) or not scenarios:
+        raise ConfigError(
+            "eval.scenarios must map scenario names to {held_out, env_overrides, solver, integrator}"
+        )
+    parsed = []
+    for name, scenario in scenarios.items():
+        unknown = set(scenario) - {"held_out", "env_overrides", "solver", "integrator"}
+        if unknown:
+            raise ConfigError(f"eval.scenarios.{name} has unknown keys {sorted(unknown)}")
+        solver, integrator = scenario.get("solver"), scenario.get("integrator")
+        if solver is not None and solver not in SOLVERS:
+            raise ConfigError(
+                f"eval.scenarios.{name}.solver must be one of {', '.join(SOLVERS)}, got {solver!r}"
+            )
+        if integrator is not None and integrator not in INTEGRATORS:
+            raise ConfigError(
+                f"eval.scenarios.{name}.integrator must be one of {', '.join(INTEGRATORS)}, "
+                f"got {integrator!r}"
+            )
+        overrides = [*settings["common_overrides"], *scenario.get("env_overrides", [])]
+        env_config = overridden_env_config(trained_env_config, overrides, f"eval.scenarios.{name}")
+        parsed.append(Scenario(name, env_config, bool(scenario.get("held_out", False)), solver, integrator))
+    return parsed
+
+
+def overridden_env_config(env_config: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """A copy of ``env_config`` with ``key=value`` overrides applied (unknown keys are an error)."""
+    config = {"env": copy.deepcopy(env_config)}
+    for item in overrides:
+        key, value = parse_override(item)
+        set_checked(config, f"env.{key}", value, source=source)
+    return config["env"]
+
+
+def make_scenario_env(scenario: Scenario, render_mode: str | None = None) -> Any:
+    env = make_env(scenario.env_config, scenario.held_out, render_mode)
+    if scenario.solver is not None:
+        env.unwrapped.model.opt.solver = SOLVERS[scenario.solver]
+    if scenario.integrator is not None:
+        env.unwrapped.model.opt.integrator = INTEGRATORS[scenario.integrator]
+    return env
+
+
+def run_episodes(
+    model: LatentPPO,
+    normalizer: VecNormalize | None,
+    scenario: Scenario,
+    count: int,
+    seed: int,
+    parallel: int,
+) -> tuple[list[EpisodeRecord], float, float]:
+    """``count`` deterministic episodes on ``parallel`` envs whose observations are batched per step.
+
+    Returns the episode records, the control period (s) and the robot's weight (N).
+    """
+    envs = [make_scenario_env(scenario) for _ in range(min(parallel, count))]
+    try:
+        records = run_on_envs(model, normalizer, envs, count, seed)
+        return records, float(envs[0].unwrapped.control_dt), float(envs[0].unwrapped.robot_weight)
+    finally:
+        for env in envs:
+            env.close()
+
+
+def run_on_envs(
+    model: LatentPPO, normalizer: VecNormalize | None, envs: list[Any], count: int, seed: int
+) -> list[EpisodeRecord]:
+    records: list[EpisodeRecord] = []
+    observations: dict[int, dict[str, np.ndarray]] = {}
+    running: dict[int, EpisodeRecord] = {}
+    next_episode = 0
+    for index, env in enumerate(envs):
+        observations[index] = env.reset(seed=seed + next_episode)[0]
+        running[index] = EpisodeRecord()
+        next_episode += 1
+    while running:
+        active = sorted(running)
+        batch = {key: np.stack([observations[i][key] for i in active]) for key in observations[active[0]]}
+        if normalizer is not None:
+            batch = normalizer.normalize_obs(batch)
+        actions, _ = model.predict(batch, deterministic=True)
+        for row, index in enumerate(active):
+            observation, _, terminated, truncated, info = envs[index].step(actions[row])
+            observations[index] = observation
+            running[index].add_step(info)
+            if not (terminated or truncated):
+                continue
+            running[index].fell = bool(info["fell"])
+            records.append(running.pop(index))
+            if next_episode < count:
+                observations[index] = envs[index].reset(seed=seed + next_episode)[0]
+                running[index] = EpisodeRecord()
+                next_episode += 1
+    return records
+
+
+def summarise(
+    scenario: str,
+    records: list[EpisodeRecord],
+    control_dt: float,
+    robot_weight: float,
+    checkpoint: Path,
+    step: int,
+    seconds: float,
+) -> ScenarioResult:
+    """Means over the episodes of one scenario."""
+    moved = [r for r in records if r.distance >= MIN_DISTANCE_FOR_COT]
+    cot = float(np.mean([r.energy / (robot_weight * r.distance) for r in moved])) if moved else None
+    return ScenarioResult(
+        scenario=scenario,
+        episodes=len(records),
+        fall_rate=float(np.mean([r.fell for r in records])),
+        survival_s=float(np.mean([r.steps * control_dt for r in records])),
+        lin_tracking_error=float(np.mean([r.lin_error_sum / r.steps for r in records])),
+        yaw_tracking_error=float(np.mean([r.yaw_error_sum / r.steps for r in records])),
+        distance_m=float(np.mean([r.distance for r in records])),
+        cost_of_transport=cot,
+        checkpoint=str(checkpoint),
+        checkpoint_step=step,
+        seconds=round(seconds, 2),
+    )
+
+
+def markdown_table(results: list[ScenarioResult]) -> str:
+    lines = [
+        "| scenario | episodes | fall rate | survival (s) | lin err (m/s) | yaw err (rad/s) "
+        "| distance (m) | CoT |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        cot = "-" if r.cost_of_transport is None else f"{r.cost_of_transport:.2f}"
+        lines.append(
+            f"| {r.scenario} | {r.episodes} | {r.fall_rate:.2f} | {r.survival_s:.1f} "
+            f"| {r.lin_tracking_error:.3f} | {r.yaw_tracking_error:.3f} | {r.distance_m:.2f} | {cot} |"
+        )
+    return "\n".join(lines)
+
+
+def save_video(
+    path: Path, model: LatentPPO, normalizer: VecNormalize | None, scenario: Scenario, seed: int
+) -> None:
+    """An mp4 of one deterministic episode (every other control step, 25 fps)."""
+    import imageio
+
+    from clrl.agents.callbacks import render_rollout
+
+    env = make_scenario_env(scenario, render_mode="rgb_array")
+    try:
+        frames = render_rollout(
+            model, env, env.unwrapped.max_steps, frame_skip=2, seed=seed, normalizer=normalizer
+        )
+    finally:
+        env.close()
+    imageio.mimwrite(path, frames, fps=round(0.5 / env.unwrapped.control_dt))
+
+
+def default_checkpoint() -> Path:
+    shipped = sorted(PRETRAINED_DIR.glob("humanoid_*.pt"))
+    if not shipped:
+        raise UserError(f"no shipped humanoid policy in {PRETRAINED_DIR}; pass --checkpoint F")
+    return shipped[-1]
+
+
+def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None:
+    """Evaluate a humanoid checkpoint in every scenario of ``config['eval']`` and print the report."""
+    settings = config["eval"]
+    checkpoint_path = Path(args.checkpoint) if args.checkpoint is not None else default_checkpoint()
+    checkpoint = read_agent(checkpoint_path)
+    scenarios = parse_scenarios(settings, checkpoint.config["env"])
+    count = int(args.count if args.count is not None else settings["episodes"])
+    normalizer = None
+    if "obs_rms" in checkpoint.state:
+        probe = DummyVecEnv([lambda: make_env(checkpoint.config["env"])])
+        normalizer = VecNormalize(probe, training=False, norm_reward=False)
+    model = restore_model(checkpoint, normalizer)
+    video = getattr(args, "video", None) or settings["video"]
+    if video:
+        save_video(Path(video), model, normalizer, scenarios[0], int(args.seed))
+    results = []
+    for scenario in scenarios:
+        started = time.perf_counter()
+        records, control_dt, weight = run_episodes(
+            model, normalizer, scenario, count, int(args.seed), int(settings["parallel_envs"])
+        )
+        result = summarise(
+            scenario.name,
+            records,
+            control_dt,
+            weight,
+            checkpoint_path,
+            checkpoint.step,
+            time.perf_counter() - started,
+        )
+        results.append(result)
+        if args.json:
+            print(json.dumps(asdict(result)), flush=True)
+    if normalizer is not None:
+        normalizer.close()
+    table = markdown_table(results)
+    if not args.json:
+        print(f"checkpoint {checkpoint_path} (step {checkpoint.step}), {count} episodes per scenario")
+        print(table)
+    if args.out is not None:
+        Path(args.out).write_text(table + "\n")
