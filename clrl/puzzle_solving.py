@@ -24,7 +24,7 @@ from clrl.checkpoint import load_checkpoint
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.facelets import InvalidCubeState, format_facelets, parse_facelets
 from clrl.envs.cube.kernels import apply_sequence
-from clrl.envs.cube.notation import format_moves, parse_moves, scramble
+from clrl.envs.cube.notation import format_moves, parse_moves, scramble, simplify_moves, to_quarter_turns
 from clrl.errors import UserError
 from clrl.planners import SearchResult, beam, best_first, greedy, misplaced_stickers
 
@@ -123,14 +123,19 @@ def run_planner(
 
 
 def kociemba_solve(start: np.ndarray) -> SearchResult:
-    """Herbert Kociemba's two-phase solver (the ``kociemba`` package), a non-learned reference."""
+    """Herbert Kociemba's two-phase solver (the ``kociemba`` package), a non-learned reference.
+
+    Its solution uses half turns; the actions returned are the same moves in quarter turns, so they
+    replay on the planners' 12-action domain (the printed text keeps the half turns merged).
+    """
     try:
         import kociemba
     except ImportError:
         raise UserError("the kociemba planner needs the 'kociemba' package (pip install kociemba)") from None
     started = time.perf_counter()
     text = kociemba.solve(format_facelets(start))
-    return SearchResult(True, [int(m) for m in parse_moves(text)], 0, time.perf_counter() - started)
+    quarter_turns = [int(m) for m in to_quarter_turns(parse_moves(text))]
+    return SearchResult(True, quarter_turns, 0, time.perf_counter() - started)
 
 
 def cube_starts(args) -> list[tuple[str, np.ndarray | None, str | None]]:
@@ -190,7 +195,8 @@ def solve_cubes(args) -> int:
         record = {"state": format_facelets(start)}
         if args.scramble is not None:
             record["scramble"] = label
-        record.update(result_record(result, domain.format_solution(start, result.actions), planner))
+        moves = simplify_moves(result.actions)
+        record.update(result_record(result, format_moves(moves), len(moves), planner))
         print_record(record, args.json)
     return 1 if failures else 0
 
@@ -207,11 +213,12 @@ def check_solution(domain, start: np.ndarray, result: SearchResult, label: str) 
         raise RuntimeError(f"planner's solution for {label} does not replay to a solved state")
 
 
-def result_record(result: SearchResult, solution: str, planner: str) -> dict[str, Any]:
+def result_record(result: SearchResult, solution: str, length: int, planner: str) -> dict[str, Any]:
+    """The ``--json`` record; ``length`` counts moves as ``solution`` writes them."""
     return {
         "solved": result.solved,
         "solution": solution if result.solved else "",
-        "length": result.length if result.solved else 0,
+        "length": length if result.solved else 0,
         "nodes_expanded": result.nodes_expanded,
         "seconds": round(result.seconds, 4),
         "planner": planner,
@@ -266,7 +273,7 @@ def solve_sokoban(args) -> int:
             )
             check_solution(domain, level.grid, result, f"level {index}")
             solution = domain.format_solution(level.grid, result.actions)
-            record = {"index": index, **result_record(result, solution, args.planner)}
+            record = {"index": index, **result_record(result, solution, len(solution), args.planner)}
         failures += not record["solved"]
         print_record(record, args.json)
     return 1 if failures else 0
