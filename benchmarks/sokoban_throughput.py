@@ -18,6 +18,7 @@ import argparse
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 
@@ -97,7 +98,7 @@ def _best_rate(run, work: int, repeats: int) -> float:
 
 
 def bench_step(
-    grids: np.ndarray, num_steps: int, python_states: int, repeats: int
+    grids: np.ndarray, num_steps: int, python_states: int, repeats: int, gym_sokoban_python: str | None
 ) -> list[tuple[str, float, str]]:
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 4, size=(num_steps, len(grids)))
@@ -147,11 +148,47 @@ def bench_step(
         (f"pure Python, same uint8 arrays ({python_states})", arrays_rate, _ratio(numba_rate, arrays_rate)),
         ("`SokobanEnv.step` (one env, one-hot obs, rewards)", env_rate, _ratio(numba_rate, env_rate)),
     ]
-    try:
-        import gym_sokoban  # noqa: F401
-    except ImportError:
-        rows.append(("gym-sokoban", float("nan"), "not measured: not installed"))
+    rows.extend(bench_gym_sokoban(gym_sokoban_python, numba_rate, repeats))
     return rows
+
+
+# Runs inside a separate interpreter that has gym-sokoban (it needs the old `gym` package, which must
+# not enter the project's environment). Prints two rates: rules only, and full step with the smallest
+# observation it offers.
+_GYM_SOKOBAN_PROBE = """
+import sys, time, warnings
+warnings.filterwarnings("ignore")
+import gym, gym_sokoban, numpy as np
+env = gym.make("Sokoban-v0").unwrapped
+env.seed(0)
+env.reset()
+actions = [int(a) for a in np.random.default_rng(0).integers(1, 5, size=5000)]  # 1..4: push U D L R
+def rules():
+    for a in actions:
+        env._push(a); env._calc_reward(); env._check_if_done()
+def full():
+    for a in actions:
+        env.step(a, observation_mode="tiny_rgb_array")
+for run in (rules, full):
+    best = float("inf")
+    for _ in range(int(sys.argv[1])):
+        started = time.perf_counter(); run(); best = min(best, time.perf_counter() - started)
+    print(len(actions) / best)
+"""
+
+
+def bench_gym_sokoban(python: str | None, numba_rate: float, repeats: int) -> list[tuple[str, float, str]]:
+    """gym-sokoban's own step, measured in ``python`` (an interpreter where it is installed)."""
+    if python is None:
+        return [("gym-sokoban", float("nan"), "not measured (pass --gym-sokoban-python)")]
+    output = subprocess.run(
+        [python, "-c", _GYM_SOKOBAN_PROBE, str(repeats)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    rules, full = float(output[-2]), float(output[-1])
+    return [
+        ("gym-sokoban 0.0.6 rules only (`_push`, reward, done)", rules, _ratio(numba_rate, rules)),
+        ("gym-sokoban `step` (tiny_rgb_array observation)", full, _ratio(numba_rate, full)),
+    ]
 
 
 def bench_solver(levels, budget: int, weight: float) -> dict:
@@ -181,30 +218,37 @@ def bench_solver(levels, budget: int, weight: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=["step", "solver", "all"], default="all")
-    parser.add_argument("--levels", default=None, help="Boxoban file (default: generated levels)")
+    parser.add_argument("--levels", nargs="+", default=None, help="Boxoban files (default: generated levels)")
     parser.add_argument("--limit", type=int, default=None, help="first N levels only (solver part)")
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--python-states", type=int, default=256)
+    parser.add_argument(
+        "--gym-sokoban-python", default=None, help="interpreter of a separate venv with gym-sokoban installed"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation; best is kept")
     parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET)
     parser.add_argument("--weight", type=float, default=1.0)
     args = parser.parse_args(argv)
 
-    levels = load_levels(args.levels) if args.levels else generate_levels(64, seed=0)
+    if args.levels:
+        levels = [level for path in args.levels for level in load_levels(path)]
+    else:
+        levels = generate_levels(64, seed=0)
     print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at start\n")
     print(f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`\n")
     if args.part in ("step", "all"):
         grids = np.stack([levels[i % len(levels)].grid for i in range(args.batch)])
         print(f"### Step throughput ({args.steps} random actions per state, best of {args.repeats} runs)\n")
         print("| implementation | steps/s | Numba speedup |\n|---|---:|---:|")
-        for name, rate, ratio in bench_step(grids, args.steps, args.python_states, args.repeats):
+        rows = bench_step(grids, args.steps, args.python_states, args.repeats, args.gym_sokoban_python)
+        for name, rate, ratio in rows:
             print(f"| {name} | {rate:,.0f} | {ratio} |")
         print()
     if args.part in ("solver", "all"):
         chosen = levels[: args.limit]
         stats = bench_solver(chosen, args.budget, args.weight)
-        source = args.levels or "64 generated levels (seed 0)"
+        source = ", ".join(args.levels) if args.levels else "64 generated levels (seed 0)"
         budget = f"budget {args.budget:,} expanded push states"
         print(f"### Classical solver (A*, weight {args.weight}, {budget})\n")
         print(f"Levels: {source}, {stats['levels']} levels\n")
