@@ -27,12 +27,19 @@ from clrl.envs.cube.kernels import apply_sequence
 from clrl.envs.cube.notation import format_moves, parse_moves, scramble, simplify_moves, to_quarter_turns
 from clrl.errors import UserError
 from clrl.planners import SearchResult, beam, best_first, greedy, misplaced_stickers
+from clrl.planners.domain import CubeDomain, SokobanDomain
+
+DOMAINS = {"cube": CubeDomain, "sokoban": SokobanDomain}
 
 LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 #: Chosen from the tables in docs/BENCHMARKS.md (python -m clrl.evaluate cube|sokoban).
 DEFAULTS = {
     "cube": {"planner": "beam", "beam_width": 4096, "budget": {"beam": 2_000_000, "greedy": 6_000}},
-    "sokoban": {"planner": "classical", "beam_width": 64, "budget": {"greedy": 1_000}},
+    "sokoban": {
+        "planner": "classical",
+        "beam_width": 64,
+        "budget": {"greedy": 1_000, "bestfs": 6_000, "beam": 6_000, "classical": 100_000},
+    },
 }
 DEFAULT_BUDGET = 200_000
 EXPAND_BATCH = 64  # nodes popped per best-first iteration: one network call scores all their children
@@ -138,6 +145,49 @@ def kociemba_solve(start: np.ndarray) -> SearchResult:
     return SearchResult(True, quarter_turns, 0, time.perf_counter() - started)
 
 
+def solve_one(
+    job: str,
+    planner: str,
+    start: np.ndarray,
+    *,
+    model: LearnedModel | None,
+    budget: int,
+    beam_width: int,
+    progress: bool = False,
+) -> tuple[SearchResult, str, int]:
+    """Solve one puzzle with any planner; returns the result, its solution text and move count.
+
+    The solution is replayed on the domain's kernels first: a claimed solution that does not solve
+    is a bug and is never reported.
+    """
+    domain = DOMAINS[job]()
+    if planner == "kociemba":
+        result = kociemba_solve(start)
+    elif planner == "classical":
+        from clrl.envs.sokoban.solver import solve as classical_solve
+
+        outcome = classical_solve(start, budget=budget)
+        result = SearchResult(
+            outcome.solved, lurd_actions(outcome.solution), outcome.nodes_expanded, outcome.seconds
+        )
+    else:
+        result = run_planner(
+            planner, domain, start, model=model, budget=budget, beam_width=beam_width, progress=progress
+        )
+    check_solution(domain, start, result, planner)
+    if job == "cube":
+        moves = simplify_moves(result.actions)
+        return result, format_moves(moves), len(moves)
+    solution = domain.format_solution(start, result.actions)
+    return result, solution, len(solution)
+
+
+def lurd_actions(solution: str) -> list[int]:
+    from clrl.envs.sokoban.constants import LETTER_TO_ACTION
+
+    return [LETTER_TO_ACTION[letter] for letter in solution]
+
+
 def cube_starts(args) -> list[tuple[str, np.ndarray | None, str | None]]:
     """``(label, state or None, error)`` for every cube to solve, in input order."""
     if args.state is not None:
@@ -162,8 +212,6 @@ def parse_start(text: str) -> tuple[str, np.ndarray | None, str | None]:
 
 
 def solve_cubes(args) -> int:
-    from clrl.planners.domain import CubeDomain
-
     defaults = DEFAULTS["cube"]
     planner = args.planner or defaults["planner"]
     budget = args.budget if args.budget is not None else defaults["budget"].get(planner, DEFAULT_BUDGET)
@@ -171,32 +219,26 @@ def solve_cubes(args) -> int:
     model = LearnedModel.load("cube", args.checkpoint) if planner in LEARNED_PLANNERS else None
     if planner == "astar":
         model.fit_move_scale(*model.task.heldout(seed=12345, count=64))
-    domain = CubeDomain()
     failures = 0
     for label, start, error in starts:
         if error is not None:
             failures += 1
             print(f"error: {label}: {error}", file=sys.stderr)
             continue
-        if planner == "kociemba":
-            result = kociemba_solve(start)
-        else:
-            result = run_planner(
-                planner,
-                domain,
-                start,
-                model=model,
-                budget=budget,
-                beam_width=args.beam_width or defaults["beam_width"],
-                progress=not args.json,
-            )
-        check_solution(domain, start, result, label)
+        result, solution, length = solve_one(
+            "cube",
+            planner,
+            start,
+            model=model,
+            budget=budget,
+            beam_width=args.beam_width or defaults["beam_width"],
+            progress=not args.json,
+        )
         failures += not result.solved
         record = {"state": format_facelets(start)}
         if args.scramble is not None:
             record["scramble"] = label
-        moves = simplify_moves(result.actions)
-        record.update(result_record(result, format_moves(moves), len(moves), planner))
+        record.update(result_record(result, solution, length, planner))
         print_record(record, args.json)
     return 1 if failures else 0
 
@@ -242,9 +284,6 @@ def print_record(record: dict[str, Any], as_json: bool) -> None:
 
 def solve_sokoban(args) -> int:
     from clrl.envs.sokoban.levels import load_levels
-    from clrl.envs.sokoban.solver import DEFAULT_BUDGET as CLASSICAL_BUDGET
-    from clrl.envs.sokoban.solver import solve as classical_solve
-    from clrl.planners.domain import SokobanDomain
 
     defaults = DEFAULTS["sokoban"]
     levels = load_levels(args.levels)
@@ -255,27 +294,20 @@ def solve_sokoban(args) -> int:
     else:
         chosen = list(enumerate(levels))
     model = LearnedModel.load("sokoban", args.checkpoint) if args.planner in LEARNED_PLANNERS else None
-    domain = SokobanDomain()
+    budget = args.budget if args.budget is not None else defaults["budget"][args.planner]
     failures = 0
     for index, level in chosen:
-        if args.planner == "classical":
-            outcome = classical_solve(level, budget=args.budget or CLASSICAL_BUDGET)
-            record = {"index": index, **outcome.to_dict(), "planner": "classical"}
-        else:
-            budget = args.budget if args.budget is not None else defaults["budget"].get(args.planner, 6_000)
-            result = run_planner(
-                args.planner,
-                domain,
-                level.grid,
-                model=model,
-                budget=budget,
-                beam_width=args.beam_width or defaults["beam_width"],
-            )
-            check_solution(domain, level.grid, result, f"level {index}")
-            solution = domain.format_solution(level.grid, result.actions)
-            record = {"index": index, **result_record(result, solution, len(solution), args.planner)}
-        failures += not record["solved"]
-        print_record(record, args.json)
+        result, solution, length = solve_one(
+            "sokoban",
+            args.planner,
+            level.grid,
+            model=model,
+            budget=budget,
+            beam_width=args.beam_width or defaults["beam_width"],
+            progress=not args.json,
+        )
+        failures += not result.solved
+        print_record({"index": index, **result_record(result, solution, length, args.planner)}, args.json)
     return 1 if failures else 0
 
 
