@@ -23,7 +23,16 @@ from .randomize import (
     sample_push,
     sample_terrain,
 )
-from .robots import FLOOR, FOOT_SPHERE_RADIUS, HFIELD, PLANE, build_model, leg_actuator_ids, robot_spec
+from .robots import (
+    FLOOR,
+    FOOT_SPHERE_RADIUS,
+    HFIELD,
+    PLANE,
+    actuated_dofs,
+    build_model,
+    leg_actuator_ids,
+    robot_spec,
+)
 from .terrain import HeightMap
 
 TERRAIN_FLOOR = -2.0  # height (m) of the height field's zero level; terrain spans [-2, 2] m
@@ -237,6 +246,8 @@ class HumanoidEnv(gym.Env):
         model.hfield_data[:] = np.clip((heights - TERRAIN_FLOOR) / TERRAIN_RANGE, 0.0, 1.0).ravel()
         self._hfield_stale = True
         self.dynamics = randomize(model, self.robot, self.nominal, self.ranges, rng)
+        motor_dofs = actuated_dofs(model)
+        self._motor_kd = model.dof_damping[motor_dofs] - self.nominal.passive_damping[motor_dofs]
 
         mujoco.mj_resetData(model, data)
         flat = self.terrain.kind == "flat"
@@ -294,11 +305,11 @@ class HumanoidEnv(gym.Env):
         data.ctrl[self.leg_actuators] = self.nominal_leg + self.config["action_scale"] * self._pending[0]
         self._update_push(rng)
 
-        energy = 0.0
-        physics_dt = model.opt.timestep
+        power = 0.0
         for _ in range(self.substeps):
             mujoco.mj_step(model, data)
-            energy += float(np.abs(data.actuator_force * data.actuator_velocity).sum()) * physics_dt
+            power += float(np.abs(self._motor_torques() * data.actuator_velocity).sum())
+        energy = power * model.opt.timestep
         self.steps += 1
 
         base = self._sense()
@@ -334,7 +345,7 @@ class HumanoidEnv(gym.Env):
             foot_speed_xy=foot_speed,
             action=action,
             previous_action=self.previous_action,
-            torques=data.actuator_force[self.leg_actuators],
+            torques=self._motor_torques()[self.leg_actuators],
             joint_acc=data.qacc[self.leg_dofs],
             joint_limit_excess=np.maximum(leg_q - self.soft_high, 0.0)
             + np.maximum(self.soft_low - leg_q, 0.0),
@@ -379,6 +390,10 @@ class HumanoidEnv(gym.Env):
             self._renderer = None
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _motor_torques(self) -> np.ndarray:
+        """Joint torque of each motor: actuator stiffness term plus the motor's share of joint damping."""
+        return self.data.actuator_force - self._motor_kd * self.data.actuator_velocity
 
     def _seconds_to_steps(self, seconds: float) -> int:
         return max(1, int(round(seconds / self.control_dt)))

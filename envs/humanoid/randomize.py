@@ -22,7 +22,7 @@ import numpy as np
 
 from clrl.config import ConfigError
 
-from .robots import RobotSpec, leg_actuator_ids, set_pd_gains
+from .robots import RobotSpec, actuated_dofs, leg_actuator_ids, nominal_gains, set_pd_gains
 from .terrain import TERRAIN_TYPES, TerrainParams, interpolate
 
 DYNAMICS_KEYS = (
@@ -59,12 +59,20 @@ class NominalModel:
     base_mass: float
     base_com: np.ndarray
     torque_limits: np.ndarray  # (njnt, 2)
+    passive_damping: np.ndarray  # (nv,) joint damping of the robot itself, without the motors' kd
 
     @classmethod
     def capture(cls, model: mujoco.MjModel, spec: RobotSpec) -> NominalModel:
+        """Read the nominal values from a freshly built model (PD gains at scale 1)."""
         root = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.root_body)
+        passive = model.dof_damping.copy()
+        passive[actuated_dofs(model)] -= nominal_gains(model, spec)[1]
         return cls(
-            root, float(model.body_mass[root]), model.body_ipos[root].copy(), model.jnt_actfrcrange.copy()
+            root,
+            float(model.body_mass[root]),
+            model.body_ipos[root].copy(),
+            model.jnt_actfrcrange.copy(),
+            passive,
         )
 
 
@@ -114,7 +122,9 @@ def apply_dynamics(model: mujoco.MjModel, spec: RobotSpec, nominal: NominalModel
     model.body_mass[nominal.root_body] = nominal.base_mass + dynamics.added_mass
     model.body_ipos[nominal.root_body] = nominal.base_com + dynamics.com_offset
     model.jnt_actfrcrange[:] = nominal.torque_limits * dynamics.motor_strength
-    set_pd_gains(model, spec, dynamics.kp_scale, dynamics.kd_scale, dynamics.motor_strength)
+    set_pd_gains(
+        model, spec, nominal.passive_damping, dynamics.kp_scale, dynamics.kd_scale, dynamics.motor_strength
+    )
 
 
 def measured_dynamics(model: mujoco.MjModel, spec: RobotSpec, nominal: NominalModel) -> dict[str, Any]:
@@ -122,13 +132,15 @@ def measured_dynamics(model: mujoco.MjModel, spec: RobotSpec, nominal: NominalMo
     legs = leg_actuator_ids(model, spec)
     first_leg_joint = int(model.actuator_trnid[legs[0], 0])
     strength = float(model.jnt_actfrcrange[first_leg_joint, 1] / nominal.torque_limits[first_leg_joint, 1])
+    first_leg_dof = model.jnt_dofadr[first_leg_joint]
+    motor_damping = model.dof_damping[first_leg_dof] - nominal.passive_damping[first_leg_dof]
     return {
         "friction": float(model.pair_friction[0, 0]),
         "added_mass": float(model.body_mass[nominal.root_body] - nominal.base_mass),
         "com_offset": model.body_ipos[nominal.root_body] - nominal.base_com,
         "motor_strength": strength,
         "kp_scale": float(model.actuator_gainprm[legs[0], 0] / (spec.leg_kp[0] * strength)),
-        "kd_scale": float(-model.actuator_biasprm[legs[0], 2] / (spec.leg_kd[0] * strength)),
+        "kd_scale": float(motor_damping / (spec.leg_kd[0] * strength)),
     }
 
 

@@ -128,7 +128,10 @@ def test_privileged_values_are_the_models_parameters(env):
     kp = privileged[env.privileged_slice("kp_scale")][0] * strength * np.array(env.robot.leg_kp)
     np.testing.assert_allclose(model.actuator_gainprm[env.leg_actuators, 0], kp, rtol=1e-6)
     kd = privileged[env.privileged_slice("kd_scale")][0] * strength * np.array(env.robot.leg_kd)
-    np.testing.assert_allclose(-model.actuator_biasprm[env.leg_actuators, 2], kd, rtol=1e-6)
+    leg_dofs = model.jnt_dofadr[model.actuator_trnid[env.leg_actuators, 0]]
+    motor_damping = model.dof_damping[leg_dofs] - env.nominal.passive_damping[leg_dofs]
+    np.testing.assert_allclose(motor_damping, kd, rtol=1e-6)
+    assert np.all(env.nominal.passive_damping[leg_dofs] > 0)  # the robot's own joint damping stays
     assert privileged[env.privileged_slice("action_delay")][0] == dynamics.action_delay
     assert privileged[env.privileged_slice("gait_frequency")][0] == pytest.approx(ENV["gait_frequency"])
     # and they differ between episodes
