@@ -18,7 +18,6 @@ from clrl.envs.sokoban.constants import (
     BOX_ON_GOAL,
     IS_BOX,
     IS_FREE,
-    IS_PLAYER,
     LETTER_TO_ACTION,
     NUM_ACTIONS,
     NUM_CELL_TYPES,
@@ -37,17 +36,6 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 class IllegalMoveError(UserError):
     """A LURD solution makes a move the rules forbid (into a wall, a wrong push, a wrong case)."""
-
-
-@njit(cache=True)
-def find_player(state: np.ndarray) -> tuple[int, int]:
-    """Row and column of the player in one ``(H, W)`` state, ``(-1, -1)`` if absent."""
-    height, width = state.shape
-    for row in range(height):
-        for col in range(width):
-            if IS_PLAYER[state[row, col]]:
-                return row, col
-    return -1, -1
 
 
 @njit(cache=True)
@@ -72,7 +60,7 @@ def _find_player(cells: np.ndarray, words: np.ndarray, start: int, size: int) ->
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # no zero-division check on the hot path
 def _step_cells(
     cells: np.ndarray, words: np.ndarray, start: int, action: int, height: int, width: int
 ) -> tuple[bool, bool]:

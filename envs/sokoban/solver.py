@@ -19,7 +19,15 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
-from clrl.envs.sokoban.constants import ACTION_DELTAS, ACTION_LETTERS, IS_BOX, IS_GOAL, IS_PLAYER, WALL
+from clrl.envs.sokoban.constants import (
+    ACTION_DELTAS,
+    ACTION_LETTERS,
+    IS_BOX,
+    IS_GOAL,
+    IS_PLAYER,
+    LETTER_TO_ACTION,
+    WALL,
+)
 from clrl.envs.sokoban.deadlocks import UNREACHABLE, has_freeze_deadlock, push_distances
 from clrl.envs.sokoban.kernels import replay, step_into
 from clrl.envs.sokoban.levels import Level
@@ -350,7 +358,7 @@ def pushes_to_lurd(grid: np.ndarray, pushes: list[tuple[int, int, int]]) -> str:
         stand = (row - d_row, col - d_col)
         walk = _walk(state, player, stand)
         for letter in walk:
-            step_into(state, "udlr".index(letter), state)
+            step_into(state, LETTER_TO_ACTION[letter], state)
         moved, pushed = step_into(state, action, state)
         if not (moved and pushed):
             raise RuntimeError(f"solver produced an impossible push of the box at {(row, col)}")

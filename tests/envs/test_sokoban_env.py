@@ -34,7 +34,7 @@ def test_check_env_passes(render_mode):
 
 
 def test_generated_levels_by_default_and_check_env():
-    env = SokobanEnv()
+    env = gym.make("clrl/Sokoban-v0").unwrapped
     check_env(env)
     first, _ = env.reset(seed=1)
     second, _ = env.reset(seed=1)
