@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,6 +110,7 @@ class HumanoidEnv(gym.Env):
         self.control_dt = 1.0 / cfg["control_hz"]
         self.substeps = int(cfg["physics_substeps"])
         self.max_steps = int(round(cfg["episode_seconds"] / self.control_dt))
+        self._resample_steps = self._seconds_to_steps(cfg["command"]["resample_seconds"])
         self.adaptive_clock = cfg["clock"] == "adaptive"
         self.ranges = cfg["held_out"] if held_out else cfg["randomization"]
         self.terrain_config = cfg["terrain"]
@@ -179,7 +181,7 @@ class HumanoidEnv(gym.Env):
         self._probes = np.zeros((3 + len(self.knee_bodies) + len(self._scan_offsets), 2))
         self._max_tilt_gravity_z = -np.cos(np.radians(cfg["max_tilt_degrees"]))
         self._foot_forces = np.zeros((2, 3))
-        self._contact_wrench = np.zeros(6)
+        self._contact_wrenches = np.zeros((64, 6))
         self.terrain_level = int(self.terrain_config["initial_level"])
         self.set_terrain_level(self.terrain_level)
         self._renderer: mujoco.Renderer | None = None
@@ -274,7 +276,7 @@ class HumanoidEnv(gym.Env):
         self._air_time = np.zeros(2)
         self._last_contact = np.ones(2, dtype=bool)
         self._foot_xy = data.geom_xpos[self.foot_geoms, :2].copy()
-        self._start_xy = data.qpos[:2].copy()
+        self._start_xy = data.qpos[:2].tolist()
         self._has_reset = True
 
         measured = measured_dynamics(model, self.robot, self.nominal)
@@ -317,38 +319,38 @@ class HumanoidEnv(gym.Env):
         stance = clock.stance_mask(self.phase)
         first_contact = contact & ~self._last_contact
         self._air_time += self.control_dt
-        air_time = self._air_time.copy()
+        air_time = self._air_time.tolist()
         self._air_time[contact] = 0.0
         self._last_contact = contact
         foot_xy = data.geom_xpos[self.foot_geoms, :2]
-        foot_speed = np.linalg.norm(foot_xy - self._foot_xy, axis=1) / self.control_dt
+        foot_speed = np.sqrt(np.square(foot_xy - self._foot_xy).sum(axis=1)) / self.control_dt
         self._foot_xy = foot_xy
         sole_z = data.geom_xpos[self.sole_geoms, 2].min(axis=1) - FOOT_SPHERE_RADIUS
-        foot_clearance = sole_z - base["foot_ground"]
         leg_q = data.qpos[self.leg_qpos]
         fell = self._fell(base)
 
         inputs = rewards.RewardInputs(
-            command=self.command,
-            base_lin_vel=base["lin_vel"],
-            base_ang_vel=base["ang_vel"],
-            projected_gravity=base["gravity"],
+            command=self._command_list,
+            base_lin_vel=base["lin_vel"].tolist(),
+            base_ang_vel=base["ang_vel"].tolist(),
+            projected_gravity=base["gravity"].tolist(),
             base_height=base["height"],
             base_height_target=self.robot.base_height_target,
-            stance=stance,
-            contact=contact,
-            first_contact=first_contact,
+            stance=stance.tolist(),
+            contact=contact.tolist(),
+            first_contact=first_contact.tolist(),
             air_time=air_time,
             air_time_target=self.config["air_time_target"],
-            foot_clearance=foot_clearance,
-            swing_height_target=clock.swing_height_target(self.phase, self.robot.swing_height),
-            foot_speed_xy=foot_speed,
+            foot_clearance=(sole_z - base["foot_ground"]).tolist(),
+            swing_height_target=clock.swing_height_target(self.phase, self.robot.swing_height).tolist(),
+            foot_speed_xy=foot_speed.tolist(),
             action=action,
             previous_action=self.previous_action,
             torques=self._motor_torques()[self.leg_actuators],
             joint_acc=data.qacc[self.leg_dofs],
-            joint_limit_excess=np.maximum(leg_q - self.soft_high, 0.0)
-            + np.maximum(self.soft_low - leg_q, 0.0),
+            joint_limit_excess=float(
+                np.maximum(leg_q - self.soft_high, 0.0).sum() + np.maximum(self.soft_low - leg_q, 0.0).sum()
+            ),
             fell=fell,
             tracking_sigma=self.config["tracking_sigma"],
         )
@@ -356,9 +358,10 @@ class HumanoidEnv(gym.Env):
 
         self.phase = clock.advance(self.phase, self.gait_frequency, self.control_dt)
         self.previous_action = action
-        if self.steps % self._seconds_to_steps(self.config["command"]["resample_seconds"]) == 0:
+        if self.steps % self._resample_steps == 0:
             self._sample_command(rng)
-        off_terrain = np.max(np.abs(data.qpos[:2])) > self.height_map.half_size - OFF_TERRAIN_MARGIN
+        x, y = base["position"][:2].tolist()
+        off_terrain = max(abs(x), abs(y)) > self.height_map.half_size - OFF_TERRAIN_MARGIN
         truncated = bool(self.steps >= self.max_steps or off_terrain) and not fell
 
         self._frames[:-1] = self._frames[1:]
@@ -406,6 +409,7 @@ class HumanoidEnv(gym.Env):
             self.command = np.array(
                 [sample(rng, command[key], key) for key in ("lin_vel_x", "lin_vel_y", "yaw_rate")]
             )
+        self._command_list = self.command.tolist()
 
     def _update_push(self, rng: np.random.Generator) -> None:
         if self.steps >= self._next_push_step:
@@ -432,7 +436,7 @@ class HumanoidEnv(gym.Env):
         probes[3 : 3 + n_knees] = data.xpos[self.knee_bodies, :2]
         probes[3 + n_knees :, 0] = position[0] + cos_yaw * offsets[:, 0] - sin_yaw * offsets[:, 1]
         probes[3 + n_knees :, 1] = position[1] + sin_yaw * offsets[:, 0] + cos_yaw * offsets[:, 1]
-        ground = self.height_map.height_at(probes[:, 0], probes[:, 1])
+        ground = self.height_map.heights_at(probes)
         return {
             "position": position,
             "lin_vel": rotation.T @ data.qvel[:3],
@@ -448,15 +452,20 @@ class HumanoidEnv(gym.Env):
         """Foot contact forces (world frame) into ``_foot_forces``; returns which feet touch."""
         data = self.data
         self._foot_forces[:] = 0.0
-        contacts = data.contact
-        for i, (geom1, geom2) in enumerate(zip(contacts.geom1, contacts.geom2, strict=True)):
-            foot = self.geom_foot[geom1] if self.geom_foot[geom1] >= 0 else self.geom_foot[geom2]
-            if foot < 0:
-                continue
-            mujoco.mj_contactForce(self.model, data, i, self._contact_wrench)
-            # frame rows are the contact axes in world coordinates; the force acts on geom2 (flip for geom1)
-            world = contacts.frame[i].reshape(3, 3).T @ self._contact_wrench[:3]
-            self._foot_forces[foot] += world if self.geom_foot[geom2] == foot else -world
+        count = data.ncon
+        if count > len(self._contact_wrenches):
+            self._contact_wrenches = np.zeros((2 * count, 6))
+        if count:
+            wrenches = self._contact_wrenches[:count]
+            for i in range(count):
+                mujoco.mj_contactForce(self.model, data, i, wrenches[i])
+            contacts = data.contact
+            # a sole sphere is always geom2: MuJoCo orders a pair by geom type (plane, height field, sphere)
+            feet = self.geom_foot[contacts.geom2]
+            # frame rows are the contact axes in world coordinates; the force acts on geom2
+            world = np.einsum("nij,ni->nj", contacts.frame.reshape(count, 3, 3), wrenches[:, :3])
+            on_foot = feet >= 0  # the robot's own self-collision pairs (hand-thigh, foot-foot) are not ground
+            np.add.at(self._foot_forces, feet[on_foot], world[on_foot])
         return np.abs(self._foot_forces[:, 2]) > CONTACT_FORCE_THRESHOLD
 
     def _fell(self, base: dict[str, Any]) -> bool:
@@ -513,15 +522,17 @@ class HumanoidEnv(gym.Env):
     def _info(
         self, energy: float, terms: dict[str, float], fell: bool, base: dict[str, Any]
     ) -> dict[str, Any]:
+        command, lin_vel, ang_vel = self._command_list, base["lin_vel"], base["ang_vel"]
+        x, y = base["position"][:2].tolist()
         return {
             "reward_terms": terms,
-            "tracking_error_lin": float(np.linalg.norm(self.command[:2] - base["lin_vel"][:2])),
-            "tracking_error_yaw": float(abs(self.command[2] - base["ang_vel"][2])),
+            "tracking_error_lin": math.hypot(command[0] - lin_vel[0], command[1] - lin_vel[1]),
+            "tracking_error_yaw": abs(command[2] - float(ang_vel[2])),
             "terrain_level": self.terrain_level,
             "terrain_type": self.terrain.kind,
             "gait_frequency": self.gait_frequency,
             "base_height": base["height"],
-            "distance": float(np.linalg.norm(base["position"][:2] - self._start_xy)),
+            "distance": math.hypot(x - self._start_xy[0], y - self._start_xy[1]),
             "energy": energy,
             "fell": fell,
         }

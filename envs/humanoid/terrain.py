@@ -55,21 +55,27 @@ class HeightMap:
         # Chebyshev distance from the spawn point, outside the platform
         self._ring = np.maximum(np.maximum(np.abs(grid_x), np.abs(grid_y)) - PLATFORM_HALF_SIZE, 0.0)
         self.heights = np.zeros((self.points, self.points))
+        self.flat = True
 
     def generate(self, params: TerrainParams, rng: np.random.Generator) -> np.ndarray:
         """Fill :attr:`heights` for ``params`` and return it."""
         self.heights = terrain_heights(params, self._ring, self.resolution, rng)
+        self.flat = params.kind == "flat"
         return self.heights
 
     def height_at(self, x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray:
         """Ground height at world points (nearest grid sample; points outside clamp to the edge)."""
-        col = np.clip(np.rint((np.asarray(x) + self.half_size) / self.resolution), 0, self.points - 1).astype(
-            np.intp
+        return self.heights_at(np.stack(np.broadcast_arrays(x, y), axis=-1).reshape(-1, 2)).reshape(
+            np.shape(x)
         )
-        row = np.clip(np.rint((np.asarray(y) + self.half_size) / self.resolution), 0, self.points - 1).astype(
-            np.intp
-        )
-        return self.heights[row, col]
+
+    def heights_at(self, points: np.ndarray) -> np.ndarray:
+        """Ground height under each ``(x, y)`` row of ``points``, shape ``(n,)``."""
+        if self.flat:
+            return np.zeros(len(points))
+        index = ((points + self.half_size) * (1.0 / self.resolution) + 0.5).astype(np.intp)
+        np.clip(index, 0, self.points - 1, out=index)
+        return self.heights[index[:, 1], index[:, 0]]
 
 
 def terrain_heights(
