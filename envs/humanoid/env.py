@@ -41,6 +41,7 @@ TERRAIN_RANGE = 4.0
 CONTACT_FORCE_THRESHOLD = 1.0  # N of normal force that counts as a foot on the ground
 KNEE_CONTACT_HEIGHT = 0.08  # m: a knee or torso this close to the terrain has hit the ground
 OFF_TERRAIN_MARGIN = 1.0  # m from the terrain's edge where an episode is truncated
+HIDDEN_GROUP = 5  # geom group the renderer skips: the parked ground (drawing a height field is slow)
 OUT_OF_REACH = -100.0  # m: height where the unused ground geom (plane or height field) is parked
 GRAVITY_DOWN = np.array([0.0, 0.0, -1.0])
 
@@ -255,6 +256,9 @@ class HumanoidEnv(gym.Env):
         flat = self.terrain.kind == "flat"
         data.mocap_pos[self.floor_mocap, 2] = OUT_OF_REACH if flat else TERRAIN_FLOOR
         data.mocap_pos[self.plane_mocap, 2] = 0.0 if flat else OUT_OF_REACH
+        model.geom_group[[self.floor_geom, self.plane_geom]] = (
+            (HIDDEN_GROUP, 0) if flat else (0, HIDDEN_GROUP)
+        )
         data.qpos[:] = self.nominal_qpos
         yaw = rng.uniform(-np.pi, np.pi)
         data.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
@@ -375,13 +379,15 @@ class HumanoidEnv(gym.Env):
             return None
         if self._renderer is None:
             self._renderer = mujoco.Renderer(self.model, height=240, width=320)
+            self._scene_option = mujoco.MjvOption()
+            self._scene_option.geomgroup[HIDDEN_GROUP] = False
             self._hfield_stale = False  # a new context uploads the current height field
         elif self._hfield_stale:
             # MuJoCo keeps the height field on the GPU; the Renderer exposes no public re-upload
             self._renderer._gl_context.make_current()
             mujoco.mjr_uploadHField(self.model, self._renderer._mjr_context, self.hfield_id)
             self._hfield_stale = False
-        self._renderer.update_scene(self.data, camera="track")
+        self._renderer.update_scene(self.data, camera="track", scene_option=self._scene_option)
         # shadows and reflections triple the cost of software (EGL/OSMesa) rendering
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False

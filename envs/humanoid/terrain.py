@@ -97,7 +97,9 @@ def terrain_heights(
     if kind in ("slope_up", "slope_down"):
         heights = np.tan(np.radians(params.slope_degrees)) * along
     elif kind in ("stairs_up", "stairs_down"):
-        heights = params.step_height * np.floor(along / params.step_width)
+        heights = params.step_height * np.floor(
+            along / params.step_width + 1e-9
+        )  # grid points on an edge go up
     else:
         raise TerrainError(f"unknown terrain type {kind!r}; choose from {', '.join(TERRAIN_TYPES)}")
     return heights if kind.endswith("_up") else -heights
