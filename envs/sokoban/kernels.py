@@ -60,36 +60,42 @@ def _find_player(cells: np.ndarray, words: np.ndarray, start: int, size: int) ->
     return -1
 
 
-@njit(cache=True, error_model="numpy")  # no zero-division check on the hot path
+@njit(cache=True)
 def _step_cells(
-    cells: np.ndarray, words: np.ndarray, start: int, action: int, height: int, width: int
+    cells: np.ndarray, words: np.ndarray, start: int, action: int, width: int, column: np.ndarray
 ) -> tuple[bool, bool]:
-    """Apply one action in place to the state stored flat at ``cells[start:start + H * W]``."""
-    player = _find_player(cells, words, start, height * width)
+    """Apply one action in place to the state stored flat at ``cells[start:start + H * W]``.
+
+    ``column[k]`` is ``k % width`` (a table, because integer division costs more than the rest of a step).
+    """
+    size = column.shape[0]
+    player = _find_player(cells, words, start, size)
     if player < 0:
         return False, False
-    d_row, d_col = ACTION_DELTAS[action, 0], ACTION_DELTAS[action, 1]
-    row, col = player // width + d_row, player % width + d_col
-    if not (0 <= row < height and 0 <= col < width):
+    d_col = ACTION_DELTAS[action, 1]
+    offset = ACTION_DELTAS[action, 0] * width + d_col
+    ahead, ahead_col = player + offset, column[player] + d_col
+    if not (0 <= ahead < size and 0 <= ahead_col < width):
         return False, False
-    offset = d_row * width + d_col
-    player += start
-    ahead = player + offset
-    target = cells[ahead]
+    target = cells[start + ahead]
     if IS_FREE[target]:
-        cells[player] = BACKGROUND[cells[player]]
-        cells[ahead] = WITH_PLAYER[target]
+        cells[start + player] = BACKGROUND[cells[start + player]]
+        cells[start + ahead] = WITH_PLAYER[target]
         return True, False
     if not IS_BOX[target]:
         return False, False
-    row, col = row + d_row, col + d_col
-    beyond = ahead + offset
-    if not (0 <= row < height and 0 <= col < width) or not IS_FREE[cells[beyond]]:
+    beyond, beyond_col = ahead + offset, ahead_col + d_col
+    if not (0 <= beyond < size and 0 <= beyond_col < width) or not IS_FREE[cells[start + beyond]]:
         return False, False
-    cells[player] = BACKGROUND[cells[player]]
-    cells[ahead] = WITH_PLAYER[BACKGROUND[target]]
-    cells[beyond] = WITH_BOX[cells[beyond]]
+    cells[start + player] = BACKGROUND[cells[start + player]]
+    cells[start + ahead] = WITH_PLAYER[BACKGROUND[target]]
+    cells[start + beyond] = WITH_BOX[cells[start + beyond]]
     return True, True
+
+
+@njit(cache=True)
+def _columns(height: int, width: int) -> np.ndarray:
+    return np.arange(height * width) % width
 
 
 @njit(cache=True)
@@ -109,7 +115,7 @@ def step_into(state: np.ndarray, action: int, out: np.ndarray) -> tuple[bool, bo
     height, width = state.shape
     out[:, :] = state
     cells = out.reshape(height * width)
-    return _step_cells(cells, _word_view(cells), 0, action, height, width)
+    return _step_cells(cells, _word_view(cells), 0, action, width, _columns(height, width))
 
 
 @njit(cache=True)
@@ -128,10 +134,11 @@ def step(states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarra
     next_states = states.copy()
     cells = next_states.reshape(count * size)
     words = _word_view(cells)
+    column = _columns(height, width)
     moved = np.zeros(count, dtype=np.bool_)
     pushed = np.zeros(count, dtype=np.bool_)
     for i in range(count):
-        moved[i], pushed[i] = _step_cells(cells, words, i * size, actions[i], height, width)
+        moved[i], pushed[i] = _step_cells(cells, words, i * size, actions[i], width, column)
     return next_states, moved, pushed
 
 

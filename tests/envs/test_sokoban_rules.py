@@ -142,6 +142,17 @@ def test_children_and_validity_mask():
     assert is_solved(kids[0]).tolist() == [False, False, False, True]
 
 
+def test_children_equal_one_step_per_action_on_boxoban_sized_batches():
+    rng = np.random.default_rng(1)
+    states = np.stack([grid(ROOM)] * 8)
+    for _ in range(20):  # scatter the batch over different positions first
+        states = step(states, rng.integers(0, 4, size=8))[0]
+    kids, valid = children(states)
+    for action in range(4):
+        expected, moved, _ = step(states, np.full(8, action))
+        assert (kids[:, action] == expected).all() and (valid[:, action] == moved).all()
+
+
 def test_hash_equal_states_equal_and_distinct_states_differ():
     state = grid(ROOM)
     kids, valid = children(state[None])
