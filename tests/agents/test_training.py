@@ -1,0 +1,147 @@
+"""``python -m clrl.train humanoid`` end to end on the real environment, with tiny budgets."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from clrl.agents.checkpointing import read_agent, restore_model
+from clrl.agents.ppo import LatentPPO
+from clrl.agents.training import CHECKPOINT_NAME, make_env
+from clrl.checkpoint import CheckpointError
+from clrl.train import main as train_main
+
+EXPECTED_SCALARS = {
+    "charts/episodic_return",
+    "charts/episode_length",
+    "charts/fall_rate",
+    "charts/SPS",
+    "charts/tracking_error_lin",
+    "charts/tracking_error_yaw",
+    "charts/terrain_level",
+    "charts/gait_frequency",
+    "reward/tracking_lin_vel",
+    "reward/feet_phase_contact",
+    "losses/contrastive_loss",
+    "losses/contrastive_accuracy",
+    "train/value_loss",
+    "train/policy_gradient_loss",
+    "train/approx_kl",
+    "train/entropy_loss",
+}
+
+
+def read_events(run_dir: Path) -> list[EventAccumulator]:
+    accumulators = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0, "images": 0})
+        accumulator.Reload()
+        accumulators.append(accumulator)
+    return accumulators
+
+
+def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int
+) -> None:
+    (events,) = read_events(tiny_run)
+    scalars = set(events.Tags()["scalars"])
+    assert EXPECTED_SCALARS <= scalars, EXPECTED_SCALARS - scalars
+    for tag in EXPECTED_SCALARS:
+        assert all(math.isfinite(event.value) for event in events.Scalars(tag)), tag
+    accuracy = events.Scalars("losses/contrastive_accuracy")[-1].value
+    assert 0.0 <= accuracy <= 1.0
+    # the gait clock is adaptive here: the frequency must stay inside its configured bounds
+    assert all(1.0 <= event.value <= 2.2 for event in events.Scalars("charts/gait_frequency"))
+
+    (video,) = events.Images("videos/rollout")  # one, at step 128
+    assert video.step == tiny_steps
+    assert video.encoded_image_string[:3] == b"GIF"  # add_video stores an animated GIF
+    assert (video.width, video.height) == (320, 240)
+
+    checkpoint = read_agent(tiny_run / CHECKPOINT_NAME)
+    assert checkpoint.step == tiny_steps
+    assert checkpoint.config["agent"]["latent"] == "contrastive"
+    assert set(checkpoint.state) >= {"sb3_zip", "obs_rms", "ret_rms", "terrain_levels"}
+
+
+def test_checkpoint_round_trip_restores_weights_and_normalizer(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int
+) -> None:
+    checkpoint = read_agent(tiny_run / CHECKPOINT_NAME)
+    normalizer = VecNormalize(DummyVecEnv([lambda: make_env(checkpoint.config["env"])]))
+    try:
+        model = restore_model(checkpoint, normalizer)
+        assert isinstance(model, LatentPPO) and model.num_timesteps == tiny_steps
+        for key, saved in checkpoint.state["obs_rms"].items():
+            torch.testing.assert_close(torch.as_tensor(normalizer.obs_rms[key].mean), saved["mean"])
+            torch.testing.assert_close(torch.as_tensor(normalizer.obs_rms[key].var), saved["var"])
+        again = restore_model(checkpoint, None)
+        for (name, first), (_, second) in zip(
+            model.policy.state_dict().items(), again.policy.state_dict().items(), strict=True
+        ):
+            torch.testing.assert_close(first, second, msg=name)
+        observation = normalizer.reset()
+        torch.testing.assert_close(
+            torch.as_tensor(model.predict(observation, deterministic=True)[0]),
+            torch.as_tensor(again.predict(observation, deterministic=True)[0]),
+        )
+    finally:
+        normalizer.close()
+
+
+def test_resume_continues_to_the_new_total(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    before = read_agent(run_dir / CHECKPOINT_NAME)
+    train_main(
+        ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume", *tiny_overrides]
+    )
+    after = read_agent(run_dir / CHECKPOINT_NAME)
+    assert after.step == tiny_steps + 64
+    assert after.state["sb3_zip"] != before.state["sb3_zip"]
+    _, resumed = read_events(run_dir)
+    steps = [event.step for event in resumed.Scalars("charts/SPS")]
+    assert steps and min(steps) > tiny_steps  # the step counter continued
+
+
+def test_resume_refuses_another_architecture(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    with pytest.raises(CheckpointError, match="different 'agent' config"):
+        train_main(
+            [
+                "humanoid",
+                "--steps",
+                "512",
+                "--run-dir",
+                str(run_dir),
+                "--resume",
+                *tiny_overrides,
+                "agent.latent_dim=8",
+            ]
+        )
+
+
+def test_ctrl_c_saves_a_checkpoint_first(
+    tiny_overrides: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    def interrupted_update(self: LatentPPO) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LatentPPO, "train", interrupted_update)
+    with pytest.raises(KeyboardInterrupt):
+        train_main(
+            ["humanoid", "--steps", "512", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
+        )
+    assert read_agent(tmp_path / CHECKPOINT_NAME).step == 64  # saved after the first 2 x 32-step rollout
