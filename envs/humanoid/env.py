@@ -420,7 +420,7 @@ class HumanoidEnv(gym.Env):
     def _update_push(self, rng: np.random.Generator) -> None:
         if self.steps >= self._next_push_step:
             self.push_force, interval = sample_push(rng, self.ranges)
-            self._push_steps_left = self._seconds_to_steps(self.ranges["push_seconds"])
+            self._push_steps_left = self._seconds_to_steps(self.config["randomization"]["push_seconds"])
             self._next_push_step = self.steps + self._seconds_to_steps(interval)
         if self._push_steps_left > 0:
             self._push_steps_left -= 1

@@ -141,7 +141,10 @@ def build_model(
     scene = locomotion_assets() / spec.scene
     mj_spec = mujoco.MjSpec.from_file(str(scene))
     mj_spec.option.timestep = physics_dt
-    mj_spec.option.integrator = mujoco.mjtIntegrator.mjINT_EULER  # joint damping implicit (eulerdamp)
+    mj_spec.option.integrator = mujoco.mjtIntegrator.mjINT_EULER
+    # Euler treats joint damping implicitly only with eulerdamp, which Playground's XMLs switch off;
+    # without it the PD damping below makes the legs blow up within a few control steps
+    mj_spec.option.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_EULERDAMP)
     mj_spec.option.iterations = spec.solver_iterations
     mj_spec.option.ls_iterations = spec.solver_iterations
     for sensor in list(mj_spec.sensors):
@@ -266,9 +269,10 @@ def set_pd_gains(
 
     The stiffness term lives in the position actuators (clamped by the torque limits, which the
     caller scales with ``strength``); the damping term is added to the joints' own damping
-    (``passive_damping``, the model's value without motors), where Euler integration treats it
-    implicitly: stable at 4-5 ms steps with stiff gains, at half the cost of ``implicitfast``.
-    The price is that the damping part of the torque is not clamped by the torque limits.
+    (``passive_damping``, the model's value without motors). Every MuJoCo integrator treats joint
+    damping implicitly (Euler with ``eulerdamp``), so stiff PD stays stable at 4 ms steps whichever
+    integrator a sim-to-sim test picks; as actuator damping it would be explicit under Euler. The
+    price is that the damping part of the torque is not clamped by the torque limits.
     """
     kp, kd = nominal_gains(model, spec)
     kp = kp * kp_scale * strength

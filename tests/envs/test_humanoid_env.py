@@ -169,10 +169,18 @@ def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
     # the height field the physics uses holds the generated stairs
     assert np.ptp(env.model.hfield_data) * 4.0 == pytest.approx(np.ptp(env.height_map.heights), rel=1e-5)
     scan = env.privileged_slice("terrain_scan")
+    config["held_out"]["push_interval"] = [0.5, 0.5]  # push soon (held-out pushes are stronger)
     held = HumanoidEnv(config, held_out=True)
     obs, _ = held.reset(seed=0)
     assert held.terrain.step_height >= ENV["held_out"]["terrain"]["step_height"][0]
     assert obs["privileged"][scan].shape == (ENV["scan"]["points_x"] * ENV["scan"]["points_y"],)
+    pushed = 0.0
+    for _ in range(30):
+        obs, _, terminated, truncated, _ = held.step(np.zeros(12, dtype=np.float32))
+        pushed = max(pushed, float(np.linalg.norm(obs["privileged"][held.privileged_slice("push_force")])))
+        if terminated or truncated:
+            held.reset()
+    assert pushed >= ENV["held_out"]["push_force"][0]
 
 
 def test_registered_and_runs_in_subproc_vec_env():
@@ -204,3 +212,35 @@ def test_rgb_array_render_headless():
     result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "MUJOCO_GL": "egl"},
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_pushes_follow_the_configured_interval_force_and_duration():
+    config = nominal_config()
+    config["randomization"].update(push_interval=[0.5, 0.5], push_force=[60.0, 60.0], push_seconds=0.2)
+    env = HumanoidEnv(config)
+    env.reset(seed=0)
+    push = env.privileged_slice("push_force")
+    zero = np.zeros(12, dtype=np.float32)
+    forces = []
+    for _ in range(40):
+        obs, *_ = env.step(zero)
+        forces.append(obs["privileged"][push].copy())
+        np.testing.assert_allclose(env.data.xfrc_applied[env.root_body, :3], forces[-1], rtol=1e-6)
+    magnitudes = np.linalg.norm(forces, axis=1)
+    np.testing.assert_allclose(magnitudes[:25], 0.0)  # the first push comes after 0.5 s (25 steps)
+    np.testing.assert_allclose(magnitudes[25:35], 60.0, rtol=1e-6)  # and lasts 0.2 s (10 steps)
+    np.testing.assert_allclose(magnitudes[35:], 0.0)
+    assert np.all(np.array(forces)[:, 2] == 0.0)
+
+
+def test_random_actions_keep_the_physics_stable(env):
+    """Stiff PD at 4 ms must not blow up (MuJoCo flags huge accelerations and resets the state)."""
+    rng = np.random.default_rng(0)
+    for seed in range(4):
+        env.reset(seed=seed)
+        env.data.warning.number[:] = 0
+        for _ in range(40):
+            _, _, terminated, truncated, _ = env.step(rng.uniform(-0.5, 0.5, 12).astype(np.float32))
+            assert env.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, env.terrain
+            if terminated or truncated:
+                break
