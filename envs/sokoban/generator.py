@@ -11,19 +11,19 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from clrl.envs.sokoban.constants import (
     ACTION_DELTAS,
-    BOX,
+    BACKGROUND,
     BOX_ON_GOAL,
     FLOOR,
-    GOAL,
     IS_BOX,
     IS_FREE,
-    IS_GOAL,
     PLAYER,
-    PLAYER_ON_GOAL,
     WALL,
+    WITH_BOX,
+    WITH_PLAYER,
 )
 from clrl.envs.sokoban.levels import Level
 from clrl.errors import UserError
@@ -53,57 +53,75 @@ def room_topology(
     height, width = shape
     floor = np.zeros(shape, dtype=bool)
     row, col = int(rng.integers(1, height - 1)), int(rng.integers(1, width - 1))
-    direction = ACTION_DELTAS[rng.integers(4)]
-    for _ in range(num_steps):
-        if rng.random() < turn_probability:
-            direction = ACTION_DELTAS[rng.integers(4)]
-        row = int(np.clip(row + direction[0], 1, height - 2))
-        col = int(np.clip(col + direction[1], 1, width - 2))
-        mask = _MASKS[rng.integers(len(_MASKS))]
-        for d_row in range(3):
-            for d_col in range(3):
-                r, c = row + d_row - 1, col + d_col - 1
-                if mask[d_row, d_col] and 0 < r < height - 1 and 0 < c < width - 1:
-                    floor[r, c] = True
+    turns = rng.random(num_steps) < turn_probability
+    directions = rng.integers(4, size=num_steps + 1)
+    masks = rng.integers(len(_MASKS), size=num_steps)
+    d_row, d_col = (int(x) for x in ACTION_DELTAS[directions[-1]])
+    for t in range(num_steps):
+        if turns[t]:
+            d_row, d_col = (int(x) for x in ACTION_DELTAS[directions[t]])
+        row = min(max(row + d_row, 1), height - 2)
+        col = min(max(col + d_col, 1), width - 2)
+        stamp = _MASKS[masks[t]]
+        # The stamp is centred on (row, col); clip it to the interior so the outer ring stays wall.
+        top, left = max(row - 1, 1), max(col - 1, 1)
+        bottom, right = min(row + 2, height - 1), min(col + 2, width - 1)
+        rows, cols = slice(top - row + 1, bottom - row + 1), slice(left - col + 1, right - col + 1)
+        floor[top:bottom, left:right] |= stamp[rows, cols]
     return floor
 
 
+@njit(cache=True)
 def _reverse_play(
-    solved: np.ndarray,
-    player: tuple[int, int],
-    rng: np.random.Generator,
-    num_steps: int,
+    solved: np.ndarray, player_row: int, player_col: int, actions: np.ndarray, coins: np.ndarray,
     pull_probability: float,
-) -> tuple[np.ndarray | None, float]:
-    """Random walk with pulls from a solved grid; best scrambled grid seen and its score."""
+) -> tuple[np.ndarray, float]:
+    """Random walk with pulls from a solved grid, driven by pre-drawn ``actions`` and ``coins``.
+
+    Returns the best scrambled grid seen and its score (an empty grid and 0 when no position qualified).
+    Score: number of switches between pulled boxes times the boxes' total displacement (Manhattan
+    distance from their goals), counted only where no box stands on a goal.
+    """
     state = solved.copy()
-    goals = IS_GOAL[solved]
-    origin = np.argwhere(IS_BOX[solved])
-    box_positions = origin.copy()  # box k's current cell, to score displacement
-    row, col = player
-    last_box, switches = -1, 0
-    best, best_score = None, 0.0
-    for _ in range(num_steps):
-        action = int(rng.integers(4))
-        d_row, d_col = (int(x) for x in ACTION_DELTAS[action])
-        nxt = (row + d_row, col + d_col)
-        if not IS_FREE[state[nxt]]:
+    height, width = solved.shape
+    num_boxes = 0
+    for r in range(height):
+        for c in range(width):
+            num_boxes += IS_BOX[solved[r, c]]
+    origin = np.empty((num_boxes, 2), dtype=np.int64)
+    k = 0
+    for r in range(height):
+        for c in range(width):
+            if IS_BOX[solved[r, c]]:
+                origin[k, 0], origin[k, 1] = r, c
+                k += 1
+    boxes = origin.copy()  # box k's current cell, to score displacement
+    row, col = player_row, player_col
+    last_box, switches, off_goal = -1, 0, 0
+    best, best_score = np.zeros((0, 0), dtype=np.uint8), 0.0
+    for t in range(actions.shape[0]):
+        d_row, d_col = ACTION_DELTAS[actions[t], 0], ACTION_DELTAS[actions[t], 1]
+        next_row, next_col = row + d_row, col + d_col
+        if not IS_FREE[state[next_row, next_col]]:
             continue
-        behind = (row - d_row, col - d_col)
-        pull = IS_BOX[state[behind]] and rng.random() < pull_probability
-        state[row, col] = GOAL if goals[row, col] else FLOOR
+        behind_row, behind_col = row - d_row, col - d_col
+        pull = IS_BOX[state[behind_row, behind_col]] and coins[t] < pull_probability
+        state[row, col] = BACKGROUND[state[row, col]]
         if pull:
-            state[behind] = GOAL if goals[behind] else FLOOR
-            state[row, col] = BOX_ON_GOAL if goals[row, col] else BOX
-            box = int(np.flatnonzero((box_positions == behind).all(axis=1))[0])
-            box_positions[box] = (row, col)
+            left = state[behind_row, behind_col]
+            state[behind_row, behind_col] = BACKGROUND[left]
+            state[row, col] = WITH_BOX[state[row, col]]
+            off_goal += (left == BOX_ON_GOAL) - (state[row, col] == BOX_ON_GOAL)
+            box = 0
+            while boxes[box, 0] != behind_row or boxes[box, 1] != behind_col:
+                box += 1
+            boxes[box, 0], boxes[box, 1] = row, col
             switches += box != last_box
             last_box = box
-        state[nxt] = PLAYER_ON_GOAL if goals[nxt] else PLAYER
-        row, col = nxt
-        if pull and not np.any(state == BOX_ON_GOAL):
-            displacement = float(np.abs(box_positions - origin).sum())
-            score = switches * displacement
+        state[next_row, next_col] = WITH_PLAYER[state[next_row, next_col]]
+        row, col = next_row, next_col
+        if pull and off_goal == num_boxes:
+            score = switches * float(np.abs(boxes - origin).sum())
             if score > best_score:
                 best, best_score = state.copy(), score
     return best, best_score
@@ -148,8 +166,10 @@ def generate_level(
         solved[player] = PLAYER
         best, best_score = None, 0.0
         for _ in range(walks):
-            grid, score = _reverse_play(solved, player, rng, reverse_steps, pull_probability)
-            if grid is not None and score > best_score:
+            actions = rng.integers(0, 4, size=reverse_steps)
+            coins = rng.random(reverse_steps)
+            grid, score = _reverse_play(solved, player[0], player[1], actions, coins, pull_probability)
+            if score > best_score:
                 best, best_score = grid, score
         if best is not None:
             name = f"seed={seed}" if not isinstance(seed, np.random.Generator) else "generated"
