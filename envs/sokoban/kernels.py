@@ -1,6 +1,7 @@
 """Batched Sokoban rules as Numba kernels: step, children, solved check, hashing, replay.
 
-Functional core in the Jumanji/PGX style: state arrays in, state arrays out, nothing mutated in place.
+Functional core in the Jumanji/PGX style: state arrays in, new state arrays out (only ``step_into``
+writes into a buffer it is given, for the single env and for replay).
 A batch of states is an ``(N, H, W)`` uint8 array of cell types; actions are ``(N,)`` integers in
 ``0..3`` (up, down, left, right; see :mod:`clrl.envs.sokoban.constants`). All cell-type logic goes
 through the lookup tables of ``constants`` so the rules live in one place.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clrl.envs.sokoban.constants import ACTION_LETTERS, IS_BOX, NUM_CELL_TYPES
+from clrl.envs.sokoban.constants import ACTION_LETTERS, IS_BOX, IS_PLAYER, NUM_CELL_TYPES, PLAYER
 from clrl.envs.sokoban.kernels import (
     IllegalMoveError,
     children,
@@ -189,6 +189,13 @@ def test_replay_verifies_solutions_and_rejects_illegal_moves():
 
 def test_action_letters_follow_the_action_table():
     assert ACTION_LETTERS == "udlr"
+
+
+def test_player_codes_fit_the_word_scan_of_the_kernel():
+    # The step kernel finds the player with `code >= PLAYER` and, four cells at a time, `(code + 3) & 8`.
+    codes = np.arange(NUM_CELL_TYPES)
+    assert ((codes >= PLAYER) == IS_PLAYER).all()
+    assert ((((codes + 3) & 8) != 0) == IS_PLAYER).all() and codes.max() + 3 < 16
 
 
 def test_step_compiles_once_per_signature():
