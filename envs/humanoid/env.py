@@ -127,6 +127,7 @@ class HumanoidEnv(gym.Env):
             self.height_map.half_size,
             self.height_map.points,
             TERRAIN_RANGE,
+            lock_upper_body=cfg["lock_upper_body"],
         )
         self.data = mujoco.MjData(self.model)
         self._index_model()

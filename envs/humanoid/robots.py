@@ -129,8 +129,13 @@ def build_model(
     terrain_half_size: float,
     terrain_points: int,
     terrain_max_height: float,
+    lock_upper_body: bool = True,
 ) -> mujoco.MjModel:
     """Compile the robot with a height-field floor, a ground plane, feet-only colliders and PD actuators.
+
+    With ``lock_upper_body`` every joint outside the legs (G1: waist and arms, 17 joints) is welded
+    at its nominal angle, which halves the cost of a physics step (35 to 18 degrees of freedom);
+    otherwise those joints are held by PD at the nominal pose.
 
     Each foot collides through four small spheres at the corners of the sole of its collision box:
     a box against a height field yields dozens of contacts per step (one per overlapped prism),
@@ -149,6 +154,8 @@ def build_model(
     mj_spec.option.ls_iterations = spec.solver_iterations
     for sensor in list(mj_spec.sensors):
         mj_spec.delete(sensor)
+    if lock_upper_body:
+        lock_joints(mj_spec, spec)
     for pair in list(mj_spec.pairs):
         if FLOOR in (pair.geomname1, pair.geomname2):
             mj_spec.delete(pair)
@@ -199,6 +206,47 @@ def build_model(
     model = mj_spec.compile()
     set_pd_gains(model, spec, model.dof_damping.copy(), kp_scale=1.0, kd_scale=1.0, strength=1.0)
     return model
+
+
+def lock_joints(mj_spec: mujoco.MjSpec, spec: RobotSpec) -> None:
+    """Weld every hinge joint outside ``spec.leg_joints`` at its angle in the nominal keyframe.
+
+    Each locked joint's rotation is folded into its body's pose, and the joint, its actuator and
+    its entries in every keyframe are removed.
+    """
+    model = mj_spec.compile()
+    key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, spec.keyframe)
+    nominal = model.key_qpos[key]
+    keep_qpos = np.ones(model.nq, dtype=bool)
+    keep_ctrl = np.ones(model.nu, dtype=bool)
+    legs = set(spec.leg_joints)
+    for joint in list(mj_spec.joints):
+        if joint.type != mujoco.mjtJoint.mjJNT_HINGE or joint.name in legs:
+            continue
+        jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint.name)
+        angle = nominal[model.jnt_qposadr[jid]]
+        rotation = np.zeros(4)
+        mujoco.mju_axisAngle2Quat(rotation, np.asarray(joint.axis, dtype=np.float64), angle)
+        body = joint.parent
+        body_quat = np.asarray(body.quat, dtype=np.float64)
+        # the body turns about the joint's anchor: pos += R_body (anchor - R_joint anchor)
+        anchor, turned, shift = np.asarray(joint.pos, dtype=np.float64), np.zeros(3), np.zeros(3)
+        mujoco.mju_rotVecQuat(turned, anchor, rotation)
+        mujoco.mju_rotVecQuat(shift, anchor - turned, body_quat)
+        body.pos = np.asarray(body.pos) + shift
+        quat = np.zeros(4)
+        mujoco.mju_mulQuat(quat, body_quat, rotation)
+        body.quat = quat
+        keep_qpos[model.jnt_qposadr[jid]] = False
+        for actuator in list(mj_spec.actuators):
+            if actuator.target == joint.name:
+                keep_ctrl[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, actuator.name)] = False
+                mj_spec.delete(actuator)
+        mj_spec.delete(joint)
+    for mj_key in mj_spec.keys:
+        index = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, mj_key.name)
+        mj_key.qpos = model.key_qpos[index][keep_qpos]
+        mj_key.ctrl = model.key_ctrl[index][keep_ctrl]
 
 
 def foot_sole_points(mj_spec: mujoco.MjSpec, spec: RobotSpec) -> list[np.ndarray]:

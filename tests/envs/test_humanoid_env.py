@@ -81,9 +81,15 @@ def test_gymnasium_env_checker(env):
     check_env(env, skip_render_check=True)
 
 
-@pytest.mark.parametrize("robot", ["g1", "berkeley_humanoid"])
+@pytest.mark.parametrize("robot", ["g1", "g1 arms on PD", "berkeley_humanoid"])
 def test_nominal_pose_stands_two_seconds_under_zero_action(robot, nominal_g1):
-    env = nominal_g1 if robot == "g1" else HumanoidEnv(nominal_config(robot))
+    if robot == "g1":
+        env = nominal_g1
+    elif robot == "g1 arms on PD":
+        env = HumanoidEnv(nominal_config("g1", lock_upper_body=False))
+        assert env.model.nu == 29  # waist and arms are actuated and held at the nominal pose
+    else:
+        env = HumanoidEnv(nominal_config(robot))
     env.reset(seed=0)
     start_height = env.data.qpos[2]
     zero = np.zeros(env.action_space.shape, dtype=np.float32)
