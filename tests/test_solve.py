@@ -2,14 +2,10 @@
 
 import json
 
-import pytest
-
 from clrl.cli import run_command
-from clrl.config import load_config
 from clrl.envs.cube.facelets import parse_facelets
 from clrl.envs.cube.kernels import apply_sequence, is_solved
 from clrl.envs.cube.notation import parse_moves
-from clrl.puzzle_training import CHECKPOINT_NAME, train
 from clrl.solve import main
 
 SOLVED = "UUUUUUUUURRRRRRRRRFFFFFFFFFDDDDDDDDDLLLLLLLLLBBBBBBBBB"
@@ -31,19 +27,6 @@ def assert_solves(record):
     moves = parse_moves(record["solution"])
     state = apply_sequence(parse_facelets(record["state"])[None], moves)
     assert record["solved"] and is_solved(state)[0] and record["length"] == len(moves)
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    config = load_config("cube")
-    config["device"] = "cpu"
-    config["data"].update(batch_size=32, trajectory_length=6)
-    config["model"].update(width=32, blocks=1, latent_dim=8)
-    config["train"].update(log_every=10, eval_every=20, checkpoint_every=20)
-    config["eval"].update(trajectories=4, greedy_puzzles=2, greedy_scramble=2, greedy_max_moves=4)
-    run_dir = tmp_path_factory.mktemp("tiny_cube")
-    train("cube", config, run_dir=run_dir, steps=20, resume=False)
-    return run_dir / CHECKPOINT_NAME
 
 
 def test_json_schema_and_replay(capsys):
