@@ -1,0 +1,76 @@
+"""CRTR training throughput: optimizer steps/s for the puzzle configs, and where the time goes.
+
+For each model size it times the full training step (fresh Numba trajectories, featurize, forward,
+CRTR loss, backward, Adam) and the data part alone, with 1 and 2 torch threads, all in one run.
+
+    python benchmarks/crtr_throughput.py [--steps 30] [--job cube]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+
+import numpy as np
+import torch
+
+from clrl.config import load_config
+from clrl.losses.crtr import crtr_loss
+from clrl.puzzle_training import build_model
+
+SIZES = [(256, 2), (512, 2), (1024, 4)]
+
+
+def time_steps(job: str, config: dict, steps: int, data_only: bool) -> float:
+    task, encoder = build_model(job, config)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=3e-4)
+    rng = np.random.default_rng(0)
+    data = config["data"]
+
+    def step() -> None:
+        anchors, futures = task.sample_batch(
+            rng, data["batch_size"], data["repetition_factor"], data["gamma"]
+        )
+        inputs = task.featurize(np.concatenate([anchors, futures]))
+        if data_only:
+            return
+        anchor_latents, future_latents = encoder(inputs).chunk(2)
+        loss = crtr_loss(anchor_latents, future_latents, similarity=config["loss"]["similarity"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--job", default="cube", choices=["cube"])
+    args = parser.parse_args()
+    config = load_config(args.job)
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
+    print(f"Machine: {os.cpu_count()} cores, {cpu}, torch {torch.__version__}, {platform.python_version()}")
+    print(f"Command: python {shlex.join(sys.argv)}  (batch {config['data']['batch_size']})\n")
+    print("| model (width x blocks) | torch threads | steps/s | data only (batches/s) |")
+    print("|---|---|---|---|")
+    for width, blocks in SIZES:
+        config["model"].update(width=width, blocks=blocks)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            full = time_steps(args.job, config, args.steps, data_only=False)
+            data = time_steps(args.job, config, args.steps, data_only=True)
+            print(f"| {width} x {blocks} | {threads} | {full:.1f} | {data:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
