@@ -26,6 +26,8 @@ import numpy as np
 from clrl.errors import UserError
 
 DATASETS = ("digits", "mnist1d", "mnist", "cifar10", "cifar100", "stl10")
+#: The continuous factor of variation each dataset records (what Rank-N-Contrast regresses).
+CONTINUOUS_FACTORS = {"digits": "slant", "mnist": "slant", "mnist1d": "shear"}
 
 
 class DatasetFilesError(UserError):
@@ -99,7 +101,7 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> VisionDatase
         test_x,
         test_y,
         10,
-        factor_name="slant",
+        factor_name=CONTINUOUS_FACTORS["digits"],
         train_factor=image_slant(train_x),
         test_factor=image_slant(test_x),
     )
@@ -226,7 +228,7 @@ def make_mnist1d(
         x[split:],
         y[split:],
         10,
-        factor_name="shear",
+        factor_name=CONTINUOUS_FACTORS["mnist1d"],
         train_factor=shear[:split],
         test_factor=shear[split:],
     )
@@ -309,7 +311,7 @@ def read_mnist(data_dir: str | Path) -> VisionDataset:
         test_x,
         test_labels.astype(np.int64),
         10,
-        factor_name="slant",
+        factor_name=CONTINUOUS_FACTORS["mnist"],
         train_factor=image_slant(train_x),
         test_factor=image_slant(test_x),
     )

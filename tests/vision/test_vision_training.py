@@ -1,0 +1,133 @@
+"""End-to-end: a short contrastive run on digits beats its random initialisation; resume; evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from clrl.checkpoint import load_checkpoint
+from clrl.config import ConfigError, load_config
+from clrl.errors import UserError
+from clrl.evaluate import main as evaluate_main
+from clrl.runs import seed_everything
+from clrl.vision_benchmark import (
+    CHECKPOINT_NAME,
+    build_model,
+    epoch_knn_accuracy,
+    load_benchmark_data,
+    load_trained_model,
+    resolve_model_config,
+    train,
+)
+
+FAST = ["threads=1", "train.eval_every=100", "train.checkpoint_every=100"]
+
+
+@pytest.fixture(scope="module")
+def simclr_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("simclr")
+    config = load_config("vision", overrides=["loss=simclr", "dataset=digits", "train.epochs=4", *FAST])
+    train("vision", config, run_dir=run_dir)
+    return run_dir
+
+
+def test_short_training_beats_the_random_encoder_on_knn(simclr_run: Path) -> None:
+    config = load_config("vision", overrides=["dataset=digits"])
+    data = load_benchmark_data(config)
+    seed_everything(config["seed"])  # the initialisation the run started from
+    random_model = build_model(resolve_model_config(config), data)
+    trained_model, _, _ = load_trained_model(simclr_run / CHECKPOINT_NAME, torch.device("cpu"))
+    device = torch.device("cpu")
+    random_accuracy = epoch_knn_accuracy(random_model, data, config, device)
+    trained_accuracy = epoch_knn_accuracy(trained_model, data, config, device)
+    assert trained_accuracy > random_accuracy + 0.03, (random_accuracy, trained_accuracy)
+
+
+def test_run_writes_the_tensorboard_scalars(simclr_run: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(simclr_run)).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"losses/train_loss", "eval/knn_accuracy", "eval/effective_rank"} <= tags
+    assert {"eval/alignment", "eval/uniformity"} <= tags
+    losses = [event.value for event in events.Scalars("losses/train_loss")]
+    assert losses[-1] < losses[0]
+
+
+def test_resume_continues_to_the_same_step_count(tmp_path: Path) -> None:
+    overrides = ["loss=moco", "dataset=digits", "train.epochs=2", *FAST]
+    config = load_config("vision", overrides=overrides)
+    train("vision", config, run_dir=tmp_path, steps=3)
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME, job="vision").step == 3
+    train("vision", config, run_dir=tmp_path, steps=7, resume=True)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="vision")
+    assert saved.step == 7
+    assert saved.state["key_model"] is not None and saved.state["loss"]["queue.count"] > 0
+    other = load_config("vision", overrides=["loss=renyi", "dataset=digits", *FAST])
+    with pytest.raises(UserError, match="loss='moco'"):
+        train("vision", other, run_dir=tmp_path, steps=9, resume=True)
+
+
+def test_evaluate_command_prints_every_metric_as_json(
+    simclr_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = str(simclr_run / CHECKPOINT_NAME)
+    code = evaluate_main(
+        [
+            "vision",
+            "--checkpoint",
+            checkpoint,
+            "--json",
+            "--count",
+            "120",
+            "threads=1",
+            "eval.l1_baseline_epochs=0",
+        ]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test_samples"] == 120 and result["loss"] == "simclr"
+    assert 0.5 < result["linear_probe"] <= 1 and 0.5 < result["knn"] <= 1
+    assert result["ood_auroc"] is None and result["factor_mae"] > 0
+
+
+def test_ood_run_reports_an_auroc(tmp_path: Path) -> None:
+    config = load_config(
+        "vision", overrides=["dataset=digits", "ood_classes=[8, 9]", "train.epochs=1", *FAST]
+    )
+    train("vision", config, run_dir=tmp_path)
+    from clrl.vision_benchmark import evaluate_features, extract_features
+
+    model, trained, data = load_trained_model(tmp_path / CHECKPOINT_NAME, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    results = evaluate_features(
+        extract_features(model, data.train_x, cpu),
+        extract_features(model, data.test_x, cpu),
+        data,
+        config["eval"],
+        trained["ood_classes"],
+    )
+    assert 0.0 <= results["ood_auroc"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("loss=byol", "unknown loss 'byol'"),
+        ("dataset=svhn", "unknown dataset 'svhn'"),
+        ("ood_classes=[12]", "not classes of digits"),
+    ],
+)
+def test_bad_settings_are_config_errors(tmp_path: Path, override: str, message: str) -> None:
+    config = load_config("vision", overrides=[override, *FAST])
+    with pytest.raises(ConfigError, match=message):
+        train("vision", config, run_dir=tmp_path, steps=1)
+
+
+def test_rnc_needs_a_dataset_with_a_continuous_factor(tmp_path: Path) -> None:
+    config = load_config("vision", overrides=["loss=rnc", "dataset=cifar10", f"data_dir={tmp_path}", *FAST])
+    with pytest.raises(ConfigError, match="loss=rnc regresses a continuous factor, which cifar10"):
+        train("vision", config, run_dir=tmp_path, steps=1)
