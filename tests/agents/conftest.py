@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
-import torch
+# Headless rendering for the rollout videos; MuJoCo reads this when it is first imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
-from clrl.train import main as train_main
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from clrl.train import main as train_main  # noqa: E402
 
 #: A run of a few hundred env steps: 2 in-process envs, 32-step rollouts, 0.4 s episodes (so some
 #: finish), a checkpoint every 64 steps and one two-frame video at the end (software rendering is slow).

@@ -1,0 +1,83 @@
+"""``python -m clrl.evaluate humanoid``: report schema, scenario construction and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mujoco
+import pytest
+
+from clrl.agents.evaluation import make_scenario_env, parse_scenarios
+from clrl.agents.training import CHECKPOINT_NAME
+from clrl.checkpoint import CheckpointError
+from clrl.config import ConfigError, load_config
+from clrl.evaluate import main as evaluate_main
+
+REPORT_KEYS = {
+    "scenario",
+    "episodes",
+    "fall_rate",
+    "survival_s",
+    "lin_tracking_error",
+    "yaw_tracking_error",
+    "distance_m",
+    "cost_of_transport",
+    "checkpoint",
+    "checkpoint_step",
+    "seconds",
+}
+
+
+def test_json_report_has_one_object_per_scenario(
+    tiny_run: Path, tiny_steps: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "table.md"
+    checkpoint = tiny_run / CHECKPOINT_NAME
+    evaluate_main(
+        ["humanoid", "--checkpoint", str(checkpoint), "--json", "--count", "1", "--out", str(table),
+         "eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
+    )  # fmt: skip
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["scenario"] for r in reports] == list(load_config("humanoid")["eval"]["scenarios"])
+    for report in reports:
+        assert set(report) == REPORT_KEYS
+        assert report["episodes"] == 1
+        assert report["checkpoint"] == str(checkpoint) and report["checkpoint_step"] == tiny_steps
+        assert 0.0 <= report["fall_rate"] <= 1.0
+        assert 0.0 < report["survival_s"] <= 0.2 + 1e-9  # episodes were cut at 0.2 s
+        for key in ("lin_tracking_error", "yaw_tracking_error", "distance_m"):
+            assert math.isfinite(report[key]) and report[key] >= 0.0
+        assert report["cost_of_transport"] is None or report["cost_of_transport"] > 0.0
+    rows = table.read_text().splitlines()
+    assert len(rows) == 2 + len(reports) and rows[2].startswith(f"| {reports[0]['scenario']} | 1 |")
+
+
+def test_sim_to_sim_scenario_changes_physics_rate_and_solver() -> None:
+    config = load_config("humanoid")
+    scenarios = {s.name: s for s in parse_scenarios(config["eval"], config["env"])}
+    sim_to_sim = scenarios["sim_to_sim"]
+    assert not sim_to_sim.held_out and scenarios["held_out_flat"].held_out
+    env = make_scenario_env(sim_to_sim)
+    try:
+        model = env.unwrapped.model
+        trained_dt = 1.0 / config["env"]["control_hz"] / config["env"]["physics_substeps"]
+        assert model.opt.timestep == pytest.approx(trained_dt / 2)
+        assert model.opt.solver == mujoco.mjtSolver.mjSOL_CG
+        assert model.opt.integrator == mujoco.mjtIntegrator.mjINT_EULER
+        assert env.unwrapped.config["command"]["lin_vel_x"] == [0.5, 0.5]  # eval.common_overrides
+    finally:
+        env.close()
+
+
+def test_unknown_scenario_override_is_a_config_error() -> None:
+    config = load_config("humanoid")
+    config["eval"]["scenarios"]["flat"]["env_overrides"] = ["terrain.kinds=[flat]"]
+    with pytest.raises(ConfigError, match="unknown config key 'env.terrain.kinds'"):
+        parse_scenarios(config["eval"], config["env"])
+
+
+def test_missing_checkpoint_is_a_checkpoint_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        evaluate_main(["humanoid", "--checkpoint", str(tmp_path / "none.pt")])
