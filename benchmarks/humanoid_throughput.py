@@ -1,8 +1,11 @@
 """Humanoid environment throughput: raw MuJoCo physics of the candidate models, control steps/s of
 ``clrl/Humanoid-v0`` in one process and in SB3's SubprocVecEnv, beside Gymnasium's ``Humanoid-v5``.
 
-Prints a Markdown table with the machine and the command. All figures come from one run, so ratios
-compare like with like on a shared machine; each figure is the best of ``--repeats`` timings.
+Prints a Markdown table with the machine and the command. All figures come from one run, and the
+timings of all rows are interleaved round by round (best of ``--repeats`` rounds each), so the
+ratios compare like with like on a shared machine. Besides wall-clock rates the table gives steps
+per CPU-second of the processes doing the work (the SubprocVecEnv workers and the main process),
+which a busy machine disturbs much less.
 
     python benchmarks/humanoid_throughput.py [--steps 2000] [--workers 2] [--repeats 3]
 """
@@ -17,7 +20,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import mujoco
@@ -28,35 +31,27 @@ from clrl.config import load_config
 from clrl.envs.humanoid import HumanoidEnv
 from clrl.envs.humanoid.robots import locomotion_assets
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-class Row(NamedTuple):
+
+@dataclass
+class Case:
+    """One row: ``run()`` takes ``steps`` steps; ``cpu()`` reads the CPU seconds of its processes."""
+
     what: str
     processes: int
-    rate: float  # steps per wall-clock second
     unit: str
+    run: Callable[[], int]
+    cpu: Callable[[], float] = time.process_time
+    close: Callable[[], None] = lambda: None
+    wall_rates: list[float] = field(default_factory=list)
+    cpu_rates: list[float] = field(default_factory=list)
 
-
-def best_rate(run: Callable[[], int], repeats: int) -> float:
-    """Best steps/s over ``repeats`` calls of ``run`` (which returns the number of steps it took)."""
-    run()  # warm up (compilation caches, first reset)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        steps = run()
-        rates.append(steps / (time.perf_counter() - start))
-    return max(rates)
-
-
-def physics_rate(model: mujoco.MjModel, keyframe: int, steps: int, repeats: int) -> float:
-    data = mujoco.MjData(model)
-
-    def run() -> int:
-        mujoco.mj_resetDataKeyframe(model, data, keyframe)
-        for _ in range(steps):
-            mujoco.mj_step(model, data)
-        return steps
-
-    return best_rate(run, repeats)
+    def time_once(self) -> None:
+        wall, cpu = time.perf_counter(), self.cpu()
+        steps = self.run()
+        self.wall_rates.append(steps / (time.perf_counter() - wall))
+        self.cpu_rates.append(steps / max(self.cpu() - cpu, 1e-9))
 
 
 def env_config(robot: str, terrain: str) -> dict:
@@ -67,11 +62,32 @@ def env_config(robot: str, terrain: str) -> dict:
     return config
 
 
-def single_env_rate(make: Callable[[], gym.Env], steps: int, repeats: int) -> float:
+def physics_case(what: str, model: mujoco.MjModel, start: mujoco.MjData, steps: int) -> Case:
+    """mj_step/s from the state ``start`` (a robot standing under PD at its nominal pose)."""
+    data = mujoco.MjData(model)
+
+    def run() -> int:
+        mujoco.mj_copyData(data, model, start)
+        for _ in range(steps):
+            mujoco.mj_step(model, data)
+        return steps
+
+    return Case(what, 1, "mj_step/s", run)
+
+
+def env_physics_case(robot: str, terrain: str, steps: int) -> Case:
+    env = HumanoidEnv(env_config(robot, terrain))
+    env.set_terrain_level(env.terrain_config["levels"] - 1)
+    env.reset(seed=0)
+    dt_ms = env.model.opt.timestep * 1000
+    what = f"physics: {robot} feet-only, {terrain} (dt {dt_ms:g} ms, {env.model.nv} DoF)"
+    return physics_case(what, env.model, env.data, steps)
+
+
+def single_env_case(what: str, make: Callable[[], gym.Env], steps: int) -> Case:
     env = make()
     env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    actions = rng.uniform(-0.3, 0.3, (steps, *env.action_space.shape)).astype(np.float32)
+    actions = np.random.default_rng(0).uniform(-0.3, 0.3, (steps, *env.action_space.shape)).astype(np.float32)
 
     def run() -> int:
         for action in actions:
@@ -80,9 +96,35 @@ def single_env_rate(make: Callable[[], gym.Env], steps: int, repeats: int) -> fl
                 env.reset()
         return steps
 
-    rate = best_rate(run, repeats)
-    env.close()
-    return rate
+    return Case(what, 1, "control steps/s", run, close=env.close)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: int) -> Case:
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    vec = SubprocVecEnv([make for _ in range(workers)], start_method="fork")
+    vec.seed(0)
+    vec.reset()
+    batches = max(1, steps // workers)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-0.3, 0.3, (batches, workers, *vec.action_space.shape)).astype(np.float32)
+
+    def run() -> int:
+        for action in actions:
+            vec.step(action)  # SubprocVecEnv resets finished episodes itself
+        return batches * workers
+
+    def cpu() -> float:
+        return time.process_time() + sum(process_cpu_seconds(p.pid) for p in vec.processes)
+
+    return Case(what, workers, "control steps/s", run, cpu=cpu, close=vec.close)
 
 
 def make_humanoid(robot: str, terrain: str) -> Callable[[], gym.Env]:
@@ -91,26 +133,6 @@ def make_humanoid(robot: str, terrain: str) -> Callable[[], gym.Env]:
 
 def make_gymnasium_humanoid() -> gym.Env:
     return gym.make("Humanoid-v5")
-
-
-def subproc_rate(make: Callable[[], gym.Env], workers: int, steps: int, repeats: int) -> float:
-    from stable_baselines3.common.vec_env import SubprocVecEnv
-
-    vec = SubprocVecEnv([make for _ in range(workers)], start_method="fork")
-    vec.seed(0)
-    vec.reset()
-    rng = np.random.default_rng(0)
-    batches = max(1, steps // workers)
-    actions = rng.uniform(-0.3, 0.3, (batches, workers, *vec.action_space.shape)).astype(np.float32)
-
-    def run() -> int:
-        for action in actions:
-            vec.step(action)  # SubprocVecEnv resets finished episodes itself
-        return batches * workers
-
-    rate = best_rate(run, repeats)
-    vec.close()
-    return rate
 
 
 def machine() -> str:
@@ -132,68 +154,70 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2000, help="control steps per timing")
     parser.add_argument("--physics-steps", type=int, default=5000, help="mj_step calls per physics timing")
     parser.add_argument("--workers", type=int, default=2, help="SubprocVecEnv worker processes")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per figure (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timing rounds (the best of each row is kept)")
     args = parser.parse_args(argv)
+    steps, workers, physics_steps = args.steps, args.workers, args.physics_steps
+    load_at_start = machine()
 
-    rows: list[Row] = []
-    steps, repeats, workers = args.steps, args.repeats, args.workers
-    control = "control steps/s"
     scene = locomotion_assets().parents[2] / "mujoco_menagerie/unitree_g1/scene.xml"
-    menagerie_g1 = mujoco.MjModel.from_xml_path(str(scene))
-    rate = physics_rate(menagerie_g1, 0, args.physics_steps, repeats)
-    rows.append(Row("physics: Menagerie G1 scene.xml (all colliders, dt 2 ms)", 1, rate, "mj_step/s"))
-    for robot in ("g1", "berkeley_humanoid"):
-        env = HumanoidEnv(env_config(robot, "flat"))
-        dt_ms = env.model.opt.timestep * 1000
-        for terrain in ("flat", "rough"):
-            _reset_on(env, terrain)
-            rate = physics_rate_from_env(env, args.physics_steps, repeats)
-            rows.append(Row(f"physics: {robot} feet-only, {terrain} (dt {dt_ms:g} ms)", 1, rate, "mj_step/s"))
-    for robot, terrain in (("g1", "flat"), ("g1", "mixed"), ("berkeley_humanoid", "mixed")):
-        rate = single_env_rate(make_humanoid(robot, terrain), steps, repeats)
-        rows.append(Row(f"clrl/Humanoid-v0 {robot}, {terrain} terrain", 1, rate, control))
-    rate = single_env_rate(make_gymnasium_humanoid, steps, repeats)
-    rows.append(Row("gymnasium Humanoid-v5", 1, rate, control))
-    rate = subproc_rate(make_humanoid("g1", "mixed"), workers, steps, repeats)
-    rows.append(Row(f"clrl/Humanoid-v0 g1, mixed terrain, SubprocVecEnv x{workers}", workers, rate, control))
-    rate = subproc_rate(make_gymnasium_humanoid, workers, steps, repeats)
-    rows.append(Row(f"gymnasium Humanoid-v5, SubprocVecEnv x{workers}", workers, rate, control))
+    menagerie = mujoco.MjModel.from_xml_path(str(scene))
+    menagerie_start = mujoco.MjData(menagerie)
+    mujoco.mj_resetDataKeyframe(menagerie, menagerie_start, 0)
+    cases = [
+        physics_case(
+            f"physics: Menagerie G1 scene.xml (all colliders, dt 2 ms, {menagerie.nv} DoF)",
+            menagerie,
+            menagerie_start,
+            physics_steps,
+        ),
+        *(
+            env_physics_case(robot, terrain, physics_steps)
+            for robot in ("g1", "berkeley_humanoid")
+            for terrain in ("flat", "rough")
+        ),  # fmt: skip
+        *(
+            single_env_case(
+                f"clrl/Humanoid-v0 {robot}, {terrain} terrain", make_humanoid(robot, terrain), steps
+            )
+            for robot, terrain in (("g1", "flat"), ("g1", "mixed"), ("berkeley_humanoid", "mixed"))
+        ),  # fmt: skip
+        single_env_case("gymnasium Humanoid-v5", make_gymnasium_humanoid, steps),
+        subproc_case(
+            f"clrl/Humanoid-v0 g1, mixed terrain, SubprocVecEnv x{workers}",
+            make_humanoid("g1", "mixed"),
+            workers,
+            steps,
+        ),
+        subproc_case(
+            f"gymnasium Humanoid-v5, SubprocVecEnv x{workers}", make_gymnasium_humanoid, workers, steps
+        ),
+    ]
+    for case in cases:
+        case.run()  # warm up: first resets, caches
+    for _ in range(args.repeats):
+        for case in cases:
+            case.time_once()
+    for case in cases:
+        case.close()
 
-    reference = next(row.rate for row in rows if row.what == "gymnasium Humanoid-v5")
-    print(f"- machine: {machine()}")
-    print(f"- command: `{shlex.join([sys.executable.rsplit('/', 1)[-1], *sys.argv])}`")
+    reference = next(case for case in cases if case.what == "gymnasium Humanoid-v5")
+    reference_wall, reference_cpu = max(reference.wall_rates), max(reference.cpu_rates)
     v5_ms = make_gymnasium_humanoid().unwrapped.dt * 1000
+    print(f"- machine: {load_at_start}")
+    print(f"- command: `{shlex.join(['python', *sys.argv])}`")
     print(
         f"- control step: 20 ms simulated for clrl/Humanoid-v0 (5 physics steps of 4 ms), {v5_ms:g} ms for v5"
     )
+    print("- per CPU-second: steps divided by the CPU time of the main process and the workers")
     print()
-    print("| what | processes | throughput | unit | vs Humanoid-v5 (1 process) |")
-    print("|---|---:|---:|---|---:|")
-    for row in rows:
-        ratio = f"{row.rate / reference:.2f}x" if row.unit == "control steps/s" else ""
-        print(f"| {row.what} | {row.processes} | {row.rate:,.0f} | {row.unit} | {ratio} |")
-
-
-def _reset_on(env: HumanoidEnv, terrain: str) -> None:
-    """Reset ``env`` onto one terrain type at the top curriculum level."""
-    env.terrain_config = dict(env.terrain_config, types=[terrain], weights=[1.0])
-    env.set_terrain_level(env.terrain_config["levels"] - 1)
-    env.reset(seed=0)
-
-
-def physics_rate_from_env(env: HumanoidEnv, steps: int, repeats: int) -> float:
-    """mj_step/s of the environment's own model standing in its current episode (PD at the nominal pose)."""
-    model, data = env.model, env.data
-    state = mujoco.MjData(model)
-    mujoco.mj_copyData(state, model, data)
-
-    def run() -> int:
-        mujoco.mj_copyData(data, model, state)
-        for _ in range(steps):
-            mujoco.mj_step(model, data)
-        return steps
-
-    return best_rate(run, repeats)
+    print("| what | processes | wall-clock rate | per CPU-second | unit | vs Humanoid-v5 (wall, CPU) |")
+    print("|---|---:|---:|---:|---|---:|")
+    for case in cases:
+        wall, cpu = max(case.wall_rates), max(case.cpu_rates)
+        ratio = (
+            f"{wall / reference_wall:.2f}x, {cpu / reference_cpu:.2f}x" if case.unit != "mj_step/s" else ""
+        )
+        print(f"| {case.what} | {case.processes} | {wall:,.0f} | {cpu:,.0f} | {case.unit} | {ratio} |")
 
 
 if __name__ == "__main__":

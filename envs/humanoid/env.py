@@ -50,10 +50,11 @@ class HumanoidEnv(gym.Env):
     """A humanoid (Unitree G1 by default) tracking a velocity command with a PD-controlled gait.
 
     Control: the policy acts at ``control_hz`` (50 Hz). Each action is turned into joint position
-    targets ``nominal + action_scale * action`` for the leg joints, held by PD control inside
-    MuJoCo at the physics rate (``control_hz * physics_substeps``, 250 Hz for the G1) with the
-    robot's own torque limits; waist and arms (G1) are held at the nominal pose by PD. The action
-    takes effect after a per-episode delay of 0-2 control steps.
+    targets ``nominal + action_scale * action`` for the leg joints, tracked by PD control inside
+    MuJoCo at the physics rate (``control_hz * physics_substeps``: 250 Hz) with the robot's own
+    torque limits (see :func:`robots.set_pd_gains`); the G1's waist and arms are welded at the
+    nominal pose (``lock_upper_body``) or held there by PD. The action takes effect after a
+    per-episode delay of 0-2 control steps (``randomization.action_delay``).
 
     Observation (``spaces.Dict``, all float32):
 
