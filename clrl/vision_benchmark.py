@@ -274,8 +274,9 @@ def fit_l1_linear(
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(targets), dtype=torch.float64)
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
-    z = (x - mean) / std
+    mean, std = x.mean(0), x.std(0)
+    varies = std > 1e-8  # a constant feature (a blank corner pixel) gets weight 0, not 1/0
+    z = (x[:, varies] - mean[varies]) / std[varies]
     weight = (0.01 * torch.randn(z.shape[1], generator=generator, dtype=torch.float64)).requires_grad_()
     bias = y.median().clone().requires_grad_()
     optimizer = torch.optim.Adam([weight, bias], lr=lr)
@@ -285,9 +286,10 @@ def fit_l1_linear(
         (z @ weight + bias - y).abs().mean().backward()
         optimizer.step()
         schedule.step()
-    w = (weight.detach() / std).numpy()
-    b = float(bias.detach() - (mean / std) @ weight.detach())
-    return w, b
+    w = torch.zeros(x.shape[1], dtype=torch.float64)
+    w[varies] = weight.detach() / std[varies]
+    b = float(bias.detach() - (mean[varies] / std[varies]) @ weight.detach())
+    return w.numpy(), b
 
 
 def l1_probe_mae(train_features, train_targets, test_features, test_targets) -> float:
