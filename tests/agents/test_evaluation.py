@@ -65,7 +65,7 @@ def test_sim_to_sim_scenario_changes_physics_rate_and_solver() -> None:
         trained_dt = 1.0 / config["env"]["control_hz"] / config["env"]["physics_substeps"]
         assert model.opt.timestep == pytest.approx(trained_dt / 2)
         assert model.opt.solver == mujoco.mjtSolver.mjSOL_CG
-        assert model.opt.integrator == mujoco.mjtIntegrator.mjINT_EULER
+        assert model.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST
         assert env.unwrapped.config["command"]["lin_vel_x"] == [0.5, 0.5]  # eval.common_overrides
     finally:
         env.close()
