@@ -99,3 +99,13 @@ def test_infonce_recovers_the_lda_subspace_where_pca_does_not() -> None:
     assert result["infonce_vs_lda"] > 0.9
     assert result["pca_vs_lda"] < 0.2
     assert result["infonce_vs_lda"] > result["random_vs_lda"] + 0.5
+
+
+def test_l1_fit_gives_constant_features_zero_weight() -> None:
+    # A pixel that is blank in every training image must not blow up on a test image where it is not.
+    rng = np.random.default_rng(6)
+    x = np.column_stack([rng.standard_normal(200), np.zeros(200)])
+    y = 2.0 * x[:, 0] + 1.0
+    weight, bias = fit_l1_linear(x, y)
+    assert weight[1] == 0.0
+    assert weight[0] == pytest.approx(2.0, abs=0.02) and bias == pytest.approx(1.0, abs=0.02)
