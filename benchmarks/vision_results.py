@@ -24,12 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported (torch imports it): set first
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run in the log instead of progress bars
+import numpy as np  # noqa: E402 - after the environment tweak above
+import torch  # noqa: E402
 
-from clrl.config import load_config  # noqa: E402 - after the environment tweak above
+from clrl.config import load_config  # noqa: E402
 from clrl.runs import seed_everything  # noqa: E402
 from clrl.vision_benchmark import (  # noqa: E402
     CHECKPOINT_NAME,

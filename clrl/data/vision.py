@@ -248,10 +248,10 @@ def resolve_folder(data_dir: str | Path, folder: str, expected: list[str], datas
             return candidate
     where = data_dir / folder
     missing = [f for f in expected if not any((where / n).is_file() for n in alternatives(f))]
+    found = "none of them is there" if len(missing) == len(expected) else f"missing: {', '.join(missing)}"
     raise DatasetFilesError(
-        f"{dataset}: expected files {', '.join(expected)} in {where} "
-        f"(missing: {', '.join(missing)}); download and unpack the official {dataset} archive there, "
-        "nothing is downloaded at run time"
+        f"{dataset}: expected files {', '.join(expected)} in {where} ({found}); "
+        f"download and unpack the official {dataset} archive there, nothing is downloaded at run time"
     )
 
 
