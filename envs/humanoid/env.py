@@ -248,6 +248,10 @@ class HumanoidEnv(gym.Env):
             self.config["held_out"]["terrain"] if self.held_out else None,
         )
         heights = self.height_map.generate(self.terrain, rng)
+        if np.abs(heights).max() > TERRAIN_RANGE / 2:
+            raise ConfigError(
+                f"terrain {self.terrain} exceeds the +-{TERRAIN_RANGE / 2:g} m height field range"
+            )
         model.hfield_data[:] = np.clip((heights - TERRAIN_FLOOR) / TERRAIN_RANGE, 0.0, 1.0).ravel()
         self._hfield_stale = True
         self.dynamics = randomize(model, self.robot, self.nominal, self.ranges, rng)
