@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clrl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from clrl.checkpoint import CheckpointError, export_checkpoint, load_checkpoint, save_checkpoint
 
 
 def make_state():
@@ -47,3 +47,13 @@ def test_mismatches_are_refused(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "text.pt")
+
+
+def test_export_keeps_only_the_named_state(tmp_path):
+    source, shipped = tmp_path / "train.pt", tmp_path / "ship.pt"
+    save_checkpoint(source, job="cube", step=9, config={"a": 1}, state=make_state())
+    export_checkpoint(source, shipped, keep=("model",))
+    loaded = load_checkpoint(shipped, job="cube")
+    assert set(loaded.state) == {"model"} and loaded.step == 9 and loaded.config == {"a": 1}
+    with pytest.raises(CheckpointError, match="no optimizer"):
+        export_checkpoint(source, shipped, keep=("optimizer",))
