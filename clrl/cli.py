@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import ModuleType
 
 from clrl.errors import UserError
@@ -48,6 +49,21 @@ def run_command(entry: Callable[[Sequence[str] | None], int | None], argv: Seque
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def job_parser(prog: str, action: str, jobs: dict[str, tuple[str, str]]) -> OneLineParser:
+    """A parser whose first argument is one of ``jobs`` (name -> (module, one-line description)),
+    with the ``--config`` option and ``key=value`` overrides every job command shares."""
+    listing = "\n".join(f"  {name:<9} {about}" for name, (_, about) in jobs.items())
+    parser = OneLineParser(
+        prog=prog,
+        description=f"{action} a clrl model. Jobs:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("job", choices=list(jobs), help=f"what to {action.lower()}")
+    parser.add_argument("--config", type=Path, help="YAML file overriding configs/JOB.yaml")
+    add_override_argument(parser)
+    return parser
 
 
 def add_override_argument(parser: argparse.ArgumentParser) -> None:

@@ -7,11 +7,10 @@ object per line with ``--json``.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from clrl.cli import OneLineParser, add_override_argument, import_job_module, run_command
+from clrl.cli import OneLineParser, import_job_module, job_parser, run_command
 from clrl.config import load_config
 
 EVALUATORS = {
@@ -23,20 +22,12 @@ EVALUATORS = {
 
 
 def build_parser() -> OneLineParser:
-    jobs = "\n".join(f"  {name:<9} {about}" for name, (_, about) in EVALUATORS.items())
-    parser = OneLineParser(
-        prog="python -m clrl.evaluate",
-        description=f"Evaluate a clrl model. Jobs:\n{jobs}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("job", choices=list(EVALUATORS), help="what to evaluate")
+    parser = job_parser("python -m clrl.evaluate", "Evaluate", EVALUATORS)
     parser.add_argument("--checkpoint", type=Path, help="checkpoint file (default: the shipped one)")
-    parser.add_argument("--config", type=Path, help="YAML file overriding configs/JOB.yaml")
     parser.add_argument("--json", action="store_true", help="print one JSON object per result")
     parser.add_argument("--count", type=int, help="number of puzzles / episodes / samples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation set")
     parser.add_argument("--out", type=Path, help="also write the results table (Markdown) here")
-    add_override_argument(parser)
     return parser
 
 

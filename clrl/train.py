@@ -7,11 +7,10 @@ the puzzles and vision, environment steps for the humanoid.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from clrl.cli import OneLineParser, add_override_argument, import_job_module, run_command
+from clrl.cli import OneLineParser, import_job_module, job_parser, run_command
 from clrl.config import load_config
 from clrl.errors import UserError
 from clrl.runs import make_run_dir
@@ -28,20 +27,12 @@ TRAINERS = {
 
 
 def build_parser() -> OneLineParser:
-    jobs = "\n".join(f"  {name:<9} {about}" for name, (_, about) in TRAINERS.items())
-    parser = OneLineParser(
-        prog="python -m clrl.train",
-        description=f"Train a clrl model. Jobs:\n{jobs}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("job", choices=list(TRAINERS), help="what to train")
-    parser.add_argument("--config", type=Path, help="YAML file overriding configs/JOB.yaml")
+    parser = job_parser("python -m clrl.train", "Train", TRAINERS)
     parser.add_argument("--steps", type=int, help="optimizer steps (puzzles, vision) or env steps (humanoid)")
     parser.add_argument(
         "--run-dir", type=Path, help="TensorBoard events and checkpoints (default runs/JOB/<time>)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from the run dir's last checkpoint")
-    add_override_argument(parser)
     return parser
 
 
