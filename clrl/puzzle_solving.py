@@ -34,7 +34,12 @@ DOMAINS = {"cube": CubeDomain, "sokoban": SokobanDomain}
 LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 #: Chosen from the tables in docs/BENCHMARKS.md (python -m clrl.evaluate cube|sokoban).
 DEFAULTS = {
-    "cube": {"planner": "beam", "beam_width": 4096, "budget": {"beam": 2_000_000, "greedy": 6_000}},
+    "cube": {
+        "planner": "beam",
+        "beam_width": 4096,
+        "budget": {"beam": 2_000_000, "greedy": 6_000},
+        "fallback": "kociemba",  # when the default learned planner fails within its budget
+    },
     "sokoban": {
         "planner": "classical",
         "beam_width": 64,
@@ -234,13 +239,26 @@ def solve_cubes(args) -> int:
             beam_width=args.beam_width or defaults["beam_width"],
             progress=not args.json,
         )
+        used, attempts = planner, []
+        if not result.solved and args.planner is None and defaults["fallback"]:
+            # Only the default chain falls back, and the output says so: a planner the user named
+            # reports its own failure.
+            attempts.append(attempt_record(planner, result))
+            used = defaults["fallback"]
+            result, solution, length = solve_one("cube", used, start, model=None, budget=0, beam_width=0)
         failures += not result.solved
         record = {"state": format_facelets(start)}
         if args.scramble is not None:
             record["scramble"] = label
-        record.update(result_record(result, solution, length, planner))
+        record.update(result_record(result, solution, length, used))
+        if attempts:
+            record["failed_attempts"] = attempts
         print_record(record, args.json)
     return 1 if failures else 0
+
+
+def attempt_record(planner: str, result: SearchResult) -> dict[str, Any]:
+    return {"planner": planner, "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 4)}
 
 
 def check_solution(domain, start: np.ndarray, result: SearchResult, label: str) -> None:
@@ -274,6 +292,11 @@ def print_record(record: dict[str, Any], as_json: bool) -> None:
     for key, title in (("scramble", "scramble"), ("state", "state"), ("index", "level")):
         if key in record:
             print(f"{title + ':':<10}{record[key]}")
+    for attempt in record.get("failed_attempts", []):
+        print(
+            f"attempt:  {attempt['planner']} found no solution "
+            f"({attempt['nodes_expanded']} nodes, {attempt['seconds']:.2f} s); falling back"
+        )
     status = f"{record['length']} moves" if record["solved"] else "NOT SOLVED"
     print(f"solution: {record['solution'] or '-'} ({status})")
     print(

@@ -90,3 +90,31 @@ def test_sokoban_json_from_a_level_file(capsys, tmp_path):
     code, out, _ = solve(capsys, "sokoban", "--levels", str(level), "--json")
     (record,) = records(out)
     assert code == 0 and record["index"] == 0 and record["solution"] == "rRR" and record["length"] == 3
+
+
+def test_default_planner_falls_back_to_kociemba_and_says_so(capsys, tiny_checkpoint):
+    code, out, _ = solve(
+        capsys, "cube", "--scramble", "20", "--checkpoint", str(tiny_checkpoint), "--budget", "64", "--json"
+    )
+    (record,) = records(out)
+    assert code == 0 and record["planner"] == "kociemba"
+    assert record["failed_attempts"][0]["planner"] == "beam"
+    assert_solves(record)
+
+
+def test_a_named_planner_reports_its_own_failure(capsys, tiny_checkpoint):
+    code, out, _ = solve(
+        capsys,
+        "cube",
+        "--scramble",
+        "20",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--planner",
+        "beam",
+        "--budget",
+        "64",
+        "--json",
+    )
+    (record,) = records(out)
+    assert code == 1 and not record["solved"] and record["planner"] == "beam" and record["solution"] == ""
