@@ -23,6 +23,7 @@ from typing import Any
 # Rendering runs headless; MuJoCo reads this when it first creates a GL context.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import CallbackList
@@ -52,7 +53,7 @@ def make_env(
     held_out: bool = False,
     render_mode: str | None = None,
     ignore_interrupt: bool = False,
-):
+) -> gym.Env:
     """One humanoid env; in a VecEnv worker it ignores Ctrl-C so the main process can save first."""
     if ignore_interrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -155,11 +156,13 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     seed_everything(seed)
     torch.set_num_threads(int(settings["torch_threads"]))
     n_envs = int(settings["n_envs"])
-    venv = wrap_normalize(make_vec_env(config, n_envs, seed, settings["vec_env"]), config)
+    # a resumed run must not replay the episode seeds its first part already used
+    env_seed = seed if checkpoint is None else seed + checkpoint.step
+    venv = wrap_normalize(make_vec_env(config, n_envs, env_seed, settings["vec_env"]), config)
     try:
         if checkpoint is not None:
             model = restore_model(checkpoint, venv, device=settings["device"])
-            levels = terrain_levels_of(checkpoint.state)
+            levels = terrain_levels_of(checkpoint.state, n_envs)
         else:
             model = build_model(config, venv, seed)
             levels = None
@@ -204,6 +207,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         venv.close()
 
 
-def terrain_levels_of(checkpoint_state: dict[str, Any]) -> np.ndarray | None:
+def terrain_levels_of(checkpoint_state: dict[str, Any], n_envs: int) -> np.ndarray | None:
+    """The saved curriculum levels, repeated or cut to ``n_envs`` if the run now has another count."""
     levels = checkpoint_state.get("terrain_levels")
-    return None if levels is None else levels.numpy()
+    return None if levels is None else np.resize(levels.numpy(), n_envs)
