@@ -46,6 +46,11 @@ from clrl.errors import UserError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MOMENTUM_LOSSES = ("moco", "slr")  # losses whose second view is encoded by an EMA key network
+# Losses whose training-mode forward overwrites, in place, a buffer its own graph still needs
+# (Adv-SSL's dual matrix G), so backward would fail: the gradient step runs the module in eval
+# mode, then a no-grad training-mode call on the same embeddings refreshes the state, which is
+# the same alternation the module performs in one call.
+REFRESH_AFTER_STEP_LOSSES = ("advssl",)
 DEFAULT_ENCODER = {
     "digits": "smallcnn",
     "mnist": "smallcnn",
@@ -409,6 +414,7 @@ def train(
         config["dataset"], data.sample_shape, config["augment"], keep_orientation=config["loss"] == "rnc"
     )
 
+    refresh_after_step = config["loss"] in REFRESH_AFTER_STEP_LOSSES
     checkpoint_path = run_dir / CHECKPOINT_NAME
     step = 0
     if resume:
@@ -444,11 +450,15 @@ def train(
             else:
                 z2 = model.project(view_2)
             labels = targets[indices].to(device) if targets is not None else None
+            loss_fn.train(not refresh_after_step)
             loss = loss_fn(z1, z2, labels=labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
+            if refresh_after_step:
+                with torch.no_grad():
+                    loss_fn.train()(z1.detach(), z2.detach(), labels=labels)
             if key_model is not None:
                 ema_update(key_model, model, train_cfg["momentum"])
             step += 1
