@@ -113,6 +113,16 @@ def test_ood_run_reports_an_auroc(tmp_path: Path) -> None:
     assert 0.0 <= results["ood_auroc"] <= 1.0
 
 
+@pytest.mark.parametrize("loss", ["simclr", "moco", "renyi", "slr", "rnc", "advssl"])
+def test_every_registered_loss_trains_for_a_few_steps(tmp_path: Path, loss: str) -> None:
+    # Stateful losses (MoCo queue, SLR queue and RNG, Adv-SSL's dual matrix) must survive
+    # repeated steps: the second backward is where in-place state updates would break.
+    config = load_config("vision", overrides=[f"loss={loss}", "train.batch_size=64", *FAST])
+    train("vision", config, run_dir=tmp_path, steps=3)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="vision")
+    assert saved.step == 3 and saved.config["loss"] == loss
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
