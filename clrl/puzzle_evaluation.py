@@ -56,13 +56,13 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
     planners = benchmark["planners"]
     model = None
     checkpoint = args.checkpoint or pretrained_path(job)
-    if any(p in LEARNED_PLANNERS for p in planners):
+    if args.checkpoint is not None or any(p in LEARNED_PLANNERS for p in planners):
         model = LearnedModel.load(job, args.checkpoint)
     rows = []
     if model is not None:
-        states, moves_to_go = model.task.heldout(args.seed + 7, benchmark["spearman_trajectories"])
-        model.fit_move_scale(states, moves_to_go)
-        correlation = spearmanr(model.heuristic(states[-1])(states), moves_to_go).statistic
+        heldout = model.task.heldout(args.seed + 7, benchmark["spearman_trajectories"])
+        model.fit_move_scale(heldout)
+        correlation = spearmanr(model.distances(heldout), heldout.moves_to_go).statistic
         rows.append(
             {"suite": "heldout trajectories", "metric": "spearman", "value": round(float(correlation), 4)}
         )

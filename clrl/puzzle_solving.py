@@ -81,10 +81,17 @@ class LearnedModel:
 
         return latent_heuristic(self.task, self.encoder, self.config, start, "cpu")
 
-    def fit_move_scale(self, heldout_states: np.ndarray, moves_to_go: np.ndarray) -> None:
+    def distances(self, heldout) -> np.ndarray:
+        """Latent distance of held-out states to their own trajectory's goal."""
+        from clrl.puzzle_training import distance_to_own_goal
+
+        return distance_to_own_goal(self.task, self.encoder, self.config, heldout, "cpu")
+
+    def fit_move_scale(self, heldout) -> None:
         """Least-squares slope of moves-to-go on latent distance (above the goal's), for weighted A*."""
-        distance = self.heuristic(heldout_states[-1])(heldout_states)
+        distance = self.distances(heldout)
         distance = distance - distance.min()
+        moves_to_go = heldout.moves_to_go
         self.moves_per_unit = float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
 
 
@@ -223,7 +230,7 @@ def solve_cubes(args) -> int:
     starts = cube_starts(args)
     model = LearnedModel.load("cube", args.checkpoint) if planner in LEARNED_PLANNERS else None
     if planner == "astar":
-        model.fit_move_scale(*model.task.heldout(seed=12345, count=64))
+        model.fit_move_scale(model.task.heldout(seed=12345, count=64))
     failures = 0
     for label, start, error in starts:
         if error is not None:

@@ -11,6 +11,7 @@ the last good checkpoint kept.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,20 @@ def build_model(job: str, config: dict[str, Any]):
 
 def latent_heuristic(task, encoder: torch.nn.Module, config: dict[str, Any], start: np.ndarray, device):
     return LatentDistance(encoder, task.featurize, task.goals(start), config["loss"]["similarity"], device)
+
+
+def distance_to_own_goal(
+    task, encoder: torch.nn.Module, config: dict[str, Any], heldout, device
+) -> np.ndarray:
+    """Latent distance of every held-out state to the goal of its own trajectory.
+
+    Sokoban goals differ from level to level, so each trajectory is scored against its own.
+    """
+    distances = []
+    for begin, end in itertools.pairwise(heldout.offsets):
+        states = heldout.states[begin:end]
+        distances.append(latent_heuristic(task, encoder, config, states[0], device)(states))
+    return np.concatenate(distances)
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -92,7 +107,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
 
     task.prepare(run_dir)
-    heldout_states, heldout_moves_to_go = task.heldout(config["seed"], config["eval"]["trajectories"])
+    heldout = task.heldout(config["seed"], config["eval"]["trajectories"])
     writer = make_writer(run_dir)
     progress = progress_bar(total_steps, step, f"train {job}")
     window_start, window_steps = time.perf_counter(), 0
@@ -137,9 +152,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
                 progress.set_postfix(loss=f"{loss.item():.3f}")
                 window_start, window_steps = time.perf_counter(), 0
             if step % train_cfg["eval_every"] == 0 or step == total_steps:
-                metrics, frames = evaluate_encoder(
-                    task, encoder, config, heldout_states, heldout_moves_to_go, device
-                )
+                metrics, frames = evaluate_encoder(task, encoder, config, heldout, device)
                 for name, value in metrics.items():
                     writer.add_scalar(f"eval/{name}", value, step)
                 writer.add_image("eval/greedy_rollout", frames, step, dataformats="HWC")
@@ -160,17 +173,25 @@ def evaluate_encoder(
     task,
     encoder: torch.nn.Module,
     config: dict[str, Any],
-    states: np.ndarray,
-    moves_to_go: np.ndarray,
+    heldout,
     device,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Spearman correlation of latent distance with moves-to-go, greedy solve rate, one rollout image."""
     eval_cfg = config["eval"]
     encoder.eval()
     puzzles = task.eval_puzzles(config["seed"], eval_cfg)
-    heuristic = latent_heuristic(task, encoder, config, puzzles[0], device)
-    correlation = spearmanr(heuristic(states), moves_to_go).statistic
-    results = [greedy(task.domain, heuristic, start, eval_cfg["greedy_max_moves"]) for start in puzzles]
+    correlation = spearmanr(
+        distance_to_own_goal(task, encoder, config, heldout, device), heldout.moves_to_go
+    ).statistic
+    results = [
+        greedy(
+            task.domain,
+            latent_heuristic(task, encoder, config, start, device),
+            start,
+            eval_cfg["greedy_max_moves"],
+        )
+        for start in puzzles
+    ]
     solved = [r for r in results if r.solved]
     metrics = {
         "spearman": float(correlation),

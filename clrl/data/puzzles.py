@@ -7,7 +7,7 @@ sampler, held-out trajectories with their moves-to-go, and a renderer for Tensor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -19,6 +19,19 @@ from clrl.envs.cube.viewer import render_rgb
 from clrl.errors import UserError
 from clrl.losses.crtr import sample_crtr_batch
 from clrl.planners.domain import CubeDomain
+
+
+class HeldOut(NamedTuple):
+    """Held-out trajectories, concatenated.
+
+    states: ``(T, *S)``; trajectory ``k`` is ``states[offsets[k]:offsets[k + 1]]`` and ends solved.
+    moves_to_go: ``(T,)`` moves from each state to the end of its trajectory.
+    offsets: ``(K + 1,)`` int64.
+    """
+
+    states: np.ndarray
+    moves_to_go: np.ndarray
+    offsets: np.ndarray
 
 
 class CubeTask:
@@ -62,11 +75,12 @@ class CubeTask:
         walk, anchor, future = sample_crtr_batch(rng, lengths, batch_size, repetition_factor, gamma)
         return walks[walk, anchor], walks[walk, future]
 
-    def heldout(self, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """States of ``count`` held-out walks and their moves-to-go along the walk."""
+    def heldout(self, seed: int, count: int) -> HeldOut:
+        """``count`` held-out walks with the moves-to-go of each state along its walk."""
         walks = random_walk_trajectories(np.random.default_rng([seed, 1]), count, self.length).states
         moves_to_go = np.broadcast_to(np.arange(self.length, -1, -1), walks.shape[:2])
-        return walks.reshape(-1, NUM_STICKERS), moves_to_go.reshape(-1).copy()
+        offsets = np.arange(count + 1, dtype=np.int64) * (self.length + 1)
+        return HeldOut(walks.reshape(-1, NUM_STICKERS), moves_to_go.reshape(-1).copy(), offsets)
 
     def goals(self, start: np.ndarray) -> np.ndarray:
         """``(1, 54)``: the solved cube."""

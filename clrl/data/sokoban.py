@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clrl.data.puzzles import HeldOut
 from clrl.envs.sokoban.constants import BOX, BOX_ON_GOAL, FLOOR, GOAL, NUM_CELL_TYPES, PLAYER, PLAYER_ON_GOAL
 from clrl.envs.sokoban.dataset import (
     TrajectoryDataset,
@@ -82,14 +83,14 @@ class SokobanTask:
         start = dataset.offsets[trajectory]
         return dataset.states[start + anchor], dataset.states[start + future]
 
-    def heldout(self, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """States of solved held-out generated levels and their moves-to-go along the solution."""
+    def heldout(self, seed: int, count: int) -> HeldOut:
+        """Solved held-out generated levels with the moves-to-go of each state along its solution."""
         held_out = build_trajectories(
             generate=count, seed=seed + HELDOUT_SEED_OFFSET, workers=1, progress=False
         )
         lengths = np.diff(held_out.offsets)
         moves_to_go = np.concatenate([np.arange(n - 1, -1, -1) for n in lengths])
-        return held_out.states, moves_to_go
+        return HeldOut(held_out.states, moves_to_go, held_out.offsets)
 
     def goals(self, start: np.ndarray) -> np.ndarray:
         """Every solved version of ``start``: all boxes on goals, the player on any free cell."""
