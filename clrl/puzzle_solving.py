@@ -36,8 +36,8 @@ LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 DEFAULTS = {
     "cube": {
         "planner": "beam",
-        "beam_width": 4096,
-        "budget": {"beam": 2_000_000, "greedy": 6_000},
+        "beam_width": 1024,
+        "budget": {"beam": 40_960, "greedy": 6_000},
         "fallback": "kociemba",  # when the default learned planner fails within its budget
     },
     "sokoban": {
