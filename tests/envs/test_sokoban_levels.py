@@ -16,7 +16,7 @@ from clrl.envs.sokoban.levels import (
 )
 from clrl.errors import UserError
 
-BOXOBAN = Path("/work/shared/data/boxoban")
+BOXOBAN = Path(__file__).resolve().parents[3] / "shared" / "data" / "boxoban"  # shared/ beside the repo
 needs_boxoban = pytest.mark.skipif(not BOXOBAN.exists(), reason="Boxoban levels not present")
 
 GOOD = """; 7
