@@ -101,7 +101,8 @@ class AdvSSLLoss(nn.Module):
 
     def forward(self, z1: Tensor, z2: Tensor, labels: Tensor | None = None) -> Tensor:
         """Scalar loss of two ``(N, dim)`` views; ``labels`` are ignored."""
-        adversary = self.adversary if bool(self.has_adversary) else None
+        # A copy: the in-place refresh below must not change a tensor the loss graph saved.
+        adversary = self.adversary.clone() if bool(self.has_adversary) else None
         loss = adv_ssl_loss(z1, z2, reg_weight=self.reg_weight, adversary=adversary)
         if self.training:
             self.adversary.copy_(closed_form_adversary(z1, z2))

@@ -82,3 +82,13 @@ def test_rejects_bad_adversary_and_weight():
         adv_ssl_loss(z1, z2, adversary=torch.eye(3))
     with pytest.raises(ValueError, match="reg_weight"):
         adv_ssl_loss(z1, z2, reg_weight=0.0)
+
+
+def test_module_backward_works_after_its_in_place_refresh():
+    torch.manual_seed(0)
+    loss_module = AdvSSLLoss(dim=4).train()
+    z1 = torch.randn(8, 4, requires_grad=True)
+    loss_module(z1, torch.randn(8, 4))  # fills the adversary
+    loss = loss_module(z1, torch.randn(8, 4))  # uses it, then refreshes it in place
+    loss.backward()
+    assert torch.isfinite(z1.grad).all()
