@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from clrl.agents.checkpointing import read_agent
 from clrl.agents.training import CHECKPOINT_NAME
 from clrl.cli import run_command
 from clrl.errors import UserError
+from clrl.runs import cpu_model
 
 COLUMNS = {
     "charts/episodic_return": "return",
@@ -50,16 +50,6 @@ def scalar_series(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def window_mean(values: list[tuple[int, float]], at_steps: int, window: int) -> float | None:
     upto = [value for step, value in values if step <= at_steps]
     return float(np.mean(upto[-window:])) if upto else None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def describe(run_dir: Path) -> str:

@@ -21,6 +21,7 @@ import torch
 from clrl.config import load_config
 from clrl.losses.crtr import crtr_loss
 from clrl.puzzle_training import build_model
+from clrl.runs import cpu_model
 
 SIZES = [(256, 2), (512, 2), (1024, 4)]
 
@@ -58,8 +59,8 @@ def main() -> None:
     parser.add_argument("--job", default="cube", choices=["cube"])
     args = parser.parse_args()
     config = load_config(args.job)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
-    print(f"Machine: {os.cpu_count()} cores, {cpu}, torch {torch.__version__}, {platform.python_version()}")
+    versions = f"torch {torch.__version__}, Python {platform.python_version()}"
+    print(f"Machine: {os.cpu_count()} cores, {cpu_model()}, {versions}")
     print(f"Command: python {shlex.join(sys.argv)}  (batch {config['data']['batch_size']})\n")
     print("| model (width x blocks) | torch threads | steps/s | data only (batches/s) |")
     print("|---|---|---|---|")

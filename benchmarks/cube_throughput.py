@@ -22,6 +22,7 @@ import numpy as np
 
 from clrl.envs.cube import MOVE_PERMUTATIONS, apply_moves, children, random_states, random_walk_trajectories
 from clrl.envs.cube import kernels as cube_kernels
+from clrl.runs import cpu_model
 
 
 class Row(NamedTuple):
@@ -61,17 +62,6 @@ def numpy_per_state_moves(states: np.ndarray, moves: np.ndarray, out: np.ndarray
 def numpy_batched_moves(states: np.ndarray, moves: np.ndarray) -> np.ndarray:
     """The best plain-NumPy version: one gather over the whole batch."""
     return np.take_along_axis(states, MOVE_PERMUTATIONS[moves], axis=1)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

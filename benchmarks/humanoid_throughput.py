@@ -30,6 +30,7 @@ import clrl.envs  # noqa: F401  (registers clrl/Humanoid-v0)
 from clrl.config import load_config
 from clrl.envs.humanoid import HumanoidEnv
 from clrl.envs.humanoid.robots import locomotion_assets
+from clrl.runs import cpu_model
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -136,12 +137,7 @@ def make_gymnasium_humanoid() -> gym.Env:
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, MuJoCo {mujoco.__version__}, "

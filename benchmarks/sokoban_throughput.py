@@ -30,6 +30,7 @@ from clrl.envs.sokoban.generator import generate_levels
 from clrl.envs.sokoban.kernels import step
 from clrl.envs.sokoban.levels import load_levels
 from clrl.envs.sokoban.solver import DEFAULT_BUDGET, solve
+from clrl.runs import cpu_model
 
 # Pure-Python rules on the same cell codes (wall 0, floor 1, goal 2, box 3, box on goal 4, player 5,
 # player on goal 6), written the obvious way without tables.
@@ -56,12 +57,7 @@ def python_step(grid: list[list[int]], action: int) -> None:
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     return (
         f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, NumPy {np.__version__}, "
         f"Numba {numba.__version__}"

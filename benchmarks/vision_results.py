@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np  # noqa: E402 - after the environment tweak above
 import torch  # noqa: E402
 
 from clrl.config import load_config  # noqa: E402
-from clrl.runs import seed_everything  # noqa: E402
+from clrl.runs import cpu_model, seed_everything  # noqa: E402
 from clrl.vision_benchmark import (  # noqa: E402
     CHECKPOINT_NAME,
     build_model,
@@ -47,16 +46,6 @@ from clrl.vision_benchmark import (  # noqa: E402
 LOSS_NAMES = ("simclr", "moco", "renyi", "slr", "rnc", "advssl")
 OOD_CLASSES = {"digits": [7, 8, 9], "mnist1d": [7, 8, 9]}
 CPU = torch.device("cpu")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def overrides_for(dataset: str, loss: str, seed: int, epochs: int, extra: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import sys
 from datetime import datetime
@@ -10,6 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo, for the machine line of benchmark tables."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def make_run_dir(job: str, run_dir: str | Path | None = None) -> Path:
