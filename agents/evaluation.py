@@ -17,8 +17,7 @@ the report gives, per scenario:
   least 0.1 m (``null`` if none did); dimensionless, lower is better.
 
 ``--json`` prints one JSON object per scenario; ``--out FILE`` also writes the Markdown table;
-``eval.video=FILE.mp4`` (or ``--video`` when the command line offers it) saves the first episode
-of the first scenario.
+``--video FILE.mp4`` (or ``eval.video=FILE.mp4``) saves the first episode of the first scenario.
 """
 
 from __future__ import annotations
@@ -261,6 +260,7 @@ def save_video(
         )
     finally:
         env.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimwrite(path, frames, fps=round(0.5 / env.unwrapped.control_dt))
 
 
@@ -283,7 +283,7 @@ def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None
         probe = DummyVecEnv([lambda: make_env(checkpoint.config["env"])])
         normalizer = VecNormalize(probe, training=False, norm_reward=False)
     model = restore_model(checkpoint, normalizer)
-    video = getattr(args, "video", None) or settings["video"]
+    video = args.video or settings["video"]
     if video:
         save_video(Path(video), model, normalizer, scenarios[0], int(args.seed))
     results = []

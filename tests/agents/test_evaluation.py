@@ -43,7 +43,7 @@ def test_json_report_has_one_object_per_scenario(
     config["eval"]["scenarios"] = {
         name: config["eval"]["scenarios"][name] for name in ("held_out_flat", "sim_to_sim")
     }
-    args = argparse.Namespace(checkpoint=checkpoint, json=True, count=1, seed=0, out=table)
+    args = argparse.Namespace(checkpoint=checkpoint, json=True, count=1, seed=0, out=table, video=None)
     evaluate("humanoid", config, args)
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["scenario"] for r in reports] == ["held_out_flat", "sim_to_sim"]
@@ -58,6 +58,25 @@ def test_json_report_has_one_object_per_scenario(
         assert report["cost_of_transport"] is None or report["cost_of_transport"] > 0.0
     rows = table.read_text().splitlines()
     assert len(rows) == 2 + len(reports) and rows[2].startswith(f"| {reports[0]['scenario']} | 1 |")
+
+
+def test_video_flag_saves_the_first_episode(tiny_run: Path, tmp_path: Path) -> None:
+    import imageio.v3 as iio
+
+    video = tmp_path / "videos" / "flat.mp4"
+    short = ["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
+    checkpoint = str(tiny_run / CHECKPOINT_NAME)
+    evaluate_main(["humanoid", "--checkpoint", checkpoint, "--count", "1", "--video", str(video), *short])
+    frames = iio.imread(video)
+    # the reset frame, then every other one of the 10 control steps of 0.2 s at 50 Hz (320x240 camera)
+    assert frames.shape == (1 + 5, 240, 320, 3)
+
+
+def test_video_flag_is_refused_for_puzzles(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["cube", "--video", "out.mp4"])
+    assert exit_info.value.code == 2
+    assert "--video is only for humanoid" in capsys.readouterr().err
 
 
 def test_sim_to_sim_scenario_changes_physics_rate_and_solver() -> None:
