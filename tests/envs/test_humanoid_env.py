@@ -23,9 +23,10 @@ NOMINAL = {
 
 
 def nominal_config(robot: str = "g1", **changes) -> dict:
-    """Flat ground, no randomisation, no pushes, no sensor noise."""
+    """Flat ground, no randomisation, no pushes, no sensor noise, a fixed gait clock."""
     config = copy.deepcopy(ENV)
     config["robot"] = robot
+    config["clock"] = "fixed"
     config["terrain"].update(types=["flat"], weights=[1.0])
     for key, value in NOMINAL.items():
         config["randomization"][key] = [value, value]
@@ -46,8 +47,9 @@ def nominal_g1():
 
 def test_spaces_shapes_and_dtypes(env):
     n, history = 12, ENV["history"]
-    frame = 3 + 3 + n + n + n + 3 + 4
-    assert env.action_space.shape == (n,) and env.action_space.dtype == np.float32
+    actions = n + 1  # the default clock is adaptive: one more action sets the gait frequency
+    frame = 3 + 3 + n + n + actions + 3 + 4
+    assert env.action_space.shape == (actions,) and env.action_space.dtype == np.float32
     assert env.observation_space["policy"].shape == (history * frame,)
     assert env.observation_space["privileged"].shape == (sum(size for _, size in env.privileged_fields),)
     obs, info = env.reset(seed=0)
@@ -116,7 +118,7 @@ def test_forced_fall_terminates(nominal_g1):
 
 def test_privileged_values_are_the_models_parameters(env):
     env.reset(seed=5)
-    obs, *_ = env.step(np.zeros(12, dtype=np.float32))
+    obs, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
     privileged, model, dynamics = obs["privileged"], env.model, env.dynamics
     root = env.root_body
     assert privileged[env.privileged_slice("friction")][0] == pytest.approx(dynamics.friction, rel=1e-6)
@@ -139,7 +141,7 @@ def test_privileged_values_are_the_models_parameters(env):
     np.testing.assert_allclose(motor_damping, kd, rtol=1e-6)
     assert np.all(env.nominal.passive_damping[leg_dofs] > 0)  # the robot's own joint damping stays
     assert privileged[env.privileged_slice("action_delay")][0] == dynamics.action_delay
-    assert privileged[env.privileged_slice("gait_frequency")][0] == pytest.approx(ENV["gait_frequency"])
+    assert privileged[env.privileged_slice("gait_frequency")][0] == pytest.approx(env.gait_frequency)
     # and they differ between episodes
     env.reset(seed=6)
     assert env.dynamics.friction != dynamics.friction
@@ -182,7 +184,7 @@ def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
     assert obs["privileged"][scan].shape == (ENV["scan"]["points_x"] * ENV["scan"]["points_y"],)
     pushed = 0.0
     for _ in range(30):
-        obs, _, terminated, truncated, _ = held.step(np.zeros(12, dtype=np.float32))
+        obs, _, terminated, truncated, _ = held.step(np.zeros(held.action_space.shape, dtype=np.float32))
         pushed = max(pushed, float(np.linalg.norm(obs["privileged"][held.privileged_slice("push_force")])))
         if terminated or truncated:
             held.reset()
@@ -197,9 +199,9 @@ def test_registered_and_runs_in_subproc_vec_env():
     try:
         vec.seed(0)
         obs = vec.reset()
-        assert obs["policy"].shape == (2, ENV["history"] * 49)
+        assert obs["policy"].shape == (2, *vec.observation_space["policy"].shape)
         for _ in range(3):
-            obs, rewards, dones, infos = vec.step(np.zeros((2, 12), dtype=np.float32))
+            obs, rewards, dones, infos = vec.step(np.zeros((2, *vec.action_space.shape), dtype=np.float32))
         assert rewards.shape == (2,) and "reward_terms" in infos[0]
         vec.env_method("set_terrain_level", 4, indices=[1])
         assert vec.get_attr("terrain_level") == [0, 4]
@@ -246,7 +248,8 @@ def test_random_actions_keep_the_physics_stable(env):
         env.reset(seed=seed)
         env.data.warning.number[:] = 0
         for _ in range(40):
-            _, _, terminated, truncated, _ = env.step(rng.uniform(-0.5, 0.5, 12).astype(np.float32))
+            action = rng.uniform(-0.5, 0.5, env.action_space.shape).astype(np.float32)
+            _, _, terminated, truncated, _ = env.step(action)
             assert env.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, env.terrain
             if terminated or truncated:
                 break
