@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from clrl.config import ConfigError, load_config
 
-from . import clock, rewards
+from . import clock, kernels, rewards
 from .randomize import (
     NominalModel,
     check_config,
@@ -43,7 +43,6 @@ KNEE_CONTACT_HEIGHT = 0.08  # m: a knee or torso this close to the terrain has h
 OFF_TERRAIN_MARGIN = 1.0  # m from the terrain's edge where an episode is truncated
 HIDDEN_GROUP = 5  # geom group the renderer skips: the parked ground (drawing a height field is slow)
 OUT_OF_REACH = -100.0  # m: height where the unused ground geom (plane or height field) is parked
-GRAVITY_DOWN = np.array([0.0, 0.0, -1.0])
 
 
 class HumanoidEnv(gym.Env):
@@ -120,6 +119,12 @@ class HumanoidEnv(gym.Env):
         unknown = set(self.reward_scales) - set(rewards.TERMS)
         if unknown:
             raise ConfigError(f"unknown reward terms {sorted(unknown)}; known: {', '.join(rewards.TERMS)}")
+        # the kernels fill every term (rewards.TERMS order); info reports the configured ones in config order
+        self._term_names = list(self.reward_scales)
+        self._term_index = np.array([rewards.TERMS.index(name) for name in self._term_names], dtype=np.int64)
+        self._term_scales = np.zeros(len(rewards.TERMS))
+        self._term_scales[self._term_index] = list(self.reward_scales.values())
+        self._terms = np.zeros(len(rewards.TERMS))
 
         self.height_map = HeightMap(cfg["terrain"]["half_size"], cfg["terrain"]["resolution"])
         self.model = build_model(
@@ -131,6 +136,14 @@ class HumanoidEnv(gym.Env):
             lock_upper_body=cfg["lock_upper_body"],
         )
         self.data = mujoco.MjData(self.model)
+        # The kernels read these fixed-size MjData arrays every step; MuJoCo's Python bindings build a
+        # new NumPy view on each attribute access (~0.5 us), so the views are taken once. They stay
+        # valid: an MjData never moves its buffers (the contact and constraint arrays, which live in
+        # the arena and change size every step, are read afresh).
+        data = self.data
+        self._qpos, self._qvel, self._qacc = data.qpos, data.qvel, data.qacc
+        self._xpos, self._xmat, self._geom_xpos = data.xpos, data.xmat, data.geom_xpos
+        self._actuator_force, self._actuator_velocity = data.actuator_force, data.actuator_velocity
         self._index_model()
 
         self.n_legs = len(self.robot.leg_joints)
@@ -178,13 +191,36 @@ class HumanoidEnv(gym.Env):
                 np.zeros(self.action_dim + 3 + 4),
             ]
         )
-        self._frame = np.zeros(self.frame_size)
         self._frames = np.zeros((self.history, self.frame_size))
         self._privileged = np.zeros(self.privileged_size)
-        self._probes = np.zeros((3 + len(self.knee_bodies) + len(self._scan_offsets), 2))
-        self._max_tilt_gravity_z = -np.cos(np.radians(cfg["max_tilt_degrees"]))
-        self._foot_forces = np.zeros((2, 3))
-        self._contact_wrenches = np.zeros((64, 6))
+        self._layout = kernels.Layout(
+            int(self.root_body),
+            self.leg_qpos.astype(np.int64),
+            self.leg_dofs.astype(np.int64),
+            self.leg_actuators.astype(np.int64),
+            self.foot_geoms.astype(np.int64),
+            self.sole_geoms.astype(np.int64),
+            self.knee_bodies.astype(np.int64),
+            self.geom_foot.astype(np.int64),
+            np.ascontiguousarray(self._scan_offsets, dtype=np.float64),
+        )
+        self._measured = kernels.Measurements.allocate(len(self.knee_bodies), len(self._scan_offsets))
+        self._foot_forces = self._measured.foot_forces  # (2, 3) N, world frame: the latest contact forces
+        self._gait = kernels.GaitState(np.zeros(2), np.ones(2, dtype=bool), np.zeros((2, 2)))
+        self._params = kernels.StepParams(
+            dt=self.control_dt,
+            tracking_sigma=float(cfg["tracking_sigma"]),
+            air_time_target=float(cfg["air_time_target"]),
+            base_height_target=float(self.robot.base_height_target),
+            swing_height=float(self.robot.swing_height),
+            min_base_height=float(self.robot.min_base_height),
+            max_tilt_gravity_z=float(-np.cos(np.radians(cfg["max_tilt_degrees"]))),
+            knee_contact_height=KNEE_CONTACT_HEIGHT,
+            contact_threshold=CONTACT_FORCE_THRESHOLD,
+        )
+        self._pyramidal = self.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL
+        self._action_scale = float(cfg["action_scale"])
+        self._gait_frequency_range = tuple(float(f) for f in cfg["gait_frequency_range"])
         self.terrain_level = int(self.terrain_config["initial_level"])
         self.set_terrain_level(self.terrain_level)
         self._renderer: mujoco.Renderer | None = None
@@ -283,9 +319,9 @@ class HumanoidEnv(gym.Env):
         delay = self.dynamics.action_delay
         self._pending = np.zeros((delay + 1, self.n_legs))
         self.previous_action = np.zeros(self.action_dim)
-        self._air_time = np.zeros(2)
-        self._last_contact = np.ones(2, dtype=bool)
-        self._foot_xy = data.geom_xpos[self.foot_geoms, :2].copy()
+        self._gait.air_time[:] = 0.0
+        self._gait.last_contact[:] = True
+        self._gait.foot_xy[:] = data.geom_xpos[self.foot_geoms, :2]
         self._start_xy = data.qpos[:2].tolist()
         self._has_reset = True
 
@@ -297,87 +333,54 @@ class HumanoidEnv(gym.Env):
                 [measured["motor_strength"], measured["kp_scale"], measured["kd_scale"], delay],
             ]
         )
-        self._measure_contacts()
-        sensed = self._sense()
-        self._frames[:] = self._policy_frame(rng)
-        self._fill_privileged(sensed)
-        return self._observation(), self._info(0.0, {}, False, sensed)
+        base_height = self._sense()
+        self._observe(rng, base_height)
+        self._frames[:-1] = self._frames[-1]  # the history starts filled with the first frame
+        return self._observation(), self._info(0.0, {}, False, base_height)
 
     def step(self, action):
         if not self._has_reset:
             raise gym.error.ResetNeeded("call reset() before step()")
         model, data, rng = self.model, self.data, self.np_random
-        action = np.clip(np.asarray(action, dtype=np.float64).reshape(self.action_dim), -1.0, 1.0)
+        # minimum(maximum()) is np.clip without its Python-level dispatch (a few microseconds per step)
+        action = np.asarray(action, dtype=np.float64).reshape(self.action_dim)
+        action = np.minimum(np.maximum(action, -1.0), 1.0)
         if self.adaptive_clock:
-            low, high = self.config["gait_frequency_range"]
-            self.gait_frequency = clock.frequency_from_action(action[-1], low, high)
+            self.gait_frequency = clock.frequency_from_action(float(action[-1]), *self._gait_frequency_range)
         # the oldest pending action acts now: a delay of d steps means a queue of d + 1
         self._pending[:-1] = self._pending[1:]
         self._pending[-1] = action[: self.n_legs]
-        data.ctrl[self.leg_actuators] = self.nominal_leg + self.config["action_scale"] * self._pending[0]
+        data.ctrl[self.leg_actuators] = self.nominal_leg + self._action_scale * self._pending[0]
         self._update_push(rng)
 
         power = 0.0
         for _ in range(self.substeps):
             mujoco.mj_step(model, data)
-            power += float(np.abs(self._motor_torques() * data.actuator_velocity).sum())
+            power += kernels.motor_power(self._actuator_force, self._actuator_velocity, self._motor_kd)
         energy = power * model.opt.timestep
         self.steps += 1
 
-        base = self._sense()
-        contact = self._measure_contacts()
-        stance = clock.stance_mask(self.phase)
-        first_contact = contact & ~self._last_contact
-        self._air_time += self.control_dt
-        air_time = self._air_time.tolist()
-        self._air_time[contact] = 0.0
-        self._last_contact = contact
-        foot_xy = data.geom_xpos[self.foot_geoms, :2]
-        foot_speed = np.sqrt(np.square(foot_xy - self._foot_xy).sum(axis=1)) / self.control_dt
-        self._foot_xy = foot_xy
-        sole_z = data.geom_xpos[self.sole_geoms, 2].min(axis=1) - FOOT_SPHERE_RADIUS
-        leg_q = data.qpos[self.leg_qpos]
-        fell = self._fell(base)
-
-        inputs = rewards.RewardInputs(
-            command=self._command_list,
-            base_lin_vel=base["lin_vel"].tolist(),
-            base_ang_vel=base["ang_vel"].tolist(),
-            projected_gravity=base["gravity"].tolist(),
-            base_height=base["height"],
-            base_height_target=self.robot.base_height_target,
-            stance=stance.tolist(),
-            contact=contact.tolist(),
-            first_contact=first_contact.tolist(),
-            air_time=air_time,
-            air_time_target=self.config["air_time_target"],
-            foot_clearance=(sole_z - base["foot_ground"]).tolist(),
-            swing_height_target=clock.swing_height_target(self.phase, self.robot.swing_height).tolist(),
-            foot_speed_xy=foot_speed.tolist(),
-            action=action,
-            previous_action=self.previous_action,
-            torques=self._motor_torques()[self.leg_actuators],
-            joint_acc=data.qacc[self.leg_dofs],
-            joint_limit_excess=float(
-                np.maximum(leg_q - self.soft_high, 0.0).sum() + np.maximum(self.soft_low - leg_q, 0.0).sum()
-            ),
-            fell=fell,
-            tracking_sigma=self.config["tracking_sigma"],
-        )
-        reward, terms = rewards.compute(inputs, self.reward_scales, self.control_dt)
+        base_height = self._sense()
+        measured = self._measured
+        fell = kernels.step_rewards(
+            measured, base_height, self._gait, self._qpos, self._qacc, self._actuator_force,
+            self._actuator_velocity, self._motor_kd, self._layout, self.soft_low, self.soft_high,
+            self.command, self.phase, action, self.previous_action, self._params, self._term_scales,
+            self._terms,
+        )  # fmt: skip
+        values = self._terms[self._term_index].tolist()
+        reward, terms = sum(values), dict(zip(self._term_names, values, strict=True))
 
         self.phase = clock.advance(self.phase, self.gait_frequency, self.control_dt)
         self.previous_action = action
         if self.steps % self._resample_steps == 0:
             self._sample_command(rng)
-        x, y = base["position"][:2].tolist()
+        x, y = measured.position[:2].tolist()
         off_terrain = max(abs(x), abs(y)) > self.height_map.half_size - OFF_TERRAIN_MARGIN
         truncated = bool(self.steps >= self.max_steps or off_terrain) and not fell
 
-        self._frames[:-1] = self._frames[1:]
-        self._frames[-1] = self._policy_frame(rng)
-        self._fill_privileged(base)
-        info = self._info(energy, terms, fell, base)
+        self._observe(rng, base_height)
+        info = self._info(energy, terms, fell, base_height)
         return self._observation(), reward, fell, truncated, info
 
     def render(self):
@@ -406,10 +409,6 @@ class HumanoidEnv(gym.Env):
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _motor_torques(self) -> np.ndarray:
-        """Joint torque of each motor: actuator stiffness term plus the motor's share of joint damping."""
-        return self.data.actuator_force - self._motor_kd * self.data.actuator_velocity
-
     def _seconds_to_steps(self, seconds: float) -> int:
         return max(1, int(round(seconds / self.control_dt)))
 
@@ -434,87 +433,31 @@ class HumanoidEnv(gym.Env):
             self.push_force = np.zeros(3)
         self.data.xfrc_applied[self.root_body, :3] = self.push_force
 
-    def _sense(self) -> dict[str, Any]:
-        """Base state and ground heights under the base, feet, knees and scan points (one lookup)."""
-        data = self.data
-        rotation = data.xmat[self.root_body].reshape(3, 3)  # base frame -> world
-        position = data.qpos[:3].copy()
-        yaw = np.arctan2(rotation[1, 0], rotation[0, 0])
-        cos_yaw, sin_yaw = np.cos(yaw), np.sin(yaw)
-        probes, offsets = self._probes, self._scan_offsets
-        probes[0] = position[:2]
-        probes[1:3] = data.geom_xpos[self.foot_geoms, :2]
-        n_knees = len(self.knee_bodies)
-        probes[3 : 3 + n_knees] = data.xpos[self.knee_bodies, :2]
-        probes[3 + n_knees :, 0] = position[0] + cos_yaw * offsets[:, 0] - sin_yaw * offsets[:, 1]
-        probes[3 + n_knees :, 1] = position[1] + sin_yaw * offsets[:, 0] + cos_yaw * offsets[:, 1]
-        ground = self.height_map.heights_at(probes)
-        return {
-            "position": position,
-            "lin_vel": rotation.T @ data.qvel[:3],
-            "ang_vel": data.qvel[3:6].copy(),  # a free joint's angular velocity is in the base frame
-            "gravity": rotation.T @ GRAVITY_DOWN,
-            "height": float(position[2] - ground[0]),
-            "foot_ground": ground[1:3],
-            "knee_clearance": data.xpos[self.knee_bodies, 2] - ground[3 : 3 + n_knees],
-            "scan": ground[3 + n_knees :] - position[2],
-        }
-
-    def _measure_contacts(self) -> np.ndarray:
-        """Foot contact forces (world frame) into ``_foot_forces``; returns which feet touch."""
-        data = self.data
-        self._foot_forces[:] = 0.0
-        count = data.ncon
-        if count > len(self._contact_wrenches):
-            self._contact_wrenches = np.zeros((2 * count, 6))
-        if count:
-            wrenches = self._contact_wrenches[:count]
-            for i in range(count):
-                mujoco.mj_contactForce(self.model, data, i, wrenches[i])
+    def _sense(self) -> float:
+        """Measure the base, ground heights and foot contact forces into ``_measured``; base height (m)."""
+        data, measured = self.data, self._measured
+        base_height = kernels.sense(
+            self._qpos, self._qvel, self._xpos, self._xmat, self._geom_xpos, self._layout,
+            self.height_map.heights, self.height_map.half_size, self.height_map.resolution,
+            FOOT_SPHERE_RADIUS, measured,
+        )  # fmt: skip
+        measured.foot_forces[:] = 0.0
+        if data.ncon:
             contacts = data.contact
-            # a sole sphere is always geom2: MuJoCo orders a pair by geom type (plane, height field, sphere)
-            feet = self.geom_foot[contacts.geom2]
-            # frame rows are the contact axes in world coordinates; the force acts on geom2
-            world = np.einsum("nij,ni->nj", contacts.frame.reshape(count, 3, 3), wrenches[:, :3])
-            on_foot = feet >= 0  # the robot's own self-collision pairs (hand-thigh, foot-foot) are not ground
-            np.add.at(self._foot_forces, feet[on_foot], world[on_foot])
-        return np.abs(self._foot_forces[:, 2]) > CONTACT_FORCE_THRESHOLD
+            kernels.add_foot_contact_forces(
+                measured.foot_forces, self._layout.geom_foot, contacts.geom2, contacts.frame,
+                contacts.efc_address, contacts.dim, contacts.friction, data.efc_force, self._pyramidal,
+            )  # fmt: skip
+        return base_height
 
-    def _fell(self, base: dict[str, Any]) -> bool:
-        return bool(
-            base["height"] < self.robot.min_base_height
-            or base["gravity"][2] > self._max_tilt_gravity_z
-            or np.any(base["knee_clearance"] < KNEE_CONTACT_HEIGHT)
-        )
-
-    def _policy_frame(self, rng: np.random.Generator) -> np.ndarray:
-        data, n, frame = self.data, self.n_legs, self._frame
-        rotation = data.xmat[self.root_body].reshape(3, 3)
-        frame[0:3] = data.qvel[3:6]
-        frame[3:6] = rotation.T @ GRAVITY_DOWN
-        frame[6 : 6 + n] = data.qpos[self.leg_qpos] - self.nominal_leg
-        frame[6 + n : 6 + 2 * n] = data.qvel[self.leg_dofs]
-        start = 6 + 2 * n
-        frame[start : start + self.action_dim] = self.previous_action
-        start += self.action_dim
-        frame[start : start + 3] = self.command
-        frame[start + 3 : start + 7] = clock.clock_features(self.phase)
-        return frame + rng.uniform(-1.0, 1.0, self.frame_size) * self._noise_levels
-
-    def _fill_privileged(self, base: dict[str, Any]) -> None:
-        self._privileged[:] = np.concatenate(
-            [
-                base["lin_vel"],
-                base["ang_vel"],
-                base["gravity"],
-                [base["height"]],
-                self._episode_privileged,
-                self.push_force,
-                (self._foot_forces / self.robot_weight).ravel(),
-                [self.gait_frequency],
-                base["scan"],
-            ]
-        )
+    def _observe(self, rng: np.random.Generator, base_height: float) -> None:
+        """Shift a new noisy policy frame into ``_frames`` and refill ``_privileged``."""
+        noise = rng.uniform(-1.0, 1.0, self.frame_size) * self._noise_levels
+        kernels.observe(
+            self._frames, self._privileged, self._qpos, self._qvel, self._layout, self.nominal_leg,
+            self.previous_action, self.command, clock.clock_features(self.phase), noise, self._measured,
+            base_height, self._episode_privileged, self.push_force, self.robot_weight, self.gait_frequency,
+        )  # fmt: skip
 
     def privileged_slice(self, name: str) -> slice:
         """Where field ``name`` of :attr:`privileged_fields` sits in the privileged vector."""
@@ -531,19 +474,19 @@ class HumanoidEnv(gym.Env):
             "privileged": self._privileged.astype(np.float32),
         }
 
-    def _info(
-        self, energy: float, terms: dict[str, float], fell: bool, base: dict[str, Any]
-    ) -> dict[str, Any]:
-        command, lin_vel, ang_vel = self._command_list, base["lin_vel"], base["ang_vel"]
-        x, y = base["position"][:2].tolist()
+    def _info(self, energy: float, terms: dict[str, float], fell: bool, base_height: float) -> dict[str, Any]:
+        measured = self._measured
+        command = self._command_list
+        lin_x, lin_y, _ = measured.lin_vel.tolist()
+        x, y, _ = measured.position.tolist()
         return {
             "reward_terms": terms,
-            "tracking_error_lin": math.hypot(command[0] - lin_vel[0], command[1] - lin_vel[1]),
-            "tracking_error_yaw": abs(command[2] - float(ang_vel[2])),
+            "tracking_error_lin": math.hypot(command[0] - lin_x, command[1] - lin_y),
+            "tracking_error_yaw": abs(command[2] - float(measured.ang_vel[2])),
             "terrain_level": self.terrain_level,
             "terrain_type": self.terrain.kind,
             "gait_frequency": self.gait_frequency,
-            "base_height": base["height"],
+            "base_height": base_height,
             "distance": math.hypot(x - self._start_xy[0], y - self._start_xy[1]),
             "energy": energy,
             "fell": fell,

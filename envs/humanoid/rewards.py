@@ -3,40 +3,40 @@
 Every term returns an unscaled number; ``env.rewards`` in ``configs/humanoid.yaml`` gives each term
 its scale (costs get negative scales, MuJoCo Playground style). The step reward is
 ``dt * sum(scale * term)`` and every scaled term ``dt * scale * term`` is reported separately in
-``info["reward_terms"]``. A term with scale 0 is not computed.
+``info["reward_terms"]``. A term with scale 0 is not counted.
+
+The terms are Numba-compiled (they run every control step, and the env assembles their inputs in
+compiled code, see :mod:`.kernels`); each is still a plain function of :class:`RewardInputs`, which
+can be called from Python too: ``tracking_lin_vel.py_func(inputs)`` or simply
+``tracking_lin_vel(inputs)``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 
-@dataclass
-class RewardInputs:
-    """What the reward terms read after one control step (body frame unless noted).
+class RewardInputs(NamedTuple):
+    """What the reward terms read after one control step (body frame unless noted; SI units)."""
 
-    Small vectors are plain Python lists of floats or bools: the terms run every control step and
-    scalar arithmetic on them costs a fraction of NumPy's per-call overhead.
-    """
-
-    command: list[float]  # vx, vy (m/s), yaw rate (rad/s)
-    base_lin_vel: list[float]  # (3,) m/s
-    base_ang_vel: list[float]  # (3,) rad/s
-    projected_gravity: list[float]  # (3,) unit vector
+    command: np.ndarray  # (3,) vx, vy (m/s), yaw rate (rad/s)
+    base_lin_vel: np.ndarray  # (3,) m/s
+    base_ang_vel: np.ndarray  # (3,) rad/s
+    projected_gravity: np.ndarray  # (3,) unit vector
     base_height: float  # m above the terrain under the base
     base_height_target: float
-    stance: list[bool]  # (left, right): the clock wants the foot on the ground
-    contact: list[bool]  # the foot touches the ground
-    first_contact: list[bool]  # touchdown in this step
-    air_time: list[float]  # s in the air before this touchdown
+    stance: np.ndarray  # (2,) bool, left and right: the clock wants the foot on the ground
+    contact: np.ndarray  # (2,) bool: the foot touches the ground
+    first_contact: np.ndarray  # (2,) bool: touchdown in this step
+    air_time: np.ndarray  # (2,) s in the air before this touchdown
     air_time_target: float
-    foot_clearance: list[float]  # m above the terrain
-    swing_height_target: list[float]  # m, from the gait clock
-    foot_speed_xy: list[float]  # m/s, world frame
+    foot_clearance: np.ndarray  # (2,) m above the terrain
+    swing_height_target: np.ndarray  # (2,) m, from the gait clock
+    foot_speed_xy: np.ndarray  # (2,) m/s, world frame
     action: np.ndarray  # (A,) this step's action
     previous_action: np.ndarray  # (A,)
     torques: np.ndarray  # (n_legs,) N m
@@ -46,103 +46,151 @@ class RewardInputs:
     tracking_sigma: float
 
 
+@njit(cache=True)
 def tracking_lin_vel(s: RewardInputs) -> float:
     error = (s.command[0] - s.base_lin_vel[0]) ** 2 + (s.command[1] - s.base_lin_vel[1]) ** 2
     return math.exp(-error / s.tracking_sigma)
 
 
+@njit(cache=True)
 def tracking_ang_vel(s: RewardInputs) -> float:
     return math.exp(-((s.command[2] - s.base_ang_vel[2]) ** 2) / s.tracking_sigma)
 
 
+@njit(cache=True)
 def lin_vel_z(s: RewardInputs) -> float:
     return s.base_lin_vel[2] ** 2
 
 
+@njit(cache=True)
 def ang_vel_xy(s: RewardInputs) -> float:
     return s.base_ang_vel[0] ** 2 + s.base_ang_vel[1] ** 2
 
 
+@njit(cache=True)
 def orientation(s: RewardInputs) -> float:
     """Tilt: the horizontal part of gravity seen from the base (0 when upright)."""
     return s.projected_gravity[0] ** 2 + s.projected_gravity[1] ** 2
 
 
+@njit(cache=True)
 def base_height(s: RewardInputs) -> float:
     return (s.base_height - s.base_height_target) ** 2
 
 
+@njit(cache=True)
 def feet_phase_contact(s: RewardInputs) -> float:
     """Fraction of feet whose contact matches the clock's stance/swing."""
-    return sum(c == st for c, st in zip(s.contact, s.stance, strict=True)) / 2.0
+    return ((s.contact[0] == s.stance[0]) + (s.contact[1] == s.stance[1])) / 2.0
 
 
+@njit(cache=True)
 def feet_air_time(s: RewardInputs) -> float:
     """At touchdown, air time beyond the target; only while asked to move."""
     if abs(s.command[0]) + abs(s.command[1]) + abs(s.command[2]) < 0.1:
         return 0.0
-    return sum(t - s.air_time_target for t, first in zip(s.air_time, s.first_contact, strict=True) if first)
+    total = 0.0
+    for foot in range(2):
+        if s.first_contact[foot]:
+            total += s.air_time[foot] - s.air_time_target
+    return total
 
 
+@njit(cache=True)
 def feet_clearance(s: RewardInputs) -> float:
     """Squared miss of the clock's swing-height arch, for feet in swing."""
-    pairs = zip(s.foot_clearance, s.swing_height_target, s.stance, strict=True)
-    return sum((h - target) ** 2 for h, target, stance in pairs if not stance)
+    total = 0.0
+    for foot in range(2):
+        if not s.stance[foot]:
+            total += (s.foot_clearance[foot] - s.swing_height_target[foot]) ** 2
+    return total
 
 
+@njit(cache=True)
 def feet_slip(s: RewardInputs) -> float:
-    return sum(v * v for v, touching in zip(s.foot_speed_xy, s.contact, strict=True) if touching)
+    total = 0.0
+    for foot in range(2):
+        if s.contact[foot]:
+            total += s.foot_speed_xy[foot] ** 2
+    return total
 
 
+@njit(cache=True)
 def action_rate(s: RewardInputs) -> float:
     change = s.action - s.previous_action
-    return float(change @ change)
+    return float(np.sum(change * change))
 
 
+@njit(cache=True)
 def torques(s: RewardInputs) -> float:
-    return float(s.torques @ s.torques)
+    return float(np.sum(s.torques * s.torques))
 
 
+@njit(cache=True)
 def joint_acc(s: RewardInputs) -> float:
-    return float(s.joint_acc @ s.joint_acc)
+    return float(np.sum(s.joint_acc * s.joint_acc))
 
 
+@njit(cache=True)
 def joint_limits(s: RewardInputs) -> float:
     return s.joint_limit_excess
 
 
+@njit(cache=True)
 def alive(s: RewardInputs) -> float:
     return 1.0
 
 
+@njit(cache=True)
 def termination(s: RewardInputs) -> float:
-    return float(s.fell)
+    return 1.0 if s.fell else 0.0
 
 
-TERMS: dict[str, Callable[[RewardInputs], float]] = {
-    term.__name__: term
-    for term in (
-        tracking_lin_vel,
-        tracking_ang_vel,
-        lin_vel_z,
-        ang_vel_xy,
-        orientation,
-        base_height,
-        feet_phase_contact,
-        feet_air_time,
-        feet_clearance,
-        feet_slip,
-        action_rate,
-        torques,
-        joint_acc,
-        joint_limits,
-        alive,
-        termination,
-    )
-}
+TERM_FUNCTIONS = (
+    tracking_lin_vel,
+    tracking_ang_vel,
+    lin_vel_z,
+    ang_vel_xy,
+    orientation,
+    base_height,
+    feet_phase_contact,
+    feet_air_time,
+    feet_clearance,
+    feet_slip,
+    action_rate,
+    torques,
+    joint_acc,
+    joint_limits,
+    alive,
+    termination,
+)
+TERMS: tuple[str, ...] = tuple(term.py_func.__name__ for term in TERM_FUNCTIONS)  # the order of `evaluate`
 
 
-def compute(inputs: RewardInputs, scales: Mapping[str, float], dt: float) -> tuple[float, dict[str, float]]:
-    """Total reward and the scaled value of every configured term."""
-    terms = {name: dt * scale * TERMS[name](inputs) if scale else 0.0 for name, scale in scales.items()}
-    return sum(terms.values()), terms
+@njit(cache=True)
+def evaluate(s: RewardInputs, out: np.ndarray) -> None:
+    """Every unscaled term into ``out``, in the order of :data:`TERMS` (checked by a test)."""
+    out[0] = tracking_lin_vel(s)
+    out[1] = tracking_ang_vel(s)
+    out[2] = lin_vel_z(s)
+    out[3] = ang_vel_xy(s)
+    out[4] = orientation(s)
+    out[5] = base_height(s)
+    out[6] = feet_phase_contact(s)
+    out[7] = feet_air_time(s)
+    out[8] = feet_clearance(s)
+    out[9] = feet_slip(s)
+    out[10] = action_rate(s)
+    out[11] = torques(s)
+    out[12] = joint_acc(s)
+    out[13] = joint_limits(s)
+    out[14] = alive(s)
+    out[15] = termination(s)
+
+
+@njit(cache=True)
+def compute(s: RewardInputs, scales: np.ndarray, dt: float, out: np.ndarray) -> None:
+    """The scaled terms ``dt * scale * term`` into ``out`` (:data:`TERMS` order; scale 0 gives 0)."""
+    evaluate(s, out)
+    for i in range(out.shape[0]):
+        out[i] = dt * scales[i] * out[i] if scales[i] != 0.0 else 0.0

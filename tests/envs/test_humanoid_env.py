@@ -253,3 +253,23 @@ def test_random_actions_keep_the_physics_stable(env):
             assert env.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0, env.terrain
             if terminated or truncated:
                 break
+
+
+def test_foot_contact_forces_match_mujocos_contact_force(env):
+    """The compiled decoding of the constraint forces equals mj_contactForce, contact by contact."""
+    env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(30):
+        env.step(rng.uniform(-0.3, 0.3, env.action_space.shape).astype(np.float32))
+        expected = np.zeros((2, 3))
+        wrench = np.zeros(6)
+        for i in range(env.data.ncon):
+            contact = env.data.contact[i]
+            foot = env.geom_foot[contact.geom2]
+            if foot >= 0:
+                mujoco.mj_contactForce(env.model, env.data, i, wrench)
+                expected[foot] += contact.frame.reshape(3, 3).T @ wrench[:3]
+                checked += 1
+        np.testing.assert_allclose(env._foot_forces, expected, rtol=1e-9, atol=1e-9)
+    assert checked > 20

@@ -151,3 +151,55 @@ def test_rough_terrain_stays_within_amplitude():
     height_map = HeightMap(half_size=5.0, resolution=0.05)
     heights = height_map.generate(TerrainParams(kind="rough", rough_amplitude=0.04), np.random.default_rng(3))
     assert np.abs(heights).max() <= 0.04 and heights.std() > 0.01
+
+
+def test_kernel_ground_height_matches_the_height_map_lookup():
+    from clrl.envs.humanoid.kernels import ground_height
+
+    height_map = HeightMap(3.0, 0.1)
+    height_map.generate(TerrainParams("rough", rough_amplitude=0.05), np.random.default_rng(0))
+    height_map.flat = False  # the NumPy lookup returns zeros on flat ground without reading the grid
+    points = np.random.default_rng(1).uniform(-4.0, 4.0, (500, 2))  # some outside the grid: clamped
+    points[:3] = [[-3.0, -3.0], [3.0, 3.0], [-3.04, 2.96]]  # corners and a point on a rounding tie
+    expected = height_map.heights_at(points)
+    got = [ground_height(height_map.heights, 3.0, height_map.resolution, x, y) for x, y in points]
+    np.testing.assert_array_equal(got, expected)
+
+
+# -- reward terms ----------------------------------------------------------------------------------
+
+
+def reward_inputs(rng: np.random.Generator):
+    from clrl.envs.humanoid.rewards import RewardInputs
+
+    return RewardInputs(
+        command=rng.uniform(-1, 1, 3), base_lin_vel=rng.uniform(-1, 1, 3), base_ang_vel=rng.uniform(-1, 1, 3),
+        projected_gravity=rng.uniform(-1, 1, 3), base_height=0.7, base_height_target=0.78,
+        stance=np.array([True, False]), contact=np.array([True, True]), first_contact=np.array([False, True]),
+        air_time=np.array([0.1, 0.4]), air_time_target=0.3, foot_clearance=np.array([0.01, 0.05]),
+        swing_height_target=np.array([0.0, 0.07]), foot_speed_xy=np.array([0.2, 0.3]),
+        action=rng.uniform(-1, 1, 13), previous_action=rng.uniform(-1, 1, 13),
+        torques=rng.uniform(-50, 50, 12), joint_acc=rng.uniform(-100, 100, 12), joint_limit_excess=0.1,
+        fell=True, tracking_sigma=0.25,
+    )  # fmt: skip
+
+
+def test_reward_evaluate_fills_terms_in_the_order_of_TERMS():
+    from clrl.envs.humanoid import rewards
+
+    inputs = reward_inputs(np.random.default_rng(0))
+    out = np.zeros(len(rewards.TERMS))
+    rewards.evaluate(inputs, out)
+    for value, term, name in zip(out, rewards.TERM_FUNCTIONS, rewards.TERMS, strict=True):
+        assert value == pytest.approx(term.py_func(inputs), rel=1e-12), name
+    assert len(set(out)) > 10  # distinct values, so a swapped pair would show
+    scales = np.arange(len(rewards.TERMS), dtype=np.float64) - 3.0  # term 3 has scale 0
+    scaled = np.zeros_like(out)
+    rewards.compute(inputs, scales, 0.02, scaled)
+    np.testing.assert_allclose(scaled, 0.02 * scales * out, rtol=1e-12)
+    # hand-checked values of a few terms
+    assert out[rewards.TERMS.index("feet_phase_contact")] == 0.5
+    assert out[rewards.TERMS.index("feet_air_time")] == pytest.approx(0.1)
+    assert out[rewards.TERMS.index("feet_clearance")] == pytest.approx(0.02**2)
+    assert out[rewards.TERMS.index("feet_slip")] == pytest.approx(0.2**2 + 0.3**2)
+    assert out[rewards.TERMS.index("termination")] == 1.0
