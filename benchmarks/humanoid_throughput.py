@@ -1,5 +1,6 @@
 """Humanoid environment throughput: raw MuJoCo physics of the candidate models, control steps/s of
-``clrl/Humanoid-v0`` in one process and in SB3's SubprocVecEnv, beside Gymnasium's ``Humanoid-v5``.
+``clrl/Humanoid-v0`` in one process, in SB3's SubprocVecEnv and in this project's
+BatchedSubprocVecEnv (several envs per worker process), beside Gymnasium's ``Humanoid-v5``.
 
 Prints a Markdown table with the machine and the command. All figures come from one run, and the
 timings of all rows are interleaved round by round (best of ``--repeats`` rounds each), so the
@@ -30,6 +31,7 @@ import clrl.envs  # noqa: F401  (registers clrl/Humanoid-v0)
 from clrl.config import load_config
 from clrl.envs.humanoid import HumanoidEnv
 from clrl.envs.humanoid.robots import locomotion_assets
+from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.runs import cpu_model
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -107,20 +109,25 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: int) -> Case:
+def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: int, envs: int = 0) -> Case:
+    """SB3's SubprocVecEnv (one env per worker) or, with ``envs``, BatchedSubprocVecEnv: ``envs``
+    environments in ``workers`` processes."""
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    vec = SubprocVecEnv([make for _ in range(workers)], start_method="fork")
+    if envs:
+        vec = BatchedSubprocVecEnv([make for _ in range(envs)], n_workers=workers, start_method="fork")
+    else:
+        vec = SubprocVecEnv([make for _ in range(workers)], start_method="fork")
     vec.seed(0)
     vec.reset()
-    batches = max(1, steps // workers)
+    batches = max(1, steps // vec.num_envs)
     rng = np.random.default_rng(0)
-    actions = rng.uniform(-0.3, 0.3, (batches, workers, *vec.action_space.shape)).astype(np.float32)
+    actions = rng.uniform(-0.3, 0.3, (batches, vec.num_envs, *vec.action_space.shape)).astype(np.float32)
 
     def run() -> int:
         for action in actions:
-            vec.step(action)  # SubprocVecEnv resets finished episodes itself
-        return batches * workers
+            vec.step(action)  # the VecEnv resets finished episodes itself
+        return batches * vec.num_envs
 
     def cpu() -> float:
         return time.process_time() + sum(process_cpu_seconds(p.pid) for p in vec.processes)
@@ -186,6 +193,23 @@ def main(argv: list[str] | None = None) -> None:
         ),
         subproc_case(
             f"gymnasium Humanoid-v5, SubprocVecEnv x{workers}", make_gymnasium_humanoid, workers, steps
+        ),
+        *(
+            subproc_case(
+                f"clrl/Humanoid-v0 g1, mixed terrain, BatchedSubprocVecEnv: {envs} envs in {workers} workers",
+                make_humanoid("g1", "mixed"),
+                workers,
+                steps,
+                envs,
+            )
+            for envs in (2 * workers, 4 * workers)
+        ),
+        subproc_case(
+            f"gymnasium Humanoid-v5, BatchedSubprocVecEnv: {4 * workers} envs in {workers} workers",
+            make_gymnasium_humanoid,
+            workers,
+            steps,
+            4 * workers,
         ),
     ]
     for case in cases:

@@ -1,0 +1,76 @@
+"""BatchedSubprocVecEnv: the same transitions as SB3's DummyVecEnv, and SB3's VecEnv API."""
+
+import copy
+import functools
+
+import numpy as np
+import pytest
+from gymnasium.wrappers import TimeLimit
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from clrl.config import load_config
+from clrl.envs.humanoid import HumanoidEnv
+from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
+
+N_ENVS = 5
+
+
+def short_episodes_config() -> dict:
+    config = copy.deepcopy(load_config("humanoid")["env"])
+    config["episode_seconds"] = 0.4  # 20 control steps: truncations within the test
+    return config
+
+
+@pytest.fixture(scope="module")
+def batched():
+    make = functools.partial(HumanoidEnv, short_episodes_config())
+    vec = BatchedSubprocVecEnv([make] * N_ENVS, n_workers=2, start_method="fork")
+    yield vec
+    vec.close()
+
+
+def test_blocks_cover_the_envs_in_order(batched):
+    assert batched.num_envs == N_ENVS and len(batched.processes) == 2
+    assert batched.blocks == [[0, 1, 2], [3, 4]]
+
+
+def test_transitions_match_dummy_vec_env(batched):
+    dummy = DummyVecEnv([functools.partial(HumanoidEnv, short_episodes_config())] * N_ENVS)
+    actions = np.random.default_rng(0).uniform(-0.5, 0.5, (30, N_ENVS, dummy.action_space.shape[0]))
+    for vec in (batched, dummy):
+        vec.seed(7)
+    obs_b, obs_d = batched.reset(), dummy.reset()
+    for key in ("policy", "privileged"):
+        np.testing.assert_array_equal(obs_b[key], obs_d[key])
+    ended = 0
+    for action in actions.astype(np.float32):
+        obs_b, rewards_b, dones_b, infos_b = batched.step(action)
+        obs_d, rewards_d, dones_d, infos_d = dummy.step(action)
+        for key in ("policy", "privileged"):
+            assert obs_b[key].shape == (N_ENVS, *batched.observation_space[key].shape)
+            np.testing.assert_array_equal(obs_b[key], obs_d[key])
+        np.testing.assert_array_equal(rewards_b, rewards_d)
+        np.testing.assert_array_equal(dones_b, dones_d)
+        for info_b, info_d, done in zip(infos_b, infos_d, dones_b, strict=True):
+            assert info_b["reward_terms"] == info_d["reward_terms"]
+            assert info_b["TimeLimit.truncated"] == info_d["TimeLimit.truncated"]
+            if done:
+                ended += 1
+                np.testing.assert_array_equal(
+                    info_b["terminal_observation"]["policy"], info_d["terminal_observation"]["policy"]
+                )
+    assert ended >= N_ENVS  # every env reached its 20-step limit at least once
+    assert [info["base_height"] for info in batched.reset_infos] == [
+        info["base_height"] for info in dummy.reset_infos
+    ]
+    dummy.close()
+
+
+def test_env_method_get_attr_set_attr_with_indices(batched):
+    batched.env_method("set_terrain_level", 4, indices=[1, 3])
+    assert batched.get_attr("terrain_level") == [0, 4, 0, 4, 0]
+    assert batched.get_attr("terrain_level", indices=[3, 1]) == [4, 4]
+    batched.set_attr("terrain_level", 2, indices=4)
+    assert batched.get_attr("terrain_level", indices=4) == [2]
+    assert batched.has_attr("terrain_level") and not batched.has_attr("no_such_attribute")
+    assert batched.env_is_wrapped(TimeLimit) == [False] * N_ENVS
