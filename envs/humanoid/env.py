@@ -455,7 +455,7 @@ class HumanoidEnv(gym.Env):
         noise = rng.uniform(-1.0, 1.0, self.frame_size) * self._noise_levels
         kernels.observe(
             self._frames, self._privileged, self._qpos, self._qvel, self._layout, self.nominal_leg,
-            self.previous_action, self.command, clock.clock_features(self.phase), noise, self._measured,
+            self.previous_action, self.command, self.phase, noise, self._measured,
             base_height, self._episode_privileged, self.push_force, self.robot_weight, self.gait_frequency,
         )  # fmt: skip
 

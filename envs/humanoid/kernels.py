@@ -2,19 +2,22 @@
 
 A control step is five MuJoCo physics steps (~0.25 ms of CPU) followed by a few hundred small
 calculations: base state, ground heights under the robot, foot contact forces, 16 reward terms,
-the policy frame and the privileged vector. Done with NumPy and Python those cost three times the
-physics (each small NumPy call costs about a microsecond whatever its size); here they are four
+the policy frame and the privileged vector. Done with NumPy and Python those cost more than the
+physics (each small NumPy call costs about a microsecond whatever its size); here they are a few
 compiled calls per step:
 
-- :func:`motor_power` after every physics step (the motors' work for ``info["energy"]``);
-- :func:`sense` after the physics: base state, ground heights, contact forces into
-  :class:`Measurements`;
-- :func:`gait_events` and :func:`~clrl.envs.humanoid.rewards.compute` for the rewards;
+- :func:`motor_power` after every physics step (the motors' work, for ``info["energy"]``);
+- :func:`sense` and :func:`add_foot_contact_forces` after the physics: base state, ground heights
+  and foot contact forces into a :class:`Measurements`;
+- :func:`step_rewards`: the fall check (:func:`fell`), foot touchdowns and air time
+  (:func:`gait_events`), and every reward term (:func:`~clrl.envs.humanoid.rewards.compute`);
 - :func:`observe`: the newest policy frame and the privileged vector.
 
 The kernels read MuJoCo's arrays (``MjData.qpos`` ...) directly and write into buffers the env
-allocates once. Index arrays come in a :class:`Layout`, measured quantities go out in a
+allocates once. Model indices come in a :class:`Layout`, measured quantities go out in a
 :class:`Measurements`; both are NamedTuples of arrays, which Numba passes without copying.
+Each kernel compiles once (``tests/envs/test_humanoid_env.py`` checks it); the results equal the
+earlier NumPy implementation to rounding (``tests/envs/test_humanoid_regression.py``).
 """
 
 from __future__ import annotations
@@ -116,7 +119,14 @@ def ground_height(heights: np.ndarray, half_size: float, resolution: float, x: f
     return heights[row_index, col_index]
 
 
-@njit(cache=True)
+# An explicit signature with any-layout arrays: MuJoCo's per-contact fields are strided views into its
+# contact structs, except with exactly one contact, where NumPy calls them contiguous; without the
+# signature each case would compile its own copy of the kernel.
+@njit(
+    "void(float64[:, :], int64[:], int32[:], float64[:, :], int32[:], int32[:], float64[:, :], float64[:],"
+    " boolean)",
+    cache=True,
+)
 def add_foot_contact_forces(
     foot_forces: np.ndarray,
     geom_foot: np.ndarray,
@@ -252,7 +262,7 @@ def observe(
     nominal_leg: np.ndarray,
     previous_action: np.ndarray,
     command: np.ndarray,
-    clock_features: np.ndarray,
+    phase: float,
     noise: np.ndarray,
     measured: Measurements,
     base_height: float,
@@ -262,6 +272,8 @@ def observe(
     gait_frequency: float,
 ) -> None:
     """Shift the newest policy frame (with ``noise`` added) into ``frames``; fill ``privileged``.
+
+    ``phase`` is the gait clock's global phase for the clock features of the frame.
 
     The layouts of the frame and the privileged vector are documented in
     :class:`~clrl.envs.humanoid.env.HumanoidEnv` (the order below is that order).
@@ -283,7 +295,7 @@ def observe(
     for dof in layout.leg_dofs:
         frame[i] = qvel[dof]
         i += 1
-    for values in (previous_action, command, clock_features):
+    for values in (previous_action, command, clock.clock_features(phase)):
         for value in values:
             frame[i] = value
             i += 1

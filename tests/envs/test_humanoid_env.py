@@ -273,3 +273,21 @@ def test_foot_contact_forces_match_mujocos_contact_force(env):
                 checked += 1
         np.testing.assert_allclose(env._foot_forces, expected, rtol=1e-9, atol=1e-9)
     assert checked > 20
+
+
+def test_kernels_compile_once_per_signature(env, nominal_g1):
+    """Every terrain, clock and config gives the kernels the same argument types (no recompiles)."""
+    from clrl.envs.humanoid import kernels, rewards
+
+    config = nominal_config()
+    config["terrain"].update(types=["rough", "stairs_up"], weights=[1.0, 1.0])
+    rough = HumanoidEnv(config)
+    rough.set_terrain_level(9)
+    for instance in (env, nominal_g1, rough):
+        for seed in range(2):
+            instance.reset(seed=seed)
+            for _ in range(3):
+                instance.step(instance.action_space.sample())
+    for kernel in (kernels.motor_power, kernels.sense, kernels.add_foot_contact_forces, kernels.step_rewards,
+                   kernels.observe, rewards.compute):  # fmt: skip
+        assert len(kernel.signatures) == 1, (kernel.py_func.__name__, kernel.signatures)
