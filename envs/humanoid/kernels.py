@@ -18,6 +18,10 @@ allocates once. Model indices come in a :class:`Layout`, measured quantities go 
 :class:`Measurements`; both are NamedTuples of arrays, which Numba passes without copying.
 Each kernel compiles once (``tests/envs/test_humanoid_env.py`` checks it); the results equal the
 earlier NumPy implementation to rounding (``tests/envs/test_humanoid_regression.py``).
+
+Numba's on-disk cache (``cache=True``) checks only the file of the cached function: after editing
+:mod:`.clock` or :mod:`.rewards`, whose functions these kernels compile in, delete the cache files
+(``envs/humanoid/__pycache__/kernels.*.nb*``) or touch this file.
 """
 
 from __future__ import annotations
