@@ -74,3 +74,18 @@ def test_env_method_get_attr_set_attr_with_indices(batched):
     assert batched.get_attr("terrain_level", indices=4) == [2]
     assert batched.has_attr("terrain_level") and not batched.has_attr("no_such_attribute")
     assert batched.env_is_wrapped(TimeLimit) == [False] * N_ENVS
+
+
+def test_runs_under_vec_monitor_and_vec_normalize(batched):
+    """The wrappers the training code puts around its VecEnv (episode stats from the auto-resets)."""
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    venv = VecNormalize(VecMonitor(batched), norm_obs_keys=["policy", "privileged"])
+    venv.seed(0)
+    obs = venv.reset()
+    episodes = []
+    for _ in range(25):  # episodes are 20 steps long
+        obs, rewards, dones, infos = venv.step(np.zeros((N_ENVS, *venv.action_space.shape), dtype=np.float32))
+        episodes += [info["episode"] for info in infos if "episode" in info]
+    assert obs["policy"].shape == (N_ENVS, *venv.observation_space["policy"].shape)
+    assert len(episodes) == N_ENVS and all(episode["l"] == 20 for episode in episodes)
