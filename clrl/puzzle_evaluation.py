@@ -82,6 +82,7 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
                         model=model if planner in LEARNED_PLANNERS else None,
                         budget=benchmark["budget"][planner],
                         beam_width=benchmark["beam_width"],
+                        prune_deadlocks=benchmark.get("prune_deadlocks", True),
                     )
                 )
             row = summarize(suite, planner, benchmark, results)

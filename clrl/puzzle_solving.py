@@ -29,8 +29,6 @@ from clrl.errors import UserError
 from clrl.planners import SearchResult, beam, best_first, greedy, misplaced_stickers
 from clrl.planners.domain import CubeDomain, SokobanDomain
 
-DOMAINS = {"cube": CubeDomain, "sokoban": SokobanDomain}
-
 LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 #: Chosen from the tables in docs/BENCHMARKS.md (python -m clrl.evaluate cube|sokoban).
 DEFAULTS = {
@@ -166,13 +164,15 @@ def solve_one(
     budget: int,
     beam_width: int,
     progress: bool = False,
+    prune_deadlocks: bool = True,
 ) -> tuple[SearchResult, str, int]:
     """Solve one puzzle with any planner; returns the result, its solution text and move count.
 
-    The solution is replayed on the domain's kernels first: a claimed solution that does not solve
-    is a bug and is never reported.
+    ``prune_deadlocks`` (Sokoban) keeps the planners out of provably unsolvable states. The solution
+    is replayed on the domain's kernels first: a claimed solution that does not solve is a bug and is
+    never reported.
     """
-    domain = DOMAINS[job]()
+    domain = SokobanDomain(prune_deadlocks) if job == "sokoban" else CubeDomain()
     if planner == "kociemba":
         result = kociemba_solve(start)
     elif planner == "classical":

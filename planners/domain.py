@@ -14,7 +14,8 @@ import numpy as np
 from clrl.envs.cube import kernels as cube_kernels
 from clrl.envs.cube.constants import MOVE_NAMES
 from clrl.envs.sokoban import kernels as sokoban_kernels
-from clrl.envs.sokoban.constants import ACTION_LETTERS
+from clrl.envs.sokoban.constants import ACTION_LETTERS, BACKGROUND
+from clrl.envs.sokoban.deadlocks import dead_squares, deadlocked
 
 
 class Domain(Protocol):
@@ -53,12 +54,31 @@ class CubeDomain:
 
 
 class SokobanDomain:
-    """Sokoban in single steps (up, down, left, right); a blocked step is not a legal action."""
+    """Sokoban in single steps (up, down, left, right); a blocked step is not a legal action.
+
+    With ``prune_deadlocks`` a step that leaves the level provably unsolvable (a box pushed onto a
+    dead square, or frozen off a goal) is not legal either, so no planner wastes its budget below it.
+    """
 
     num_actions = 4
 
+    def __init__(self, prune_deadlocks: bool = True) -> None:
+        self.prune_deadlocks = prune_deadlocks
+        self._layout: tuple | None = None  # shape, walls and goals of the level whose dead squares are cached
+        self._dead: np.ndarray | None = None
+
     def children(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return sokoban_kernels.children(np.ascontiguousarray(states))
+        successors, valid = sokoban_kernels.children(np.ascontiguousarray(states))
+        if self.prune_deadlocks and len(states):
+            flat = successors.reshape(-1, *successors.shape[2:])
+            valid &= ~deadlocked(flat, self._dead_squares(states[0])).reshape(valid.shape)
+        return successors, valid
+
+    def _dead_squares(self, state: np.ndarray) -> np.ndarray:
+        layout = (state.shape, BACKGROUND[state].tobytes())
+        if layout != self._layout:
+            self._layout, self._dead = layout, dead_squares(BACKGROUND[state])
+        return self._dead
 
     def is_solved(self, states: np.ndarray) -> np.ndarray:
         return sokoban_kernels.is_solved(np.ascontiguousarray(states))

@@ -148,3 +148,46 @@ def has_box_on_dead_square(state: np.ndarray) -> bool:
     state = np.asarray(state)
     return bool(np.any(dead_squares(state) & (state == BOX)))
 
+
+
+@njit(cache=True)
+def _deadlocked_states(states: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    height, width = states.shape[1], states.shape[2]
+    padded_width = width + 2
+    num_cells = (height + 2) * padded_width
+    result = np.zeros(states.shape[0], dtype=np.bool_)
+    walls = np.ones(num_cells, dtype=np.bool_)
+    goals = np.zeros(num_cells, dtype=np.bool_)
+    box_index = np.empty(num_cells, dtype=np.int64)
+    box_cells = np.empty(num_cells, dtype=np.int64)
+    for n in range(states.shape[0]):
+        box_index[:] = -1
+        count = 0
+        on_dead_square = False
+        for row in range(height):
+            for col in range(width):
+                cell_type = states[n, row, col]
+                cell = (row + 1) * padded_width + col + 1
+                walls[cell] = cell_type == WALL
+                goals[cell] = IS_GOAL[cell_type]
+                if IS_BOX[cell_type]:
+                    box_index[cell] = count
+                    box_cells[count] = cell
+                    count += 1
+                    if dead[cell] and not goals[cell]:
+                        on_dead_square = True
+        result[n] = on_dead_square or has_freeze_deadlock(
+            box_cells[:count], walls, goals, dead, box_index, padded_width
+        )
+    return result
+
+
+def deadlocked(states: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: which states of one level can provably never be solved.
+
+    A state is deadlocked when a box off a goal stands on a dead square or is frozen (see
+    :func:`frozen_boxes`). ``dead`` is :func:`dead_squares` of the level, which depends only on its
+    walls and goals, so a planner computes it once per level.
+    """
+    states = np.ascontiguousarray(states, dtype=np.uint8)
+    return _deadlocked_states(states, np.pad(dead, 1).ravel())

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from clrl.envs.sokoban.deadlocks import dead_squares, is_freeze_deadlock
+from clrl.envs.sokoban.deadlocks import dead_squares, deadlocked, has_box_on_dead_square, is_freeze_deadlock
+from clrl.envs.sokoban.generator import generate_levels
+from clrl.envs.sokoban.kernels import children, replay_states
 from clrl.envs.sokoban.levels import parse_level
+from clrl.envs.sokoban.solver import solve
 
 
 def cells(mask: np.ndarray) -> set[tuple[int, int]]:
@@ -96,3 +99,25 @@ def test_a_box_free_to_move_is_no_deadlock():
 #######
 """.strip("\n"))
     assert not is_freeze_deadlock(level.grid)
+
+
+def test_batched_deadlock_test_agrees_with_the_single_state_checks():
+    level = generate_levels(1, seed=3)[0]
+    dead = dead_squares(level.grid)
+    states = [level.grid]
+    for _ in range(8):  # every state up to eight steps away, pushes into corners included
+        following, valid = children(np.stack(states))
+        states = list(np.unique(following[valid], axis=0))
+    states = np.stack(states)
+    expected = [has_box_on_dead_square(s) or is_freeze_deadlock(s) for s in states]
+    assert any(expected) and not all(expected)
+    np.testing.assert_array_equal(deadlocked(states, dead), expected)
+
+
+def test_no_state_on_a_solution_path_is_deadlocked():
+    """Soundness: a state from which the level was solved can never be called a deadlock."""
+    for level in generate_levels(8, seed=11):
+        result = solve(level)
+        assert result.solved
+        path = replay_states(level, result.solution)
+        assert not deadlocked(path, dead_squares(level.grid)).any()
