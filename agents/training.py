@@ -1,8 +1,8 @@
 """``python -m clrl.train humanoid``: PPO with a contrastive privileged latent and an adaptive gait clock.
 
-Builds ``train.n_envs`` humanoid envs (one subprocess each with ``train.vec_env: subproc``), wraps
-them in ``VecMonitor`` (raw episode returns) and ``VecNormalize`` (observation and reward
-normalisation), trains :class:`~clrl.agents.ppo.LatentPPO` with
+Builds ``train.n_envs`` humanoid envs (with ``train.vec_env: batched``, blocks of envs in one worker
+process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecNormalize``
+(observation and reward normalisation), trains :class:`~clrl.agents.ppo.LatentPPO` with
 :class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` and writes into the run dir:
 
 * TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, ``videos/rollout``);
@@ -42,6 +42,7 @@ from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import CheckpointError
 from clrl.config import ConfigError
+from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.runs import seed_everything
 
 ACTIVATIONS = {"elu": torch.nn.ELU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
@@ -62,12 +63,16 @@ def make_env(
     return HumanoidEnv(config=env_config, render_mode=render_mode, held_out=held_out)
 
 
+VEC_ENVS = {"batched": BatchedSubprocVecEnv, "subproc": SubprocVecEnv, "dummy": DummyVecEnv}
+
+
 def make_vec_env(config: dict[str, Any], n_envs: int, seed: int, kind: str, held_out: bool = False) -> VecEnv:
-    """``n_envs`` envs in subprocesses (``kind="subproc"``) or in this process (``"dummy"``), seeded."""
-    if kind not in ("subproc", "dummy"):
-        raise ConfigError(f"train.vec_env must be 'subproc' or 'dummy', got {kind!r}")
-    factory = functools.partial(make_env, config["env"], held_out, None, kind == "subproc")
-    venv: VecEnv = SubprocVecEnv([factory] * n_envs) if kind == "subproc" else DummyVecEnv([factory] * n_envs)
+    """``n_envs`` seeded envs: blocks of envs per worker process (``kind="batched"``, one worker per
+    core), one subprocess each (``"subproc"``) or all in this process (``"dummy"``)."""
+    if kind not in VEC_ENVS:
+        raise ConfigError(f"train.vec_env must be one of {', '.join(VEC_ENVS)}, got {kind!r}")
+    factory = functools.partial(make_env, config["env"], held_out, None, kind != "dummy")
+    venv: VecEnv = VEC_ENVS[kind]([factory] * n_envs)
     venv.seed(seed)
     return venv
 
