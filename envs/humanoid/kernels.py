@@ -93,17 +93,19 @@ class StepParams(NamedTuple):
 
 
 @njit(cache=True)
-def motor_power(actuator_force: np.ndarray, actuator_velocity: np.ndarray, motor_kd: np.ndarray) -> float:
-    """Sum over motors of ``|torque * joint velocity|`` (W).
+def motor_torque(actuator_force: float, velocity: float, motor_kd: float) -> float:
+    """A motor's torque (N m): its actuator force (the PD stiffness term) plus its share of the joint
+    damping, where this env keeps the PD damping (see ``robots.set_pd_gains``)."""
+    return actuator_force - motor_kd * velocity
 
-    A motor's torque is its actuator force (the PD stiffness term) plus its share of the joint
-    damping, where this env keeps the PD damping (see ``robots.set_pd_gains``):
-    ``actuator_force - motor_kd * velocity``.
-    """
+
+@njit(cache=True)
+def motor_power(actuator_force: np.ndarray, actuator_velocity: np.ndarray, motor_kd: np.ndarray) -> float:
+    """Sum over motors of ``|torque * joint velocity|`` (W), with :func:`motor_torque`."""
     power = 0.0
     for i in range(actuator_force.shape[0]):
         velocity = actuator_velocity[i]
-        power += abs((actuator_force[i] - motor_kd[i] * velocity) * velocity)
+        power += abs(motor_torque(actuator_force[i], velocity, motor_kd[i]) * velocity)
     return power
 
 
@@ -377,7 +379,7 @@ def step_rewards(
     above = below = 0.0
     for j in range(legs.shape[0]):
         motor = legs[j]
-        torques[j] = actuator_force[motor] - motor_kd[motor] * actuator_velocity[motor]
+        torques[j] = motor_torque(actuator_force[motor], actuator_velocity[motor], motor_kd[motor])
         joint_acc[j] = qacc[layout.leg_dofs[j]]
         q = qpos[layout.leg_qpos[j]]
         above += max(q - soft_high[j], 0.0)
