@@ -263,3 +263,26 @@ class ProgressBarCallback(BaseCallback):
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class UpdateThreadsCallback(BaseCallback):
+    """Gives the PPO update ``update_threads`` torch threads and the rollout ``rollout_threads``.
+
+    While the rollout runs, the env worker processes need the cores and the policy's forward pass
+    on a few observations gains nothing from threads; during the update the workers wait, so the
+    minibatch gradients may use every core.
+    """
+
+    def __init__(self, rollout_threads: int, update_threads: int) -> None:
+        super().__init__()
+        self.rollout_threads = rollout_threads
+        self.update_threads = update_threads
+
+    def _on_rollout_start(self) -> None:
+        torch.set_num_threads(self.rollout_threads)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        torch.set_num_threads(self.update_threads)

@@ -36,6 +36,7 @@ from clrl.agents.callbacks import (
     ProgressBarCallback,
     RolloutVideoCallback,
     TerrainCurriculumCallback,
+    UpdateThreadsCallback,
 )
 from clrl.agents.checkpointing import read_agent, restore_model, save_agent
 from clrl.agents.policy import ContrastiveActorCriticPolicy
@@ -159,7 +160,9 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             )
     seed = int(config["seed"])
     seed_everything(seed)
-    torch.set_num_threads(int(settings["torch_threads"]))
+    rollout_threads = int(settings["torch_threads"])
+    update_threads = int(settings["update_threads"]) or len(os.sched_getaffinity(0))
+    torch.set_num_threads(rollout_threads)
     n_envs = int(settings["n_envs"])
     # a resumed run must not replay the episode seeds its first part already used
     env_seed = seed if checkpoint is None else seed + checkpoint.step
@@ -182,7 +185,10 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         def save() -> Path:
             return save_agent(checkpoint_path, model, config, curriculum.levels)
 
-        callbacks: list[Any] = [EpisodeStatsCallback()]
+        callbacks: list[Any] = [
+            EpisodeStatsCallback(),
+            UpdateThreadsCallback(rollout_threads, update_threads),
+        ]
         if settings["curriculum"]:
             callbacks.append(curriculum)
         if settings["video_every"]:

@@ -32,6 +32,8 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
+CLOSE_TIMEOUT_SECONDS = 60.0
+
 
 def stack_observations(observations: Sequence[Any], space: spaces.Space) -> VecEnvObs:
     """One array per key (Dict space) or one array, with the env index as the first axis."""
@@ -144,7 +146,6 @@ class BatchedSubprocVecEnv(VecEnv):
         if start_method is None:
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         context = mp.get_context(start_method)
-        self.waiting = False
         self.closed = False
         # worker w holds envs blocks[w]; env i is local index local[i] of worker owner[i]
         self.blocks = [block.tolist() for block in np.array_split(np.arange(n_envs), n_workers)]
@@ -159,20 +160,33 @@ class BatchedSubprocVecEnv(VecEnv):
             process.start()
             self.processes.append(process)
             work_remote.close()
-        self.remotes[0].send(("get_spaces", None))
-        observation_space, action_space = self.remotes[0].recv()
+        # messages each worker has not answered yet: close() must drain them, even after a Ctrl-C
+        # that struck between a send and its recv, before the workers can hear "close"
+        self.unanswered = [0] * n_workers
+        self._send(0, ("get_spaces", None))
+        observation_space, action_space = self._receive(0)
         super().__init__(n_envs, observation_space, action_space)
+
+    def _send(self, worker: int, message: tuple[str, Any]) -> None:
+        self.unanswered[worker] += 1
+        self.remotes[worker].send(message)
+
+    def _receive(self, worker: int) -> Any:
+        answer = self.remotes[worker].recv()
+        self.unanswered[worker] -= 1
+        return answer
+
+    def _receive_all(self) -> list[Any]:
+        return [self._receive(worker) for worker in range(len(self.remotes))]
 
     # -- stepping ----------------------------------------------------------------------------------
 
     def step_async(self, actions: np.ndarray) -> None:
-        for remote, block in zip(self.remotes, self.blocks, strict=True):
-            remote.send(("step", actions[block[0] : block[-1] + 1]))
-        self.waiting = True
+        for worker, block in enumerate(self.blocks):
+            self._send(worker, ("step", actions[block[0] : block[-1] + 1]))
 
     def step_wait(self) -> VecEnvStepReturn:
-        results = [remote.recv() for remote in self.remotes]
-        self.waiting = False
+        results = self._receive_all()
         observations, rewards, dones, infos, new_reset_infos = zip(*results, strict=True)
         for block, changed in zip(self.blocks, new_reset_infos, strict=True):
             for local, reset_info in changed.items():
@@ -185,9 +199,10 @@ class BatchedSubprocVecEnv(VecEnv):
         )
 
     def reset(self) -> VecEnvObs:
-        for remote, block in zip(self.remotes, self.blocks, strict=True):
-            remote.send(("reset", ([self._seeds[i] for i in block], [self._options[i] for i in block])))
-        results = [remote.recv() for remote in self.remotes]
+        for worker, block in enumerate(self.blocks):
+            seeds, options = [self._seeds[i] for i in block], [self._options[i] for i in block]
+            self._send(worker, ("reset", (seeds, options)))
+        results = self._receive_all()
         observations, reset_infos = zip(*results, strict=True)
         self.reset_infos = [info for block in reset_infos for info in block]
         # seeds and options are used once (SB3's convention)
@@ -198,9 +213,11 @@ class BatchedSubprocVecEnv(VecEnv):
     def close(self) -> None:
         if self.closed:
             return
-        if self.waiting:
-            for remote in self.remotes:
-                remote.recv()
+        for remote, unanswered in zip(self.remotes, self.unanswered, strict=True):
+            # a worker busy with a long reset answers late; one that never will must not hang us
+            for _ in range(unanswered):
+                if remote.poll(CLOSE_TIMEOUT_SECONDS):
+                    remote.recv()
         for remote in self.remotes:
             remote.send(("close", None))
         for process in self.processes:
@@ -213,9 +230,9 @@ class BatchedSubprocVecEnv(VecEnv):
         if self.render_mode != "rgb_array":
             warnings.warn(f"render mode is {self.render_mode}; get_images() needs 'rgb_array'", stacklevel=2)
             return [None] * self.num_envs
-        for remote in self.remotes:
-            remote.send(("render", None))
-        return [image for remote in self.remotes for image in remote.recv()]
+        for worker in range(len(self.remotes)):
+            self._send(worker, ("render", None))
+        return [image for block in self._receive_all() for image in block]
 
     # -- access to the envs ------------------------------------------------------------------------
 
@@ -226,10 +243,10 @@ class BatchedSubprocVecEnv(VecEnv):
         for i in indices:
             by_worker.setdefault(self.owner[i], []).append(i)
         for worker, envs in by_worker.items():
-            self.remotes[worker].send((cmd, make_data([self.local[i] for i in envs])))
+            self._send(worker, (cmd, make_data([self.local[i] for i in envs])))
         answers = {}
         for worker, envs in by_worker.items():
-            answers.update(zip(envs, self.remotes[worker].recv(), strict=True))
+            answers.update(zip(envs, self._receive(worker), strict=True))
         return [answers[i] for i in indices]
 
     def env_method(
@@ -246,14 +263,14 @@ class BatchedSubprocVecEnv(VecEnv):
         workers = sorted({self.owner[i] for i in indices})
         for worker in workers:
             local = [self.local[i] for i in indices if self.owner[i] == worker]
-            self.remotes[worker].send(("set_attr", (attr_name, value, local)))
+            self._send(worker, ("set_attr", (attr_name, value, local)))
         for worker in workers:
-            self.remotes[worker].recv()
+            self._receive(worker)
 
     def has_attr(self, attr_name: str) -> bool:
-        for remote in self.remotes:
-            remote.send(("has_attr", attr_name))
-        return all([remote.recv() for remote in self.remotes])
+        for worker in range(len(self.remotes)):
+            self._send(worker, ("has_attr", attr_name))
+        return all(self._receive_all())
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return self._ask("is_wrapped", lambda local: (wrapper_class, local), indices)

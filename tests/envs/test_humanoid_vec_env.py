@@ -2,6 +2,7 @@
 
 import copy
 import functools
+import threading
 
 import numpy as np
 import pytest
@@ -89,3 +90,19 @@ def test_runs_under_vec_monitor_and_vec_normalize(batched):
         episodes += [info["episode"] for info in infos if "episode" in info]
     assert obs["policy"].shape == (N_ENVS, *venv.observation_space["policy"].shape)
     assert len(episodes) == N_ENVS and all(episode["l"] == 20 for episode in episodes)
+
+
+def test_close_after_an_interrupted_step_does_not_hang():
+    """Ctrl-C can strike between sending a step and receiving every worker's answer; close() drains
+    exactly the unanswered messages, so it neither waits forever nor leaves the workers running."""
+    make = functools.partial(HumanoidEnv, short_episodes_config())
+    vec = BatchedSubprocVecEnv([make] * 3, n_workers=2, start_method="fork")
+    vec.reset()
+    vec.step_async(np.zeros((3, *vec.action_space.shape), dtype=np.float32))
+    vec._receive(0)  # the interrupt came after the first worker's answer
+    assert vec.unanswered == [0, 1]
+    closing = threading.Thread(target=vec.close, daemon=True)
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "close() hung on an answer it had already received"
+    assert all(not process.is_alive() for process in vec.processes)
