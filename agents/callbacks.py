@@ -286,3 +286,6 @@ class UpdateThreadsCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         torch.set_num_threads(self.update_threads)
+
+    def _on_training_end(self) -> None:
+        torch.set_num_threads(self.rollout_threads)

@@ -6,7 +6,16 @@ one addition per minibatch::
 
     loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss + aux_weight * aux_loss
 
-where ``aux_loss`` comes from :meth:`ContrastiveActorCriticPolicy.auxiliary_loss`. Besides SB3's
+where ``aux_loss`` comes from :meth:`ContrastiveActorCriticPolicy.auxiliary_loss`.
+
+With ``desired_kl`` set, the Adam step size adapts after every minibatch as in rsl_rl's PPO (the
+legged-locomotion trainer of legged_gym): divided by 1.5 when the minibatch's approximate KL
+divergence from the rollout policy exceeds ``2 * desired_kl``, multiplied by 1.5 when it falls
+below ``desired_kl / 2``, kept in [1e-5, 1e-2]. A fixed step size that suits the first updates
+overshoots later ones as the action noise shrinks (the KL of a Gaussian policy grows with the
+squared mean shift over the variance), and the clip then discards most of each minibatch.
+
+Besides SB3's
 ``train/*`` scalars it logs ``losses/contrastive_loss`` and ``losses/contrastive_accuracy``
 (contrastive mode) or ``losses/regression_loss`` (regression mode), averaged over the update.
 """
@@ -24,26 +33,42 @@ from torch.nn import functional as F
 
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 
+MIN_ADAPTIVE_LR, MAX_ADAPTIVE_LR = 1e-5, 1e-2
+
 
 class LatentPPO(PPO):
     """SB3 PPO plus ``aux_weight`` times the policy's auxiliary latent loss.
 
     Args:
         aux_weight: weight of the auxiliary loss in the minibatch loss (0 switches it off).
+        desired_kl: target approximate KL per minibatch of the adaptive step size; None keeps
+            SB3's ``learning_rate`` (schedule).
         *args, **kwargs: as for :class:`stable_baselines3.PPO`; the policy must be a
             :class:`ContrastiveActorCriticPolicy`.
     """
 
     policy: ContrastiveActorCriticPolicy
 
-    def __init__(self, *args: Any, aux_weight: float = 0.1, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, aux_weight: float = 0.1, desired_kl: float | None = None, **kwargs: Any
+    ) -> None:
         self.aux_weight = aux_weight
+        self.desired_kl = desired_kl
         super().__init__(*args, **kwargs)
+
+    def adapt_learning_rate(self, approx_kl: float) -> None:
+        """rsl_rl's rule. The step size lives in the optimizer, so saving and resuming keep it."""
+        for group in self.policy.optimizer.param_groups:
+            if approx_kl > 2.0 * self.desired_kl:
+                group["lr"] = max(MIN_ADAPTIVE_LR, group["lr"] / 1.5)
+            elif approx_kl < 0.5 * self.desired_kl:
+                group["lr"] = min(MAX_ADAPTIVE_LR, group["lr"] * 1.5)
 
     def train(self) -> None:
         """One PPO update over the rollout buffer (SB3's algorithm) with the auxiliary term added."""
         self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
+        if self.desired_kl is None:
+            self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
         clip_range_vf = None
         if self.clip_range_vf is not None:
@@ -95,6 +120,8 @@ class LatentPPO(PPO):
                     log_ratio = log_prob - rollout_data.old_log_prob
                     approx_kl_div = torch.mean((torch.exp(log_ratio) - 1) - log_ratio).item()
                     approx_kl_divs.append(approx_kl_div)
+                if self.desired_kl is not None:
+                    self.adapt_learning_rate(approx_kl_div)
                 if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
@@ -124,6 +151,8 @@ class LatentPPO(PPO):
             self.logger.record("train/std", torch.exp(self.policy.log_std).mean().item())
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/clip_range", clip_range)
+        if self.desired_kl is not None:
+            self.logger.record("train/learning_rate", self.policy.optimizer.param_groups[0]["lr"])
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
         for name, values_logged in aux_scalars.items():

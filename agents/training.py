@@ -122,6 +122,7 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
             vf_coef=float(ppo["vf_coef"]),
             max_grad_norm=float(ppo["max_grad_norm"]),
             target_kl=None if ppo["target_kl"] is None else float(ppo["target_kl"]),
+            desired_kl=None if ppo["desired_kl"] is None else float(ppo["desired_kl"]),
             policy_kwargs=policy_kwargs(config),
             seed=seed,
             device=config["train"]["device"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from clrl.agents.checkpointing import read_agent, restore_model
-from clrl.agents.ppo import LatentPPO
+from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
 from clrl.agents.training import CHECKPOINT_NAME, make_env
 from clrl.checkpoint import CheckpointError
 from clrl.train import main as train_main
@@ -93,6 +95,44 @@ def test_checkpoint_round_trip_restores_weights_and_normalizer(
         )
     finally:
         normalizer.close()
+
+
+def test_adaptive_step_size_follows_rsl_rl_rule() -> None:
+    """Divide by 1.5 above twice the desired KL, multiply by 1.5 below half of it, within bounds."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    ppo = SimpleNamespace(
+        desired_kl=0.01, policy=SimpleNamespace(optimizer=torch.optim.Adam([parameter], lr=1e-3))
+    )
+    adapt = functools.partial(LatentPPO.adapt_learning_rate, ppo)
+    learning_rate = lambda: ppo.policy.optimizer.param_groups[0]["lr"]  # noqa: E731
+    adapt(0.03)
+    assert learning_rate() == pytest.approx(1e-3 / 1.5)
+    adapt(0.015)  # inside [desired / 2, 2 desired]: unchanged
+    assert learning_rate() == pytest.approx(1e-3 / 1.5)
+    adapt(0.001)
+    assert learning_rate() == pytest.approx(1e-3)
+    for _ in range(40):
+        adapt(1.0)
+    assert learning_rate() == pytest.approx(MIN_ADAPTIVE_LR)
+    for _ in range(40):
+        adapt(0.0)
+    assert learning_rate() == pytest.approx(MAX_ADAPTIVE_LR)
+
+
+def test_adapted_step_size_is_logged_and_saved(tiny_run: Path) -> None:
+    """The step size lives in the optimizer state, so the checkpoint (and a resume) carries it.
+
+    Every adapted value is the configured one times a power of 1.5.
+    """
+    checkpoint = read_agent(tiny_run / CHECKPOINT_NAME)
+    configured = float(checkpoint.config["ppo"]["learning_rate"])
+    saved = restore_model(checkpoint, None).policy.optimizer.param_groups[0]["lr"]
+    (events,) = read_events(tiny_run)
+    logged = [event.value for event in events.Scalars("train/learning_rate")]
+    for value in [saved, *logged]:
+        power = math.log(value / configured, 1.5)
+        assert power == pytest.approx(round(power), abs=1e-4), value
+    assert saved != pytest.approx(configured)
 
 
 def test_resume_continues_to_the_new_total(
