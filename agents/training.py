@@ -168,6 +168,8 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     # a resumed run must not replay the episode seeds its first part already used
     env_seed = seed if checkpoint is None else seed + checkpoint.step
     venv = wrap_normalize(make_vec_env(config, n_envs, env_seed, settings["vec_env"]), config)
+    # `kill PID` of a background run saves first, like Ctrl-C (nohup'd jobs may ignore SIGINT)
+    previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         if checkpoint is not None:
             model = restore_model(checkpoint, venv, device=settings["device"])
@@ -216,7 +218,12 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             raise
         save()
     finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
         venv.close()
+
+
+def raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def terrain_levels_of(checkpoint_state: dict[str, Any], n_envs: int) -> np.ndarray | None:

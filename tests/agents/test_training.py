@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import shutil
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -185,3 +187,21 @@ def test_ctrl_c_saves_a_checkpoint_first(
             ["humanoid", "--steps", "512", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
         )
     assert read_agent(tmp_path / CHECKPOINT_NAME).step == 64  # saved after the first 2 x 32-step rollout
+
+
+def test_sigterm_saves_a_checkpoint_first(
+    tiny_overrides: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kill PID`` of a background run (which may ignore SIGINT) saves like Ctrl-C."""
+
+    def terminated_update(self: LatentPPO) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(LatentPPO, "train", terminated_update)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        train_main(
+            ["humanoid", "--steps", "512", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
+        )
+    assert read_agent(tmp_path / CHECKPOINT_NAME).step == 64
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is removed again
