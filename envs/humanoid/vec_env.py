@@ -214,10 +214,12 @@ class BatchedSubprocVecEnv(VecEnv):
         if self.closed:
             return
         for remote, unanswered in zip(self.remotes, self.unanswered, strict=True):
-            # a worker busy with a long reset answers late; one that never will must not hang us
+            # the timeout covers an answer received but not yet counted (Ctrl-C between the two);
+            # a worker in a long reset still answers within it
             for _ in range(unanswered):
-                if remote.poll(CLOSE_TIMEOUT_SECONDS):
-                    remote.recv()
+                if not remote.poll(CLOSE_TIMEOUT_SECONDS):
+                    break
+                remote.recv()
         for remote in self.remotes:
             remote.send(("close", None))
         for process in self.processes:
