@@ -52,6 +52,8 @@ class LatentPPO(PPO):
     def __init__(
         self, *args: Any, aux_weight: float = 0.1, desired_kl: float | None = None, **kwargs: Any
     ) -> None:
+        if desired_kl is not None and desired_kl <= 0:
+            raise ValueError(f"ppo.desired_kl must be positive (or null for a fixed step), got {desired_kl}")
         self.aux_weight = aux_weight
         self.desired_kl = desired_kl
         super().__init__(*args, **kwargs)

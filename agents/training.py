@@ -161,8 +161,13 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             )
     seed = int(config["seed"])
     seed_everything(seed)
-    rollout_threads = int(settings["torch_threads"])
-    update_threads = int(settings["update_threads"]) or len(os.sched_getaffinity(0))
+    rollout_threads, update_threads = int(settings["torch_threads"]), int(settings["update_threads"])
+    if rollout_threads < 1 or update_threads < 0:
+        raise ConfigError(
+            f"train.torch_threads must be >= 1 and train.update_threads >= 0 (0: every core), "
+            f"got {rollout_threads} and {update_threads}"
+        )
+    update_threads = update_threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(rollout_threads)
     n_envs = int(settings["n_envs"])
     # a resumed run must not replay the episode seeds its first part already used

@@ -19,6 +19,7 @@ from clrl.agents.checkpointing import read_agent, restore_model
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
 from clrl.agents.training import CHECKPOINT_NAME, make_env
 from clrl.checkpoint import CheckpointError
+from clrl.cli import run_command
 from clrl.train import main as train_main
 
 EXPECTED_SCALARS = {
@@ -205,3 +206,25 @@ def test_sigterm_saves_a_checkpoint_first(
         )
     assert read_agent(tmp_path / CHECKPOINT_NAME).step == 64
     assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is removed again
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.update_threads=-1", "train.update_threads >= 0"),
+        ("train.torch_threads=0", "train.torch_threads must be >= 1"),
+        ("ppo.desired_kl=0", "ppo.desired_kl must be positive"),
+    ],
+)
+def test_bad_thread_counts_and_desired_kl_are_one_line_errors(
+    override: str,
+    message: str,
+    tiny_overrides: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["humanoid", "--steps", "64", "--run-dir", str(tmp_path), *tiny_overrides, override]
+    assert run_command(train_main, argv) != 0
+    error = capsys.readouterr().err.strip()
+    assert message in error and "Traceback" not in error and len(error.splitlines()) == 1
+    assert not (tmp_path / CHECKPOINT_NAME).exists()
