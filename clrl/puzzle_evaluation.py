@@ -83,9 +83,10 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
                         budget=benchmark["budget"][planner],
                         beam_width=benchmark["beam_width"],
                         prune_deadlocks=benchmark.get("prune_deadlocks", True),
+                        goal_radius=goal_radius(job, planner, benchmark),
                     )
                 )
-            row = summarize(suite, planner, benchmark, results)
+            row = summarize(job, suite, planner, benchmark, results)
             table.append(row)
             emit(row, args.json)
     markdown = format_table(job, checkpoint if model is not None else None, rows, table)
@@ -95,13 +96,21 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
         Path(args.out).write_text(markdown)
 
 
-def summarize(suite: str, planner: str, benchmark: dict[str, Any], results) -> dict[str, Any]:
+def goal_radius(job: str, planner: str, benchmark: dict[str, Any]) -> int:
+    """The cube searches' goal-table radius (``benchmark.goal_radius``); 0 where none applies."""
+    if job != "cube" or planner == "kociemba":
+        return 0
+    return int(benchmark["goal_radius"])
+
+
+def summarize(job: str, suite: str, planner: str, benchmark: dict[str, Any], results) -> dict[str, Any]:
     solved = [(result, length) for result, _, length in results if result.solved]
     return {
         "suite": suite,
         "planner": planner,
         "budget": benchmark["budget"][planner],
         "beam_width": benchmark["beam_width"] if planner == "beam" else None,
+        "goal_radius": goal_radius(job, planner, benchmark),
         "puzzles": len(results),
         "solve_rate": round(len(solved) / len(results), 4),
         "mean_length": round(float(np.mean([length for _, length in solved])), 2) if solved else None,
@@ -125,7 +134,9 @@ def format_table(job: str, checkpoint: Path | None, representation, table) -> st
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in table:
-        planner = row["planner"] + (f" (width {row['beam_width']})" if row["beam_width"] else "")
+        details = [f"width {row['beam_width']}"] if row["beam_width"] else []
+        details += [f"goal table r{row['goal_radius']}"] if row["goal_radius"] else []
+        planner = row["planner"] + (f" ({', '.join(details)})" if details else "")
         length = "-" if row["mean_length"] is None else row["mean_length"]
         lines.append(
             f"| {row['suite']} | {planner} | {row['budget']} | {row['puzzles']} | {row['solve_rate']:.0%} "

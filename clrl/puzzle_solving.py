@@ -8,6 +8,7 @@ replayed on the environment's kernels before it is reported.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -28,6 +29,7 @@ from clrl.envs.cube.notation import format_moves, parse_moves, scramble, simplif
 from clrl.errors import UserError
 from clrl.planners import SearchResult, beam, best_first, greedy, misplaced_stickers
 from clrl.planners.domain import CubeDomain, SokobanDomain
+from clrl.planners.goal_table import GoalTable
 
 LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 #: Chosen from the tables in docs/BENCHMARKS.md (python -m clrl.evaluate cube|sokoban).
@@ -36,6 +38,7 @@ DEFAULTS = {
         "planner": "beam",
         "beam_width": 1024,
         "budget": {"beam": 40_960, "greedy": 6_000},
+        "goal_radius": 6,  # searches finish from any state this many moves from solved (0.7 s to build)
         "fallback": "kociemba",  # when the default learned planner fails within its budget
     },
     "sokoban": {
@@ -45,6 +48,7 @@ DEFAULTS = {
     },
 }
 DEFAULT_BUDGET = 200_000
+MAX_GOAL_RADIUS = 7  # 9.2M states, ~10 s to build; radius 8 would hold 76M
 EXPAND_BATCH = 64  # nodes popped per best-first iteration: one network call scores all their children
 
 
@@ -93,6 +97,21 @@ class LearnedModel:
         self.moves_per_unit = float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
 
 
+@functools.cache
+def cube_goal_table(radius: int) -> GoalTable | None:
+    """Every cube state within ``radius`` quarter turns of solved (built once per process); 0: none."""
+    if checked_goal_radius(radius) == 0:
+        return None
+    domain = CubeDomain()
+    return GoalTable.build(domain, SOLVED_STATE, radius, domain.inverse_action)
+
+
+def checked_goal_radius(radius: int) -> int:
+    if not 0 <= radius <= MAX_GOAL_RADIUS:
+        raise UserError(f"the goal radius must be between 0 and {MAX_GOAL_RADIUS}, got {radius}")
+    return radius
+
+
 def run_planner(
     planner: str,
     domain,
@@ -102,38 +121,30 @@ def run_planner(
     budget: int,
     beam_width: int,
     progress: bool = False,
+    goal_table: GoalTable | None = None,
 ) -> SearchResult:
     """Solve ``start`` with a learned planner or the domain's hand-written heuristic (``handcrafted``)."""
     bar = tqdm(total=budget, desc=planner, unit="node", leave=False, disable=not progress, mininterval=0.5)
+    search = {"on_expand": bar.update, "goal_table": goal_table}
     try:
         if planner == "handcrafted":
-            return best_first(
-                domain, misplaced_stickers, start, budget, expand_batch=EXPAND_BATCH, on_expand=bar.update
-            )
+            return best_first(domain, misplaced_stickers, start, budget, expand_batch=EXPAND_BATCH, **search)
         heuristic = model.heuristic(start)
         if planner == "greedy":
-            return greedy(domain, heuristic, start, max_moves=budget)
+            return greedy(domain, heuristic, start, max_moves=budget, goal_table=goal_table)
         if planner == "bestfs":
-            return best_first(
-                domain, heuristic, start, budget, expand_batch=EXPAND_BATCH, on_expand=bar.update
-            )
+            return best_first(domain, heuristic, start, budget, expand_batch=EXPAND_BATCH, **search)
         if planner == "astar":
 
             def moves_to_go(states: np.ndarray) -> np.ndarray:
                 return heuristic(states) * model.moves_per_unit
 
             return best_first(
-                domain,
-                moves_to_go,
-                start,
-                budget,
-                g_weight=1.0,
-                expand_batch=EXPAND_BATCH,
-                on_expand=bar.update,
+                domain, moves_to_go, start, budget, g_weight=1.0, expand_batch=EXPAND_BATCH, **search
             )
         if planner == "beam":
             depth = max(1, budget // beam_width)
-            return beam(domain, heuristic, start, width=beam_width, max_depth=depth, on_expand=bar.update)
+            return beam(domain, heuristic, start, width=beam_width, max_depth=depth, **search)
         raise UserError(f"unknown planner {planner!r}")
     finally:
         bar.close()
@@ -165,12 +176,14 @@ def solve_one(
     beam_width: int,
     progress: bool = False,
     prune_deadlocks: bool = True,
+    goal_radius: int = 0,
 ) -> tuple[SearchResult, str, int]:
     """Solve one puzzle with any planner; returns the result, its solution text and move count.
 
-    ``prune_deadlocks`` (Sokoban) keeps the planners out of provably unsolvable states. The solution
-    is replayed on the domain's kernels first: a claimed solution that does not solve is a bug and is
-    never reported.
+    ``prune_deadlocks`` (Sokoban) keeps the planners out of provably unsolvable states.
+    ``goal_radius`` (cube) lets a search finish from any state that many quarter turns from solved
+    (:class:`~clrl.planners.goal_table.GoalTable`). The solution is replayed on the domain's kernels
+    first: a claimed solution that does not solve is a bug and is never reported.
     """
     domain = SokobanDomain(prune_deadlocks) if job == "sokoban" else CubeDomain()
     if planner == "kociemba":
@@ -184,7 +197,14 @@ def solve_one(
         )
     else:
         result = run_planner(
-            planner, domain, start, model=model, budget=budget, beam_width=beam_width, progress=progress
+            planner,
+            domain,
+            start,
+            model=model,
+            budget=budget,
+            beam_width=beam_width,
+            progress=progress,
+            goal_table=cube_goal_table(goal_radius) if job == "cube" else None,
         )
     check_solution(domain, start, result, planner)
     if job == "cube":
@@ -227,6 +247,9 @@ def solve_cubes(args) -> int:
     defaults = DEFAULTS["cube"]
     planner = args.planner or defaults["planner"]
     budget = args.budget if args.budget is not None else defaults["budget"].get(planner, DEFAULT_BUDGET)
+    goal_radius = checked_goal_radius(
+        defaults["goal_radius"] if args.goal_radius is None else args.goal_radius
+    )
     starts = cube_starts(args)
     model = LearnedModel.load("cube", args.checkpoint) if planner in LEARNED_PLANNERS else None
     if planner == "astar":
@@ -245,6 +268,7 @@ def solve_cubes(args) -> int:
             budget=budget,
             beam_width=args.beam_width or defaults["beam_width"],
             progress=not args.json,
+            goal_radius=goal_radius,
         )
         used, attempts = planner, []
         if not result.solved and args.planner is None and defaults["fallback"]:

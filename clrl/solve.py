@@ -29,6 +29,12 @@ def build_parser() -> OneLineParser:
     source.add_argument("--states-file", type=Path, metavar="FILE", help="one facelet string per line")
     cube.add_argument("--seed", type=int, default=0, help="seed of the random scramble")
     cube.add_argument("--planner", choices=CUBE_PLANNERS, help="search method (default: measured best)")
+    cube.add_argument(
+        "--goal-radius",
+        type=int,
+        metavar="R",
+        help="finish from any state within R quarter turns of solved, by table (default 6; 0: off)",
+    )
     add_search_arguments(cube)
 
     sokoban = puzzles.add_parser("sokoban", help="solve Sokoban levels (LURD output)")
@@ -49,7 +55,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("budget", "beam_width", "scramble"):
+    for name in ("budget", "beam_width", "scramble", "goal_radius"):
         value = getattr(args, name, None)
         if value is not None and value < 0:
             parser.error(f"--{name.replace('_', '-')} must not be negative, got {value}")

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from clrl.envs.cube import kernels as cube_kernels
-from clrl.envs.cube.constants import MOVE_NAMES
+from clrl.envs.cube.constants import INVERSE_MOVE, MOVE_NAMES, NUM_QUARTER_TURNS
 from clrl.envs.sokoban import kernels as sokoban_kernels
 from clrl.envs.sokoban.constants import ACTION_LETTERS, BACKGROUND
 from clrl.envs.sokoban.deadlocks import dead_squares, deadlocked
@@ -37,7 +37,8 @@ class Domain(Protocol):
 class CubeDomain:
     """The Rubik's Cube in the 12 quarter turns (the moves the learned model was trained on)."""
 
-    num_actions = 12
+    num_actions = NUM_QUARTER_TURNS
+    inverse_action = INVERSE_MOVE[:NUM_QUARTER_TURNS]  # quarter turn m is undone by m ^ 1
 
     def children(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         successors = cube_kernels.children(states, metric="quarter")

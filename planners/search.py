@@ -4,6 +4,9 @@ Every planner takes a :class:`~clrl.planners.domain.Domain` (batched children, g
 and a heuristic ``h(states) -> (N,) float`` that scores a whole batch in one call, so a learned
 heuristic costs one network forward pass per expansion batch, not per state. Each planner returns
 a :class:`SearchResult` whose ``actions`` replay from the start state to a solved state.
+
+With a :class:`~clrl.planners.goal_table.GoalTable` a planner stops at the first state within the
+table's radius of the goal and finishes along the table; without one, at a solved state.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from clrl.planners.domain import Domain
+from clrl.planners.goal_table import GoalTable
 
 Heuristic = Callable[[np.ndarray], np.ndarray]
 #: Called with the number of nodes just expanded, e.g. to advance a progress bar.
@@ -35,20 +39,28 @@ class SearchResult:
         return len(self.actions)
 
 
-def already_solved(domain: Domain, start: np.ndarray, started: float) -> SearchResult | None:
-    if domain.is_solved(start[None])[0]:
-        return SearchResult(True, [], 0, time.perf_counter() - started)
-    return None
+def finished_at_start(
+    domain: Domain, goal_table: GoalTable | None, start: np.ndarray, started: float
+) -> SearchResult | None:
+    """The result when ``start`` needs no search (solved, or in the goal table), else None."""
+    end = reached(domain, goal_table, start[None], domain.hash(start[None]))
+    return None if end is None else SearchResult(True, end[1], 0, time.perf_counter() - started)
 
 
-def greedy(domain: Domain, heuristic: Heuristic, start: np.ndarray, max_moves: int) -> SearchResult:
+def greedy(
+    domain: Domain,
+    heuristic: Heuristic,
+    start: np.ndarray,
+    max_moves: int,
+    goal_table: GoalTable | None = None,
+) -> SearchResult:
     """Greedy descent with no search: move to the best child not visited before, never back up.
 
     This is the "no external search" mode of CRTR: the representation alone must lead to the goal.
     It fails when every child has been visited or after ``max_moves`` moves.
     """
     started = time.perf_counter()
-    if (done := already_solved(domain, start, started)) is not None:
+    if (done := finished_at_start(domain, goal_table, start, started)) is not None:
         return done
     visited = {int(domain.hash(start[None])[0])}
     state, actions = start, []
@@ -64,8 +76,8 @@ def greedy(domain: Domain, heuristic: Heuristic, start: np.ndarray, max_moves: i
         state = children[action]
         actions.append(action)
         visited.add(int(keys[action]))
-        if domain.is_solved(state[None])[0]:
-            return SearchResult(True, actions, len(actions), time.perf_counter() - started)
+        if (end := reached(domain, goal_table, state[None], keys[action : action + 1])) is not None:
+            return SearchResult(True, actions + end[1], len(actions), time.perf_counter() - started)
     return SearchResult(False, actions, len(actions), time.perf_counter() - started)
 
 
@@ -79,6 +91,7 @@ def best_first(
     h_weight: float = 1.0,
     expand_batch: int = 1,
     on_expand: ProgressHook | None = None,
+    goal_table: GoalTable | None = None,
 ) -> SearchResult:
     """Best-first search on ``f = g_weight * g + h_weight * h`` with duplicate detection.
 
@@ -88,7 +101,7 @@ def best_first(
     children in one forward pass. ``budget`` caps the number of expanded nodes.
     """
     started = time.perf_counter()
-    if (done := already_solved(domain, start, started)) is not None:
+    if (done := finished_at_start(domain, goal_table, start, started)) is not None:
         return done
     states = [start]
     node_keys = [int(domain.hash(start[None])[0])]
@@ -113,11 +126,11 @@ def best_first(
         flat = children.reshape(len(batch) * num_actions, *children.shape[2:])
         flat_valid = valid.reshape(-1)
         keys = domain.hash(flat)
-        solved = domain.is_solved(flat) & flat_valid
-        if solved.any():
-            index = int(np.argmax(solved))
+        legal = np.flatnonzero(flat_valid)
+        if (end := reached(domain, goal_table, flat[legal], keys[legal])) is not None:
+            index = int(legal[end[0]])
             parent = batch[index // num_actions]
-            path = reconstruct(parents, moves, parent) + [index % num_actions]
+            path = reconstruct(parents, moves, parent) + [index % num_actions] + end[1]
             return SearchResult(True, path, expanded, time.perf_counter() - started)
         fresh = []
         for i in np.flatnonzero(flat_valid):
@@ -146,6 +159,7 @@ def beam(
     width: int,
     max_depth: int,
     on_expand: ProgressHook | None = None,
+    goal_table: GoalTable | None = None,
 ) -> SearchResult:
     """Beam search: keep the ``width`` best new states of each depth, scoring all children at once.
 
@@ -153,7 +167,7 @@ def beam(
     depth are dropped, so the beam never walks back. ``nodes_expanded`` counts beam states expanded.
     """
     started = time.perf_counter()
-    if (done := already_solved(domain, start, started)) is not None:
+    if (done := finished_at_start(domain, goal_table, start, started)) is not None:
         return done
     beam_states = start[None]
     seen = domain.hash(beam_states)
@@ -174,11 +188,11 @@ def beam(
         candidates = np.flatnonzero(keep)
         if len(candidates) == 0:
             break
-        solved = domain.is_solved(flat[candidates])
-        if solved.any():
-            index = int(candidates[np.argmax(solved)])
+        if (end := reached(domain, goal_table, flat[candidates], keys[candidates])) is not None:
+            index = int(candidates[end[0]])
             history.append((np.array([index // num_actions]), np.array([index % num_actions])))
-            return SearchResult(True, unwind_beam(history, 0), expanded, time.perf_counter() - started)
+            path = unwind_beam(history, 0) + end[1]
+            return SearchResult(True, path, expanded, time.perf_counter() - started)
         if len(candidates) > width:
             scores = heuristic(flat[candidates])
             candidates = candidates[np.argpartition(scores, width - 1)[:width]]
@@ -186,6 +200,20 @@ def beam(
         beam_states = flat[candidates]
         seen = np.concatenate([seen, keys[candidates]])
     return SearchResult(False, [], expanded, time.perf_counter() - started)
+
+
+def reached(
+    domain: Domain, goal_table: GoalTable | None, states: np.ndarray, keys: np.ndarray
+) -> tuple[int, list[int]] | None:
+    """``(i, moves to the goal)`` for a state of the batch the search may stop at, or None.
+
+    Without a goal table only a solved state counts (no moves left); with one, the state nearest
+    the goal among those in the table.
+    """
+    if goal_table is not None:
+        return goal_table.finish(domain, states, keys)
+    solved = domain.is_solved(states)
+    return (int(np.argmax(solved)), []) if solved.any() else None
 
 
 def unwind_beam(history: list[tuple[np.ndarray, np.ndarray]], index: int) -> list[int]:

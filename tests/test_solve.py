@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from clrl.cli import run_command
 from clrl.envs.cube.facelets import parse_facelets
 from clrl.envs.cube.kernels import apply_sequence, is_solved
@@ -72,11 +74,40 @@ def test_learned_beam_with_checkpoint_solves_a_short_scramble(capsys, tiny_check
         "2000",
         "--budget",
         "20000",
+        "--goal-radius",
+        "0",
         "--json",
     )
     (record,) = records(out)
-    assert code == 0 and "scramble" in record
+    assert code == 0 and "scramble" in record and record["nodes_expanded"] > 0
     assert_solves(record)
+
+
+def test_default_goal_table_finishes_a_short_scramble_without_search(capsys, tiny_checkpoint):
+    # 3 half-turn-metric moves are at most 6 quarter turns: inside the default radius-6 table.
+    code, out, _ = solve(
+        capsys,
+        "cube",
+        "--scramble",
+        "3",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--planner",
+        "greedy",
+        "--json",
+    )
+    (record,) = records(out)
+    assert code == 0 and record["nodes_expanded"] == 0 and record["length"] <= 6
+    assert_solves(record)
+
+
+def test_goal_radius_out_of_range_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cube", "--scramble", "3", "--goal-radius", "-1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code != 0 and "radius" in err and err.strip().count("\n") == 0
+    code, out, err = solve(capsys, "cube", "--scramble", "3", "--planner", "kociemba", "--goal-radius", "8")
+    assert code != 0 and out == "" and "radius" in err and err.count("\n") == 1
 
 
 def test_missing_checkpoint_is_a_clear_error(capsys, tmp_path):
