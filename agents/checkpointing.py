@@ -58,15 +58,17 @@ def read_agent(path: str | Path, expected_config: dict[str, Any] | None = None) 
 
 
 def restore_model(
-    checkpoint: Checkpoint, env: VecEnv | None, device: str | torch.device = "cpu"
+    checkpoint: Checkpoint, env: VecEnv | None, device: str | torch.device = "cpu", **hyperparameters: Any
 ) -> LatentPPO:
     """The :class:`LatentPPO` saved in ``checkpoint``, attached to ``env`` (may be ``None``).
 
     When ``env`` is a :class:`VecNormalize`, its statistics are replaced by the saved ones.
+    ``hyperparameters`` (``n_steps``, ``clip_range`` ...) replace the saved ones; weights,
+    optimizer state (with an adaptive step size) and step count are always the saved ones.
     """
     if isinstance(env, VecNormalize) and "obs_rms" in checkpoint.state:
         restore_normalizer(env, checkpoint.state)
-    return LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=env, device=device)
+    return LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=env, device=device, **hyperparameters)
 
 
 def restore_normalizer(normalizer: VecNormalize, state: dict[str, Any]) -> None:

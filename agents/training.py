@@ -103,30 +103,37 @@ def policy_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def ppo_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """:class:`LatentPPO` keyword arguments of the ``ppo:`` section (and ``agent.aux_weight``)."""
+    ppo = config["ppo"]
+    return {
+        "aux_weight": float(config["agent"]["aux_weight"]),
+        "learning_rate": float(ppo["learning_rate"]),
+        "n_steps": int(ppo["n_steps"]),
+        "batch_size": int(ppo["batch_size"]),
+        "n_epochs": int(ppo["n_epochs"]),
+        "gamma": float(ppo["gamma"]),
+        "gae_lambda": float(ppo["gae_lambda"]),
+        "clip_range": float(ppo["clip_range"]),
+        "ent_coef": float(ppo["ent_coef"]),
+        "vf_coef": float(ppo["vf_coef"]),
+        "max_grad_norm": float(ppo["max_grad_norm"]),
+        "target_kl": None if ppo["target_kl"] is None else float(ppo["target_kl"]),
+        "desired_kl": None if ppo["desired_kl"] is None else float(ppo["desired_kl"]),
+    }
+
+
 def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
     """A fresh :class:`LatentPPO` from the ``ppo:`` and ``agent:`` sections."""
-    ppo = config["ppo"]
     try:
         return LatentPPO(
             ContrastiveActorCriticPolicy,
             venv,
-            aux_weight=float(config["agent"]["aux_weight"]),
-            learning_rate=float(ppo["learning_rate"]),
-            n_steps=int(ppo["n_steps"]),
-            batch_size=int(ppo["batch_size"]),
-            n_epochs=int(ppo["n_epochs"]),
-            gamma=float(ppo["gamma"]),
-            gae_lambda=float(ppo["gae_lambda"]),
-            clip_range=float(ppo["clip_range"]),
-            ent_coef=float(ppo["ent_coef"]),
-            vf_coef=float(ppo["vf_coef"]),
-            max_grad_norm=float(ppo["max_grad_norm"]),
-            target_kl=None if ppo["target_kl"] is None else float(ppo["target_kl"]),
-            desired_kl=None if ppo["desired_kl"] is None else float(ppo["desired_kl"]),
             policy_kwargs=policy_kwargs(config),
             seed=seed,
             device=config["train"]["device"],
             verbose=0,
+            **ppo_hyperparameters(config),
         )
     except ValueError as exc:  # bad latent mode, encoder, similarity ... from the policy
         raise ConfigError(str(exc)) from None
@@ -177,7 +184,8 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         if checkpoint is not None:
-            model = restore_model(checkpoint, venv, device=settings["device"])
+            # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
+            model = restore_model(checkpoint, venv, device=settings["device"], **ppo_hyperparameters(config))
             levels = terrain_levels_of(checkpoint.state, n_envs)
         else:
             model = build_model(config, venv, seed)

@@ -144,12 +144,21 @@ def test_resume_continues_to_the_new_total(
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     before = read_agent(run_dir / CHECKPOINT_NAME)
+    longer_schedule = ("ppo.n_steps=16", "ppo.n_epochs=1", "ppo.clip_range=0.1")  # ppo: may change
     train_main(
-        ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume", *tiny_overrides]
+        [
+            "humanoid",
+            *("--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume"),
+            *tiny_overrides,
+            *longer_schedule,
+        ]
     )
     after = read_agent(run_dir / CHECKPOINT_NAME)
     assert after.step == tiny_steps + 64
     assert after.state["sb3_zip"] != before.state["sb3_zip"]
+    resumed_model = restore_model(after, None)
+    assert (resumed_model.n_steps, resumed_model.n_epochs) == (16, 1), "the resumed run used its own ppo:"
+    assert resumed_model.clip_range(1.0) == 0.1
     _, resumed = read_events(run_dir)
     steps = [event.step for event in resumed.Scalars("charts/SPS")]
     assert steps and min(steps) > tiny_steps  # the step counter continued
