@@ -6,8 +6,15 @@ import pytest
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_sequence, hash_states, is_solved
 from clrl.envs.cube.trajectories import random_states
-from clrl.planners import CubeDomain, beam, best_first, breadth_first_distance, greedy, misplaced_stickers
-from clrl.planners.goal_table import GoalTable
+from clrl.planners import (
+    CubeDomain,
+    GoalTable,
+    beam,
+    best_first,
+    breadth_first_distance,
+    greedy,
+    misplaced_stickers,
+)
 
 DOMAIN = CubeDomain()
 
