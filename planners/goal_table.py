@@ -56,7 +56,7 @@ class GoalTable:
             candidates = np.flatnonzero(valid.reshape(-1))
             _, first = np.unique(child_keys[candidates], return_index=True)
             candidates = candidates[first]
-            candidates = candidates[~sorted_contains(seen, child_keys[candidates])]
+            candidates = candidates[sorted_rows(seen, child_keys[candidates]) < 0]
             frontier = flat[candidates]
             keys.append(child_keys[candidates])
             distances.append(np.full(len(candidates), depth, np.uint8))
@@ -69,8 +69,7 @@ class GoalTable:
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Row of each key in the table, or -1 where a key is absent."""
-        positions = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return np.where(self.keys[positions] == keys, positions, -1)
+        return sorted_rows(self.keys, keys)
 
     def path_home(self, domain: Domain, state: np.ndarray) -> list[int] | None:
         """The table's moves from ``state`` to the goal, or None if ``state`` is not (truly) in it."""
@@ -99,9 +98,7 @@ class GoalTable:
         return None
 
 
-def sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Whether each of ``keys`` is in the sorted array ``sorted_keys``."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), bool)
+def sorted_rows(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Index of each of ``keys`` in the sorted, non-empty array ``sorted_keys``, or -1 if absent."""
     positions = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[positions] == keys
+    return np.where(sorted_keys[positions] == keys, positions, -1)
