@@ -72,6 +72,7 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
     for suite in suites:
         puzzles = suite_puzzles(job, suite, count, args.seed, benchmark)
         for planner in planners:
+            radius = goal_radius(job, planner, benchmark)
             results = []
             for start in tqdm(puzzles, desc=f"{suite}/{planner}", unit="puzzle", leave=False):
                 results.append(
@@ -83,10 +84,10 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
                         budget=benchmark["budget"][planner],
                         beam_width=benchmark["beam_width"],
                         prune_deadlocks=benchmark.get("prune_deadlocks", True),
-                        goal_radius=goal_radius(job, planner, benchmark),
+                        goal_radius=radius,
                     )
                 )
-            row = summarize(job, suite, planner, benchmark, results)
+            row = summarize(suite, planner, benchmark, radius, results)
             table.append(row)
             emit(row, args.json)
     markdown = format_table(job, checkpoint if model is not None else None, rows, table)
@@ -103,14 +104,14 @@ def goal_radius(job: str, planner: str, benchmark: dict[str, Any]) -> int:
     return int(benchmark["goal_radius"])
 
 
-def summarize(job: str, suite: str, planner: str, benchmark: dict[str, Any], results) -> dict[str, Any]:
+def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, results) -> dict[str, Any]:
     solved = [(result, length) for result, _, length in results if result.solved]
     return {
         "suite": suite,
         "planner": planner,
         "budget": benchmark["budget"][planner],
         "beam_width": benchmark["beam_width"] if planner == "beam" else None,
-        "goal_radius": goal_radius(job, planner, benchmark),
+        "goal_radius": radius,
         "puzzles": len(results),
         "solve_rate": round(len(solved) / len(results), 4),
         "mean_length": round(float(np.mean([length for _, length in solved])), 2) if solved else None,
