@@ -18,6 +18,11 @@ the report gives, per scenario:
 
 ``--json`` prints one JSON object per scenario; ``--out FILE`` also writes the Markdown table;
 ``--video FILE.mp4`` (or ``eval.video=FILE.mp4``) saves the first episode of the first scenario.
+
+``--held-out-factors`` replaces the scenarios by a diagnosis of the held-out set: flat ground with
+the training dynamics, then one held-out interval at a time (friction low, friction high, ...,
+action delay, the held-out pushes), then everything held out at once, to show which factor a
+policy cannot take.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from clrl.agents.checkpointing import read_agent, restore_model
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.training import make_env
 from clrl.config import ConfigError, parse_override, set_checked
+from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, intervals
 from clrl.errors import UserError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "clrl" / "pretrained"
@@ -51,6 +57,7 @@ SOLVERS = {
     "cg": mujoco.mjtSolver.mjSOL_CG,
     "pgs": mujoco.mjtSolver.mjSOL_PGS,
 }
+FLAT_GROUND = ["terrain.types=[flat]", "terrain.weights=[1.0]"]
 INTEGRATORS = {
     "euler": mujoco.mjtIntegrator.mjINT_EULER,
     "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST,
@@ -130,6 +137,32 @@ def parse_scenarios(settings: dict[str, Any], trained_env_config: dict[str, Any]
         env_config = overridden_env_config(trained_env_config, overrides, f"eval.scenarios.{name}")
         parsed.append(Scenario(name, env_config, bool(scenario.get("held_out", False)), solver, integrator))
     return parsed
+
+
+def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``eval.scenarios`` that move one factor at a time from its training range to a held-out one.
+
+    All on flat ground: the training dynamics first, then one scenario per held-out interval of each
+    dynamics parameter (``friction_low``, ``friction_high``, ..., ``action_delay``), the held-out
+    pushes (force and interval together), and the whole held-out set. A moved factor's training and
+    held-out ranges trade places, so the two stay disjoint as the environment requires.
+    """
+    training, held_out = env_config["randomization"], env_config["held_out"]
+    scenarios: dict[str, dict[str, Any]] = {"training_dynamics": {"env_overrides": FLAT_GROUND}}
+    for key in DYNAMICS_KEYS:
+        spans = intervals(held_out[key], f"held_out.{key}").tolist()
+        for index, (low, high) in enumerate(spans):
+            side = "" if len(spans) == 1 else ("_low" if index == 0 else "_high")
+            swapped = [f"randomization.{key}=[{low}, {high}]", f"held_out.{key}={list(training[key])}"]
+            scenarios[f"{key}{side}"] = {"env_overrides": [*FLAT_GROUND, *swapped]}
+    pushes = [
+        f"randomization.push_force={list(held_out['push_force'])}",
+        f"randomization.push_interval={list(held_out['push_interval'])}",
+        f"held_out.push_force={list(training['push_force'])}",
+    ]
+    scenarios["pushes"] = {"env_overrides": [*FLAT_GROUND, *pushes]}
+    scenarios["all_held_out"] = {"held_out": True, "env_overrides": FLAT_GROUND}
+    return scenarios
 
 
 def overridden_env_config(env_config: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
@@ -276,6 +309,8 @@ def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None
     settings = config["eval"]
     checkpoint_path = Path(args.checkpoint) if args.checkpoint is not None else default_checkpoint()
     checkpoint = read_agent(checkpoint_path)
+    if args.held_out_factors:
+        settings = {**settings, "scenarios": held_out_factor_scenarios(checkpoint.config["env"])}
     scenarios = parse_scenarios(settings, checkpoint.config["env"])
     count = int(args.count if args.count is not None else settings["episodes"])
     normalizer = None

@@ -1,5 +1,7 @@
 """``python -m clrl.evaluate JOB [--checkpoint F] [--json] [--count N] [--out F] [--video F] [k=v ...]``.
 
+Humanoid only: ``--video F`` and ``--held-out-factors``.
+
 Each job's module provides ``evaluate(job, config, args) -> None``: it loads the checkpoint (the
 shipped one in ``clrl/pretrained/`` by default), runs the benchmark and prints its table, or one JSON
 object per line with ``--json``.
@@ -19,8 +21,8 @@ EVALUATORS = {
     "humanoid": ("clrl.agents.evaluation", "held-out dynamics, terrains and sim-to-sim checks"),
     "vision": ("clrl.vision_benchmark", "linear probe, kNN, OOD AUROC and Rank-N-Contrast regression"),
 }
-#: Jobs whose evaluation can record a rollout video.
-VIDEO_JOBS = ("humanoid",)
+#: Jobs whose evaluation can record a rollout video and diagnose held-out factors.
+HUMANOID_ONLY_JOBS = ("humanoid",)
 
 
 def build_parser() -> OneLineParser:
@@ -31,6 +33,11 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation set")
     parser.add_argument("--out", type=Path, help="also write the results table (Markdown) here")
     parser.add_argument("--video", type=Path, help="humanoid: save the first episode as this mp4")
+    parser.add_argument(
+        "--held-out-factors",
+        action="store_true",
+        help="humanoid: one held-out factor at a time instead of the configured scenarios",
+    )
     return parser
 
 
@@ -38,8 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     if args.count is not None and args.count <= 0:
         build_parser().error(f"--count must be positive, got {args.count}")
-    if args.video is not None and args.job not in VIDEO_JOBS:
-        build_parser().error(f"--video is only for {', '.join(VIDEO_JOBS)}, not {args.job}")
+    for flag, given in (("--video", args.video is not None), ("--held-out-factors", args.held_out_factors)):
+        if given and args.job not in HUMANOID_ONLY_JOBS:
+            build_parser().error(f"{flag} is only for {', '.join(HUMANOID_ONLY_JOBS)}, not {args.job}")
     config = load_config(args.job, args.config, args.overrides)
     module_name, _ = EVALUATORS[args.job]
     module = import_job_module(module_name, f"evaluation for {args.job!r}")

@@ -10,10 +10,11 @@ from pathlib import Path
 import mujoco
 import pytest
 
-from clrl.agents.evaluation import evaluate, make_scenario_env, parse_scenarios
+from clrl.agents.evaluation import evaluate, held_out_factor_scenarios, make_scenario_env, parse_scenarios
 from clrl.agents.training import CHECKPOINT_NAME
 from clrl.checkpoint import CheckpointError
 from clrl.config import ConfigError, load_config
+from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, check_config, intervals
 from clrl.evaluate import main as evaluate_main
 
 REPORT_KEYS = {
@@ -43,7 +44,9 @@ def test_json_report_has_one_object_per_scenario(
     config["eval"]["scenarios"] = {
         name: config["eval"]["scenarios"][name] for name in ("held_out_flat", "sim_to_sim")
     }
-    args = argparse.Namespace(checkpoint=checkpoint, json=True, count=1, seed=0, out=table, video=None)
+    args = argparse.Namespace(
+        checkpoint=checkpoint, json=True, count=1, seed=0, out=table, video=None, held_out_factors=False
+    )
     evaluate("humanoid", config, args)
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["scenario"] for r in reports] == ["held_out_flat", "sim_to_sim"]
@@ -72,11 +75,39 @@ def test_video_flag_saves_the_first_episode(tiny_run: Path, tmp_path: Path) -> N
     assert frames.shape == (1 + 5, 240, 320, 3)
 
 
-def test_video_flag_is_refused_for_puzzles(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("flag", [["--video", "out.mp4"], ["--held-out-factors"]])
+def test_humanoid_flags_are_refused_for_puzzles(flag: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        evaluate_main(["cube", "--video", "out.mp4"])
+        evaluate_main(["cube", *flag])
     assert exit_info.value.code == 2
-    assert "--video is only for humanoid" in capsys.readouterr().err
+    assert f"{flag[0]} is only for humanoid" in capsys.readouterr().err
+
+
+def test_held_out_factor_scenarios_move_one_factor_into_its_held_out_range() -> None:
+    config = load_config("humanoid")
+    training, held_out = config["env"]["randomization"], config["env"]["held_out"]
+    settings = {**config["eval"], "scenarios": held_out_factor_scenarios(config["env"])}
+    scenarios = {s.name: s for s in parse_scenarios(settings, config["env"])}
+    two_sided = [key for key in DYNAMICS_KEYS if len(intervals(held_out[key], key)) == 2]
+    expected_factors = {f"{key}_{side}" for key in two_sided for side in ("low", "high")}
+    expected_factors |= {key for key in DYNAMICS_KEYS if key not in two_sided} | {"pushes"}
+    assert set(scenarios) == expected_factors | {"training_dynamics", "all_held_out"}
+    for scenario in scenarios.values():
+        check_config(scenario.env_config)  # the held-out set stays disjoint from the training one
+        assert scenario.held_out == (scenario.name == "all_held_out")
+        assert scenario.env_config["terrain"]["types"] == ["flat"]
+    assert scenarios["training_dynamics"].env_config["randomization"] == training
+    for name in expected_factors:
+        randomization = scenarios[name].env_config["randomization"]
+        moved = {key for key in training if randomization[key] != training[key]}
+        if name == "pushes":
+            assert moved == {"push_force", "push_interval"}
+            assert randomization["push_force"] == held_out["push_force"]
+            continue
+        (key,) = moved
+        assert name.startswith(key)
+        low, high = randomization[key]
+        assert any(a <= low <= high <= b for a, b in intervals(held_out[key], key))
 
 
 def test_sim_to_sim_scenario_changes_physics_rate_and_solver() -> None:
