@@ -57,13 +57,14 @@ SOLVERS = {
     "cg": mujoco.mjtSolver.mjSOL_CG,
     "pgs": mujoco.mjtSolver.mjSOL_PGS,
 }
-FLAT_GROUND = ["terrain.types=[flat]", "terrain.weights=[1.0]"]
 INTEGRATORS = {
     "euler": mujoco.mjtIntegrator.mjINT_EULER,
     "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST,
     "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
     "rk4": mujoco.mjtIntegrator.mjINT_RK4,
 }
+#: Env overrides of the held-out factor scenarios (the other factors need no terrain to show).
+FLAT_GROUND = ["terrain.types=[flat]", "terrain.weights=[1.0]"]
 
 
 @dataclass
