@@ -63,7 +63,7 @@ INTEGRATORS = {
     "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
     "rk4": mujoco.mjtIntegrator.mjINT_RK4,
 }
-#: Env overrides of the held-out factor scenarios (the other factors need no terrain to show).
+#: Env overrides of every held-out factor scenario: flat ground keeps terrain out of the diagnosis.
 FLAT_GROUND = ["terrain.types=[flat]", "terrain.weights=[1.0]"]
 
 
