@@ -144,18 +144,19 @@ def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str,
     """``eval.scenarios`` that move one factor at a time from its training range to a held-out one.
 
     All on flat ground: the training dynamics first, then one scenario per held-out interval of each
-    dynamics parameter (``friction_low``, ``friction_high``, ..., ``action_delay``), the held-out
-    pushes (force and interval together), and the whole held-out set. A moved factor's training and
-    held-out ranges trade places, so the two stay disjoint as the environment requires.
+    dynamics parameter (``friction_low``, ``friction_high``, ..., ``action_delay``; ``_0``, ``_1``,
+    ... for three or more intervals), the held-out pushes (force and interval together), and the
+    whole held-out set. A moved factor's training and held-out ranges trade places, so the two stay
+    disjoint as the environment requires.
     """
     training, held_out = env_config["randomization"], env_config["held_out"]
     scenarios: dict[str, dict[str, Any]] = {"training_dynamics": {"env_overrides": FLAT_GROUND}}
     for key in DYNAMICS_KEYS:
         spans = intervals(held_out[key], f"held_out.{key}").tolist()
-        for index, (low, high) in enumerate(spans):
-            side = "" if len(spans) == 1 else ("_low" if index == 0 else "_high")
+        suffixes = {1: [""], 2: ["_low", "_high"]}.get(len(spans), [f"_{i}" for i in range(len(spans))])
+        for suffix, (low, high) in zip(suffixes, spans, strict=True):
             swapped = [f"randomization.{key}=[{low}, {high}]", f"held_out.{key}={list(training[key])}"]
-            scenarios[f"{key}{side}"] = {"env_overrides": [*FLAT_GROUND, *swapped]}
+            scenarios[f"{key}{suffix}"] = {"env_overrides": [*FLAT_GROUND, *swapped]}
     pushes = [
         f"randomization.push_force={list(held_out['push_force'])}",
         f"randomization.push_interval={list(held_out['push_interval'])}",

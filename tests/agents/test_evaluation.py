@@ -110,6 +110,18 @@ def test_held_out_factor_scenarios_move_one_factor_into_its_held_out_range() -> 
         assert any(a <= low <= high <= b for a, b in intervals(held_out[key], key))
 
 
+def test_held_out_factor_scenarios_name_every_interval_of_a_range() -> None:
+    config = load_config("humanoid")
+    config["env"]["held_out"]["friction"] = [[0.05, 0.1], [0.1, 0.25], [1.3, 1.6]]
+    scenarios = held_out_factor_scenarios(config["env"])
+    moved = {name: scenarios[name]["env_overrides"][-2] for name in scenarios if name.startswith("friction")}
+    assert moved == {
+        "friction_0": "randomization.friction=[0.05, 0.1]",
+        "friction_1": "randomization.friction=[0.1, 0.25]",
+        "friction_2": "randomization.friction=[1.3, 1.6]",
+    }
+
+
 def test_sim_to_sim_scenario_changes_physics_rate_and_solver() -> None:
     config = load_config("humanoid")
     scenarios = {s.name: s for s in parse_scenarios(config["eval"], config["env"])}
