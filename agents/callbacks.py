@@ -7,7 +7,7 @@ All scalars go through SB3's logger (one TensorBoard event stream with SB3's ``t
 * ``charts/fall_rate``: fraction of those episodes that ended in a fall;
 * ``reward/<term>``: mean per control step of each scaled reward term in ``info["reward_terms"]``;
 * ``charts/tracking_error_lin``, ``charts/tracking_error_yaw``, ``charts/gait_frequency``,
-  ``charts/terrain_level``, ``charts/base_height``: means per control step;
+  ``charts/terrain_level``, ``charts/push_floor`` (N), ``charts/base_height``: means per control step;
 * ``charts/SPS``: environment steps per second of wall time, training included;
 * ``videos/rollout``: a few seconds of the deterministic policy, tracking camera.
 """
@@ -28,7 +28,14 @@ from stable_baselines3.common.logger import Video
 from tqdm import tqdm
 
 #: Per-step scalars of ``info`` averaged into ``charts/<name>``.
-STEP_SCALARS = ("tracking_error_lin", "tracking_error_yaw", "gait_frequency", "terrain_level", "base_height")
+STEP_SCALARS = (
+    "tracking_error_lin",
+    "tracking_error_yaw",
+    "gait_frequency",
+    "terrain_level",
+    "push_floor",
+    "base_height",
+)
 NOT_FOR_TEXT_LOGS = ("stdout", "log", "json", "csv")
 
 
@@ -86,49 +93,103 @@ class EpisodeStatsCallback(BaseCallback):
         self._reset_sums()
 
 
-class TerrainCurriculumCallback(BaseCallback):
-    """Per-env terrain difficulty that rises when an episode walks far enough and falls after a fall.
+def next_level(level: int, top: int, promoted: bool, demoted: bool) -> int:
+    """One curriculum step: down one after ``demoted``, else up one after ``promoted``, within 0..top."""
+    if demoted:
+        return max(level - 1, 0)
+    if promoted:
+        return min(level + 1, top)
+    return level
+
+
+class CurriculumCallback(BaseCallback):
+    """Per-env terrain and push difficulty, raised after a good episode and lowered after a fall.
+
+    A fall that comes within ``push_blame_seconds`` of the start of a push is the push's; any other
+    fall is the terrain's. At the end of each episode:
+
+    * terrain: one level up after walking ``promote_distance`` metres without falling, one down
+      after a fall of the terrain's; sent with ``env_method("set_terrain_level")``, used from the
+      env's next reset;
+    * pushes (when ``push_floors`` is given): one level up after an episode without a fall, one down
+      after a fall of the push's. Level ``L`` draws every push from ``[push_floors[L], push_force
+      high]`` (``env_method("set_push_floor")``, used from the next push), so the policy meets the
+      top of its training range more often as it copes, not only a push of it now and then.
 
     Args:
         n_envs: number of training envs.
-        max_level: highest level the env accepts.
-        promote_distance: metres walked in one episode (without falling) to move one level up.
-        levels: starting levels (e.g. from a checkpoint); zeros by default.
-
-    The new level is sent with ``env_method("set_terrain_level")``; it takes effect when that env
-    next resets (the VecEnv has already reset it, so from the episode after next at the latest).
+        max_terrain_level: highest terrain level the env accepts.
+        promote_distance: metres walked in one episode (without falling) to move one terrain level up.
+        terrain_levels: starting terrain levels (e.g. from a checkpoint); zeros by default.
+        terrain: whether the terrain levels move (``train.curriculum``).
+        push_floors: lowest push force (N) of each push level; ``None``: no push curriculum.
+        push_levels: starting push levels; zeros by default.
+        push_blame_seconds: how soon after a push's start a fall counts as the push's.
     """
 
     def __init__(
-        self, n_envs: int, max_level: int, promote_distance: float, levels: np.ndarray | None = None
+        self,
+        n_envs: int,
+        max_terrain_level: int,
+        promote_distance: float,
+        terrain_levels: np.ndarray | None = None,
+        terrain: bool = True,
+        push_floors: np.ndarray | None = None,
+        push_levels: np.ndarray | None = None,
+        push_blame_seconds: float = 2.0,
     ):
         super().__init__()
-        self.max_level = max_level
+        self.max_terrain_level = max_terrain_level
         self.promote_distance = promote_distance
-        self.levels = (
-            np.zeros(n_envs, dtype=np.int64) if levels is None else np.asarray(levels, np.int64).copy()
-        )
-        if self.levels.shape != (n_envs,):
-            raise ValueError(f"need {n_envs} curriculum levels, got shape {self.levels.shape}")
+        self.terrain = terrain
+        self.push_floors = None if push_floors is None else np.asarray(push_floors, dtype=np.float64)
+        self.push_blame_seconds = push_blame_seconds
+        self.terrain_levels = starting_levels(terrain_levels, n_envs, "terrain")
+        self.push_levels = starting_levels(push_levels, n_envs, "push")
 
     def _on_training_start(self) -> None:
-        for index, level in enumerate(self.levels):
-            self.training_env.env_method("set_terrain_level", int(level), indices=[index])
+        for index in range(len(self.terrain_levels)):
+            self._send(index)
 
     def _on_step(self) -> bool:
         for index, (info, done) in enumerate(zip(self.locals["infos"], self.locals["dones"], strict=True)):
             if not done:
                 continue
-            if info.get("fell", False):
-                new_level = max(self.levels[index] - 1, 0)
-            elif info.get("distance", 0.0) >= self.promote_distance:
-                new_level = min(self.levels[index] + 1, self.max_level)
-            else:
-                continue
-            if new_level != self.levels[index]:
-                self.levels[index] = new_level
-                self.training_env.env_method("set_terrain_level", int(new_level), indices=[index])
+            fell = bool(info.get("fell", False))
+            push_fall = fell and info.get("seconds_since_push", np.inf) <= self.push_blame_seconds
+            old = (self.terrain_levels[index], self.push_levels[index])
+            if self.terrain:
+                walked_far = info.get("distance", 0.0) >= self.promote_distance
+                self.terrain_levels[index] = next_level(
+                    old[0],
+                    self.max_terrain_level,
+                    promoted=walked_far and not fell,
+                    demoted=fell and not push_fall,
+                )
+            if self.push_floors is not None:
+                self.push_levels[index] = next_level(
+                    old[1], len(self.push_floors) - 1, promoted=not fell, demoted=push_fall
+                )
+            if (self.terrain_levels[index], self.push_levels[index]) != old:
+                self._send(index)
         return True
+
+    def _send(self, index: int) -> None:
+        env = self.training_env
+        if self.terrain:
+            env.env_method("set_terrain_level", int(self.terrain_levels[index]), indices=[index])
+        if self.push_floors is not None:
+            floor = float(self.push_floors[self.push_levels[index]])
+            env.env_method("set_push_floor", floor, indices=[index])
+
+
+def starting_levels(levels: np.ndarray | None, n_envs: int, what: str) -> np.ndarray:
+    if levels is None:
+        return np.zeros(n_envs, dtype=np.int64)
+    levels = np.asarray(levels, dtype=np.int64).copy()
+    if levels.shape != (n_envs,):
+        raise ValueError(f"need {n_envs} {what} curriculum levels, got shape {levels.shape}")
+    return levels
 
 
 class RolloutVideoCallback(BaseCallback):

@@ -6,7 +6,7 @@ and the environment step like every clrl checkpoint. Its ``state`` holds
 
 * ``sb3_zip``: the bytes of ``model.save()`` (SB3's own format: weights, optimizer, hyperparameters);
 * ``obs_rms`` / ``ret_rms``: VecNormalize's running mean, variance and count as tensors (no pickle);
-* ``terrain_levels``: the curriculum level of each training env.
+* ``terrain_levels`` / ``push_levels``: the curriculum levels of each training env.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def save_agent(
     model: LatentPPO,
     config: dict[str, Any],
     terrain_levels: np.ndarray | None = None,
+    push_levels: np.ndarray | None = None,
 ) -> Path:
     """Atomically write ``model`` (and its VecNormalize statistics, if any) to ``path``."""
     buffer = io.BytesIO()
@@ -42,8 +43,9 @@ def save_agent(
     if normalizer is not None:
         state["obs_rms"] = {key: rms_state(rms) for key, rms in normalizer.obs_rms.items()}
         state["ret_rms"] = rms_state(normalizer.ret_rms)
-    if terrain_levels is not None:
-        state["terrain_levels"] = torch.as_tensor(np.asarray(terrain_levels, dtype=np.int64))
+    for key, levels in (("terrain_levels", terrain_levels), ("push_levels", push_levels)):
+        if levels is not None:
+            state[key] = torch.as_tensor(np.asarray(levels, dtype=np.int64))
     return save_checkpoint(path, job=JOB, step=model.num_timesteps, config=config, state=state)
 
 

@@ -31,11 +31,11 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
 
 from clrl.agents.callbacks import (
+    CurriculumCallback,
     EpisodeStatsCallback,
     PeriodicCheckpointCallback,
     ProgressBarCallback,
     RolloutVideoCallback,
-    TerrainCurriculumCallback,
     UpdateThreadsCallback,
 )
 from clrl.agents.checkpointing import read_agent, restore_model, save_agent
@@ -43,6 +43,7 @@ from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import CheckpointError
 from clrl.config import ConfigError
+from clrl.envs.humanoid.randomize import intervals
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.runs import seed_everything
 
@@ -177,6 +178,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     update_threads = update_threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(rollout_threads)
     n_envs = int(settings["n_envs"])
+    floors = push_floors(config) if settings["push_curriculum"] else None
     # a resumed run must not replay the episode seeds its first part already used
     env_seed = seed if checkpoint is None else seed + checkpoint.step
     venv = wrap_normalize(make_vec_env(config, n_envs, env_seed, settings["vec_env"]), config)
@@ -186,26 +188,33 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         if checkpoint is not None:
             # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
             model = restore_model(checkpoint, venv, device=settings["device"], **ppo_hyperparameters(config))
-            levels = terrain_levels_of(checkpoint.state, n_envs)
+            terrain_levels = saved_levels(checkpoint.state, "terrain_levels", n_envs)
+            push_levels = saved_levels(checkpoint.state, "push_levels", n_envs)
         else:
             model = build_model(config, venv, seed)
-            levels = None
+            terrain_levels = push_levels = None
         model.set_logger(configure(str(run_dir), ["tensorboard"]))
-        curriculum = TerrainCurriculumCallback(
+        curriculum = CurriculumCallback(
             n_envs,
-            max_level=int(config["env"]["terrain"]["levels"]) - 1,
+            max_terrain_level=int(config["env"]["terrain"]["levels"]) - 1,
             promote_distance=float(settings["curriculum_promote_distance"]),
-            levels=levels,
+            terrain_levels=terrain_levels,
+            terrain=bool(settings["curriculum"]),
+            push_floors=floors,
+            push_levels=push_levels,
+            push_blame_seconds=float(settings["push_blame_seconds"]),
         )
 
         def save() -> Path:
-            return save_agent(checkpoint_path, model, config, curriculum.levels)
+            return save_agent(
+                checkpoint_path, model, config, curriculum.terrain_levels, curriculum.push_levels
+            )
 
         callbacks: list[Any] = [
             EpisodeStatsCallback(),
             UpdateThreadsCallback(rollout_threads, update_threads),
         ]
-        if settings["curriculum"]:
+        if settings["curriculum"] or settings["push_curriculum"]:
             callbacks.append(curriculum)
         if settings["video_every"]:
             callbacks.append(
@@ -239,7 +248,21 @@ def raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def terrain_levels_of(checkpoint_state: dict[str, Any], n_envs: int) -> np.ndarray | None:
-    """The saved curriculum levels, repeated or cut to ``n_envs`` if the run now has another count."""
-    levels = checkpoint_state.get("terrain_levels")
+def saved_levels(checkpoint_state: dict[str, Any], key: str, n_envs: int) -> np.ndarray | None:
+    """Saved curriculum levels, repeated or cut to ``n_envs`` if the run now has another count."""
+    levels = checkpoint_state.get(key)
     return None if levels is None else np.resize(levels.numpy(), n_envs)
+
+
+def push_floors(config: dict[str, Any]) -> np.ndarray:
+    """The lowest push force (N) of each push curriculum level, from ``train.push_floor``."""
+    settings = config["train"]
+    levels = int(settings["push_levels"])
+    first, last = (float(x) for x in settings["push_floor"])
+    ((low, high),) = intervals(config["env"]["randomization"]["push_force"], "env.randomization.push_force")
+    if levels < 1 or not low <= first <= last <= high:
+        raise ConfigError(
+            f"train.push_floor must rise within env.randomization.push_force [{low:g}, {high:g}] "
+            f"over train.push_levels >= 1 levels, got {settings['push_floor']} over {levels}"
+        )
+    return np.linspace(first, last, levels)

@@ -85,12 +85,14 @@ class HumanoidEnv(gym.Env):
     Info at every step: ``reward_terms``, ``tracking_error_lin`` (m/s), ``tracking_error_yaw``
     (rad/s), ``terrain_level``, ``terrain_type``, ``gait_frequency`` (Hz), ``base_height`` (m),
     ``distance`` (m travelled in the plane since reset), ``energy`` (J of positive and negative
-    motor work in this step, for the cost of transport), ``fell``.
+    motor work in this step, for the cost of transport), ``fell``, ``push_floor`` (N) and
+    ``seconds_since_push`` (since the last push began; ``inf`` before the first).
 
     Curriculum: :meth:`set_terrain_level` sets the difficulty used from the next reset (through a
-    VecEnv: ``vec_env.env_method("set_terrain_level", level, indices=[i])``).
+    VecEnv: ``vec_env.env_method("set_terrain_level", level, indices=[i])``); :meth:`set_push_floor`
+    the lowest force of the following pushes, within the training ``push_force`` range.
     Held-out evaluation: ``HumanoidEnv(held_out=True)`` draws dynamics, pushes and terrain shape
-    from ``env.held_out`` (disjoint from the training ranges) and ignores the terrain level.
+    from ``env.held_out`` (disjoint from the training ranges) and ignores both curriculum hooks.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
@@ -223,6 +225,7 @@ class HumanoidEnv(gym.Env):
         self._gait_frequency_range = tuple(float(f) for f in cfg["gait_frequency_range"])
         self.terrain_level = int(self.terrain_config["initial_level"])
         self.set_terrain_level(self.terrain_level)
+        self.push_floor = 0.0
         self._renderer: mujoco.Renderer | None = None
         self._hfield_stale = True
         self._has_reset = False
@@ -271,6 +274,10 @@ class HumanoidEnv(gym.Env):
         top = int(self.terrain_config["levels"]) - 1
         self.terrain_level = int(min(max(int(level), 0), top))
 
+    def set_push_floor(self, newtons: float) -> None:
+        """Curriculum hook: the lowest force (N) of the following training pushes (held-out: ignored)."""
+        self.push_floor = max(float(newtons), 0.0)
+
     # -- gymnasium API -----------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -313,6 +320,7 @@ class HumanoidEnv(gym.Env):
         self._sample_command(rng)
         self.push_force = np.zeros(3)
         self._push_steps_left = 0
+        self._last_push_step: int | None = None
         self._next_push_step = self._seconds_to_steps(
             sample(rng, self.ranges["push_interval"], "push_interval")
         )
@@ -424,7 +432,9 @@ class HumanoidEnv(gym.Env):
 
     def _update_push(self, rng: np.random.Generator) -> None:
         if self.steps >= self._next_push_step:
-            self.push_force, interval = sample_push(rng, self.ranges)
+            floor = 0.0 if self.held_out else self.push_floor
+            self.push_force, interval = sample_push(rng, self.ranges, floor)
+            self._last_push_step = self.steps
             self._push_steps_left = self._seconds_to_steps(self.config["randomization"]["push_seconds"])
             self._next_push_step = self.steps + self._seconds_to_steps(interval)
         if self._push_steps_left > 0:
@@ -490,4 +500,10 @@ class HumanoidEnv(gym.Env):
             "distance": math.hypot(x - self._start_xy[0], y - self._start_xy[1]),
             "energy": energy,
             "fell": fell,
+            "push_floor": self.push_floor,
+            "seconds_since_push": (
+                math.inf
+                if self._last_push_step is None
+                else (self.steps - self._last_push_step) * self.control_dt
+            ),
         }

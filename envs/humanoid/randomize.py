@@ -157,9 +157,19 @@ def randomize(
     return dynamics
 
 
-def sample_push(rng: np.random.Generator, ranges: Mapping[str, Any]) -> tuple[np.ndarray, float]:
-    """A horizontal push force (N, world frame) and the seconds until the next push."""
-    magnitude = float(sample(rng, ranges["push_force"], "push_force"))
+def sample_push(
+    rng: np.random.Generator, ranges: Mapping[str, Any], floor: float = 0.0
+) -> tuple[np.ndarray, float]:
+    """A horizontal push force (N, world frame) and the seconds until the next push.
+
+    ``floor`` (N, the push curriculum's) raises the low end of a single-interval force range; it
+    cannot go past the high end.
+    """
+    bounds = ranges["push_force"]
+    if floor > 0.0:
+        ((low, high),) = intervals(bounds, "push_force")
+        bounds = [min(max(low, floor), high), high]
+    magnitude = float(sample(rng, bounds, "push_force"))
     angle = rng.uniform(0.0, 2.0 * np.pi)
     force = np.array([magnitude * np.cos(angle), magnitude * np.sin(angle), 0.0])
     return force, float(sample(rng, ranges["push_interval"], "push_interval"))

@@ -30,6 +30,7 @@ EXPECTED_SCALARS = {
     "charts/tracking_error_lin",
     "charts/tracking_error_yaw",
     "charts/terrain_level",
+    "charts/push_floor",
     "charts/gait_frequency",
     "reward/tracking_lin_vel",
     "reward/feet_phase_contact",
@@ -72,7 +73,7 @@ def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
     checkpoint = read_agent(tiny_run / CHECKPOINT_NAME)
     assert checkpoint.step == tiny_steps
     assert checkpoint.config["agent"]["latent"] == "contrastive"
-    assert set(checkpoint.state) >= {"sb3_zip", "obs_rms", "ret_rms", "terrain_levels"}
+    assert set(checkpoint.state) >= {"sb3_zip", "obs_rms", "ret_rms", "terrain_levels", "push_levels"}
 
 
 def test_checkpoint_round_trip_restores_weights_and_normalizer(
@@ -223,6 +224,8 @@ def test_sigterm_saves_a_checkpoint_first(
         ("train.update_threads=-1", "train.update_threads >= 0"),
         ("train.torch_threads=0", "train.torch_threads must be >= 1"),
         ("ppo.desired_kl=0", "ppo.desired_kl must be positive"),
+        ("train.push_floor=[0.0, 90.0]", "train.push_floor must rise within env.randomization.push_force"),
+        ("train.push_floor=[50.0, 10.0]", "train.push_floor must rise within env.randomization.push_force"),
     ],
 )
 def test_bad_thread_counts_and_desired_kl_are_one_line_errors(

@@ -241,6 +241,28 @@ def test_pushes_follow_the_configured_interval_force_and_duration():
     assert np.all(np.array(forces)[:, 2] == 0.0)
 
 
+def test_push_floor_hook_sets_training_pushes_and_the_held_out_env_ignores_it():
+    config = nominal_config()
+    config["randomization"].update(push_interval=[0.5, 0.5], push_force=[0.0, 80.0])
+    config["held_out"].update(push_interval=[0.5, 0.5])
+    zero = np.zeros(12, dtype=np.float32)
+    for held_out, (low, high) in ((False, (80.0, 80.0)), (True, config["held_out"]["push_force"])):
+        env = HumanoidEnv(config, held_out=held_out)
+        env.set_push_floor(150.0)  # above the training range: every training push is its top, 80 N
+        push = env.privileged_slice("push_force")
+        magnitudes, since_push = [], []
+        for seed in range(4):
+            _, info = env.reset(seed=seed)
+            assert info["seconds_since_push"] == np.inf
+            for _ in range(26):  # the first push starts at step 25 (0.5 s)
+                obs, _, _, _, info = env.step(zero)
+            magnitudes.append(float(np.linalg.norm(obs["privileged"][push])))
+            since_push.append(info["seconds_since_push"])
+        assert all(low - 1e-3 <= m <= high + 1e-3 for m in magnitudes), (held_out, magnitudes)
+        np.testing.assert_allclose(since_push, 0.02)  # one 20 ms control step after the push began
+        assert info["push_floor"] == 150.0
+
+
 def test_random_actions_keep_the_physics_stable(env):
     """Stiff PD at 4 ms must not blow up (MuJoCo flags huge accelerations and resets the state)."""
     rng = np.random.default_rng(0)

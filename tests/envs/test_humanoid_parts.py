@@ -80,6 +80,20 @@ def test_training_draws_stay_in_training_ranges():
     assert delays == {0, 1, 2}
 
 
+def test_push_floor_raises_the_low_end_and_a_zero_floor_changes_nothing():
+    ranges = ENV["randomization"]
+    low, high = ranges["push_force"]
+    plain, floored = np.random.default_rng(1), np.random.default_rng(1)
+    for _ in range(50):  # the floor must not change how many numbers a push draws
+        np.testing.assert_array_equal(sample_push(plain, ranges)[0], sample_push(floored, ranges, 0.0)[0])
+    rng = np.random.default_rng(2)
+    magnitudes = [np.linalg.norm(sample_push(rng, ranges, floor=60.0)[0]) for _ in range(300)]
+    assert 60.0 <= min(magnitudes) and max(magnitudes) <= high
+    assert max(magnitudes) - min(magnitudes) > 0.8 * (high - 60.0)  # the whole [floor, high] is used
+    too_high = [np.linalg.norm(sample_push(rng, ranges, floor=high + 50.0)[0]) for _ in range(5)]
+    np.testing.assert_allclose(too_high, high)
+
+
 def test_held_out_draws_fall_outside_training_ranges():
     rng = np.random.default_rng(1)
     training, held_out = ENV["randomization"], ENV["held_out"]

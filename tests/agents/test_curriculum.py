@@ -1,0 +1,90 @@
+"""The per-env terrain and push curriculum: its level rule and what it sends to real humanoid envs."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from clrl.agents.callbacks import CurriculumCallback, next_level
+from clrl.agents.training import make_env, push_floors
+from clrl.config import ConfigError, load_config
+
+CONFIG = load_config("humanoid")
+
+
+def test_next_level_moves_one_step_within_bounds_and_a_demotion_wins():
+    assert next_level(2, 4, promoted=True, demoted=False) == 3
+    assert next_level(4, 4, promoted=True, demoted=False) == 4
+    assert next_level(2, 4, promoted=False, demoted=True) == 1
+    assert next_level(0, 4, promoted=False, demoted=True) == 0
+    assert next_level(2, 4, promoted=True, demoted=True) == 1
+    assert next_level(2, 4, promoted=False, demoted=False) == 2
+
+
+def test_push_floors_span_the_configured_floor_and_stay_in_the_training_range():
+    np.testing.assert_allclose(push_floors(CONFIG), np.linspace(0.0, 60.0, 5))
+    config = {**CONFIG, "train": {**CONFIG["train"], "push_floor": [0.0, 81.0]}}
+    with pytest.raises(ConfigError, match="push_force \\[0, 80\\]"):
+        push_floors(config)
+
+
+def episode_end(fell: bool, distance: float = 0.0, since_push: float = math.inf) -> dict:
+    return {"fell": fell, "distance": distance, "seconds_since_push": since_push}
+
+
+@pytest.fixture(scope="module")
+def venv():
+    envs = DummyVecEnv([lambda: make_env(CONFIG["env"]) for _ in range(4)])
+    yield envs
+    envs.close()
+
+
+def test_falls_are_blamed_on_a_recent_push_or_on_the_terrain(venv):
+    curriculum = CurriculumCallback(
+        4,
+        max_terrain_level=9,
+        promote_distance=3.0,
+        terrain_levels=np.array([2, 2, 2, 2]),
+        push_floors=np.array([0.0, 30.0, 60.0]),
+        push_levels=np.array([1, 1, 1, 1]),
+        push_blame_seconds=2.0,
+    )
+    curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
+    curriculum.on_training_start({}, {})
+    assert venv.get_attr("terrain_level") == [2, 2, 2, 2]
+    assert venv.get_attr("push_floor") == [30.0, 30.0, 30.0, 30.0]
+
+    curriculum.locals = {
+        "dones": np.array([True, True, True, False]),
+        "infos": [
+            episode_end(fell=False, distance=4.0),  # walked far, no fall: both up
+            episode_end(fell=True, since_push=1.2),  # toppled by a push: pushes down, terrain stays
+            episode_end(fell=True, since_push=5.0),  # fell long after a push: terrain down, pushes stay
+            episode_end(fell=True, since_push=0.1),  # still running: nothing changes
+        ],
+    }
+    curriculum.on_step()
+    np.testing.assert_array_equal(curriculum.terrain_levels, [3, 2, 1, 2])
+    np.testing.assert_array_equal(curriculum.push_levels, [2, 0, 1, 1])
+    assert venv.get_attr("terrain_level") == [3, 2, 1, 2]
+    assert venv.get_attr("push_floor") == [60.0, 0.0, 30.0, 30.0]
+
+
+def test_without_push_floors_only_the_terrain_moves(venv):
+    for env in venv.envs:
+        env.unwrapped.set_push_floor(0.0)
+    curriculum = CurriculumCallback(4, max_terrain_level=9, promote_distance=3.0)
+    curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
+    curriculum.on_training_start({}, {})
+    curriculum.locals = {
+        "dones": np.array([True, True, False, False]),
+        "infos": [episode_end(fell=False, distance=4.0), episode_end(fell=False)] + [{}, {}],
+    }
+    curriculum.on_step()
+    np.testing.assert_array_equal(curriculum.terrain_levels, [1, 0, 0, 0])
+    np.testing.assert_array_equal(curriculum.push_levels, [0, 0, 0, 0])
+    assert venv.get_attr("push_floor") == [0.0, 0.0, 0.0, 0.0]
