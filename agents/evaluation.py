@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from clrl.agents.checkpointing import read_agent, restore_model
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.training import make_env
+from clrl.checkpoint import Checkpoint
 from clrl.config import ConfigError, parse_override, set_checked
 from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, intervals
 from clrl.errors import UserError
@@ -94,6 +95,7 @@ class EpisodeRecord:
     yaw_error_sum: float = 0.0
     distance: float = 0.0
     energy: float = 0.0
+    seconds_since_push: float = float("inf")  # at the episode's end: since the last push began
 
     def add_step(self, info: dict[str, Any]) -> None:
         self.steps += 1
@@ -101,6 +103,7 @@ class EpisodeRecord:
         self.yaw_error_sum += float(info["tracking_error_yaw"])
         self.distance = float(info["distance"])
         self.energy += float(info["energy"])
+        self.seconds_since_push = float(info["seconds_since_push"])
 
 
 @dataclass
@@ -306,6 +309,16 @@ def default_checkpoint() -> Path:
     return shipped[-1]
 
 
+def load_policy(checkpoint: Checkpoint) -> tuple[LatentPPO, VecNormalize | None]:
+    """The checkpoint's policy and its frozen observation normaliser (``None`` if it trained without)."""
+    normalizer = None
+    if "obs_rms" in checkpoint.state:
+        env_config = checkpoint.config["env"]
+        probe = DummyVecEnv([lambda: make_env(env_config)])
+        normalizer = VecNormalize(probe, training=False, norm_reward=False)
+    return restore_model(checkpoint, normalizer), normalizer
+
+
 def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None:
     """Evaluate a humanoid checkpoint in every scenario of ``config['eval']`` and print the report."""
     settings = config["eval"]
@@ -315,11 +328,7 @@ def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None
         settings = {**settings, "scenarios": held_out_factor_scenarios(checkpoint.config["env"])}
     scenarios = parse_scenarios(settings, checkpoint.config["env"])
     count = int(args.count if args.count is not None else settings["episodes"])
-    normalizer = None
-    if "obs_rms" in checkpoint.state:
-        probe = DummyVecEnv([lambda: make_env(checkpoint.config["env"])])
-        normalizer = VecNormalize(probe, training=False, norm_reward=False)
-    model = restore_model(checkpoint, normalizer)
+    model, normalizer = load_policy(checkpoint)
     video = args.video or settings["video"]
     if video:
         save_video(Path(video), model, normalizer, scenarios[0], int(args.seed))
