@@ -8,13 +8,14 @@ import math
 from pathlib import Path
 
 import mujoco
+import numpy as np
 import pytest
 
 from clrl.agents.evaluation import evaluate, held_out_factor_scenarios, make_scenario_env, parse_scenarios
 from clrl.agents.training import CHECKPOINT_NAME
 from clrl.checkpoint import CheckpointError
 from clrl.config import ConfigError, load_config
-from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, check_config, intervals
+from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, check_config, intervals, sample_terrain
 from clrl.evaluate import main as evaluate_main
 
 REPORT_KEYS = {
@@ -120,6 +121,23 @@ def test_held_out_factor_scenarios_name_every_interval_of_a_range() -> None:
         "friction_1": "randomization.friction=[0.1, 0.25]",
         "friction_2": "randomization.friction=[1.3, 1.6]",
     }
+
+
+def test_stairs_and_slope_scenarios_build_the_targets_terrain_at_every_level() -> None:
+    config = load_config("humanoid")
+    scenarios = {s.name: s for s in parse_scenarios(config["eval"], config["env"])}
+    rng = np.random.default_rng(0)
+    targets = [
+        ("stairs_up_10cm", "stairs_up", "step_height", 0.1),
+        ("slope_up_15deg", "slope_up", "slope_degrees", 15.0),
+    ]
+    for name, kind, field, value in targets:
+        env_config = scenarios[name].env_config
+        check_config(env_config)
+        assert not scenarios[name].held_out
+        for level in (0, 5, 9):
+            terrain = sample_terrain(rng, env_config["terrain"], level)
+            assert terrain.kind == kind and getattr(terrain, field) == pytest.approx(value)
 
 
 def test_sim_to_sim_scenario_changes_physics_rate_and_solver() -> None:
