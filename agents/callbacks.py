@@ -110,7 +110,7 @@ class CurriculumCallback(BaseCallback):
 
     * terrain: one level up after walking ``promote_distance`` metres without falling, one down
       after a fall of the terrain's; sent with ``env_method("set_terrain_level")``, used from the
-      env's next reset;
+      env's next reset (the VecEnv has already reset it: from the episode after next);
     * pushes (when ``push_floors`` is given): one level up after an episode without a fall, one down
       after a fall of the push's. Level ``L`` draws every push from ``[push_floors[L], push_force
       high]`` (``env_method("set_push_floor")``, used from the next push), so the policy meets the
