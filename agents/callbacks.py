@@ -105,8 +105,9 @@ def next_level(level: int, top: int, promoted: bool, demoted: bool) -> int:
 class CurriculumCallback(BaseCallback):
     """Per-env terrain and push difficulty, raised after a good episode and lowered after a fall.
 
-    A fall that comes within ``push_blame_seconds`` of the start of a push is the push's; any other
-    fall is the terrain's. At the end of each episode:
+    With a push curriculum, a fall that comes within ``push_blame_seconds`` of the start of a push
+    is the push's; any other fall (every fall, without one) is the terrain's. At the end of each
+    episode:
 
     * terrain: one level up after walking ``promote_distance`` metres without falling, one down
       after a fall of the terrain's; sent with ``env_method("set_terrain_level")``, used from the
@@ -156,7 +157,11 @@ class CurriculumCallback(BaseCallback):
             if not done:
                 continue
             fell = bool(info.get("fell", False))
-            push_fall = fell and info.get("seconds_since_push", np.inf) <= self.push_blame_seconds
+            push_fall = (
+                self.push_floors is not None
+                and fell
+                and info.get("seconds_since_push", np.inf) <= self.push_blame_seconds
+            )
             old = (self.terrain_levels[index], self.push_levels[index])
             if self.terrain:
                 walked_far = info.get("distance", 0.0) >= self.promote_distance

@@ -178,7 +178,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     update_threads = update_threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(rollout_threads)
     n_envs = int(settings["n_envs"])
-    floors = push_floors(config) if settings["push_curriculum"] else None
+    floors = push_floors(config)  # checked even when unused: a bad value fails now, not when switched on
     # a resumed run must not replay the episode seeds its first part already used
     env_seed = seed if checkpoint is None else seed + checkpoint.step
     venv = wrap_normalize(make_vec_env(config, n_envs, env_seed, settings["vec_env"]), config)
@@ -200,7 +200,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             promote_distance=float(settings["curriculum_promote_distance"]),
             terrain_levels=terrain_levels,
             terrain=bool(settings["curriculum"]),
-            push_floors=floors,
+            push_floors=floors if settings["push_curriculum"] else None,
             push_levels=push_levels,
             push_blame_seconds=float(settings["push_blame_seconds"]),
         )

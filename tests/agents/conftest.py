@@ -15,7 +15,8 @@ import torch  # noqa: E402
 from clrl.train import main as train_main  # noqa: E402
 
 #: A run of a few hundred env steps: 2 in-process envs, 32-step rollouts, 0.4 s episodes (so some
-#: finish), a checkpoint every 64 steps and one two-frame video at the end (software rendering is slow).
+#: finish), a checkpoint every 64 steps, one two-frame video at the end (software rendering is slow)
+#: and the push curriculum on (off by default).
 TINY_RUN = (
     "train.vec_env=dummy",
     "train.n_envs=2",
@@ -27,6 +28,7 @@ TINY_RUN = (
     "train.video_seconds=0.04",
     "env.episode_seconds=0.4",
     "env.clock=adaptive",
+    "train.push_curriculum=true",
 )
 TINY_STEPS = 128
 

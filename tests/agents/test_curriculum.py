@@ -74,17 +74,24 @@ def test_falls_are_blamed_on_a_recent_push_or_on_the_terrain(venv):
     assert venv.get_attr("push_floor") == [60.0, 0.0, 30.0, 30.0]
 
 
-def test_without_push_floors_only_the_terrain_moves(venv):
+def test_without_push_floors_only_the_terrain_moves_and_every_fall_is_the_terrains(venv):
     for env in venv.envs:
         env.unwrapped.set_push_floor(0.0)
-    curriculum = CurriculumCallback(4, max_terrain_level=9, promote_distance=3.0)
+    curriculum = CurriculumCallback(
+        4, max_terrain_level=9, promote_distance=3.0, terrain_levels=np.array([0, 0, 2, 0])
+    )
     curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
     curriculum.on_training_start({}, {})
     curriculum.locals = {
-        "dones": np.array([True, True, False, False]),
-        "infos": [episode_end(fell=False, distance=4.0), episode_end(fell=False)] + [{}, {}],
+        "dones": np.array([True, True, True, False]),
+        "infos": [
+            episode_end(fell=False, distance=4.0),
+            episode_end(fell=False),
+            episode_end(fell=True, since_push=0.5),
+            {},
+        ],
     }
     curriculum.on_step()
-    np.testing.assert_array_equal(curriculum.terrain_levels, [1, 0, 0, 0])
+    np.testing.assert_array_equal(curriculum.terrain_levels, [1, 0, 1, 0])
     np.testing.assert_array_equal(curriculum.push_levels, [0, 0, 0, 0])
     assert venv.get_attr("push_floor") == [0.0, 0.0, 0.0, 0.0]
