@@ -16,12 +16,20 @@ import argparse
 import platform
 import shlex
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from clrl.agents.checkpointing import read_agent
-from clrl.agents.evaluation import FLAT_GROUND, default_checkpoint, load_policy, parse_scenarios, run_episodes
+from clrl.agents.evaluation import (
+    FLAT_GROUND,
+    default_checkpoint,
+    load_policy,
+    parse_scenarios,
+    run_episodes,
+    summarise,
+)
 from clrl.config import load_config
 from clrl.runs import cpu_model
 
@@ -53,16 +61,15 @@ def main() -> None:
             ]
             scenarios = {"scenarios": {"pushes": {"env_overrides": overrides}}}
             (scenario,) = parse_scenarios({**settings, **scenarios}, checkpoint.config["env"])
-            records, control_dt, _ = run_episodes(
+            records, control_dt, weight = run_episodes(
                 model, normalizer, scenario, args.episodes, args.seed, int(settings["parallel_envs"])
             )
-            falls = [r for r in records if r.fell]
-            to_fall = f"{np.median([r.seconds_since_push for r in falls]):.2f}" if falls else "-"
-            survival = np.mean([r.steps * control_dt for r in records])
-            fall_rate = len(falls) / len(records)
+            result = summarise(scenario.name, records, control_dt, weight, Path(path), checkpoint.step, 0.0)
+            to_fall = [r.seconds_since_push for r in records if r.fell]
+            median_to_fall = f"{np.median(to_fall):.2f}" if to_fall else "-"
             print(
-                f"| {path} ({checkpoint.step:,}) | {force:g} | {len(records)} | {fall_rate:.2f} "
-                f"| {survival:.1f} | {to_fall} |",
+                f"| {path} ({checkpoint.step:,}) | {force:g} | {result.episodes} | {result.fall_rate:.2f} "
+                f"| {result.survival_s:.1f} | {median_to_fall} |",
                 flush=True,
             )
         if normalizer is not None:
