@@ -1,9 +1,9 @@
 """CRTR training for the puzzles: ``python -m clrl.train cube|sokoban``.
 
 Reads top to bottom: build the task, encoder and optimizer from the config (or a checkpoint when
-resuming), then loop: sample a CRTR batch (trajectories repeated R times, so negatives include
-states of the same trajectory), encode anchors and futures with one encoder, take an Adam step on
-the CRTR loss, and log. Every ``eval_every`` steps it measures how well latent distance to the
+resuming; ``train.init_from`` starts the encoder from an earlier run's), then loop: sample a CRTR
+batch (trajectories repeated R times, so negatives include states of the same trajectory), encode
+anchors and futures with one encoder, take an Adam step on the CRTR loss, and log. Every ``eval_every`` steps it measures how well latent distance to the
 goal tracks moves-to-go (Spearman) and how often greedy latent descent solves puzzles, with an
 image of one rollout. Checkpoints are atomic; Ctrl-C saves before exiting; a NaN loss stops with
 the last good checkpoint kept.
@@ -96,6 +96,10 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
         step = saved.step
+    elif train_cfg["init_from"] is not None:
+        # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
+        start = load_checkpoint(train_cfg["init_from"], job=job, expected_config=config)
+        encoder.load_state_dict(start.state["encoder"])
 
     def save() -> None:
         state = {

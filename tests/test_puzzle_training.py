@@ -58,6 +58,23 @@ def test_tiny_run_learns_and_resumes_exactly(tmp_path):
     assert "eval/greedy_rollout" in accumulator.Tags()["images"]
 
 
+def test_init_from_starts_from_the_saved_encoder(tmp_path):
+    first, tuned = tmp_path / "first", tmp_path / "tuned"
+    train("cube", tiny_cube_config(), run_dir=first, steps=20, resume=False)
+    start = load_checkpoint(first / CHECKPOINT_NAME, job="cube").state["encoder"]
+    # A learning rate this small leaves the weights where they started: the run began from them.
+    config = tiny_cube_config(init_from=str(first / CHECKPOINT_NAME), lr=1e-12)
+    train("cube", config, run_dir=tuned, steps=20, resume=False)
+    saved = load_checkpoint(tuned / CHECKPOINT_NAME, job="cube")
+    assert saved.step == 20, "a fine-tuning run counts its own steps from 0"
+    for key, value in start.items():
+        torch.testing.assert_close(saved.state["encoder"][key], value, rtol=0, atol=1e-9)
+
+    config["model"]["width"] = 32
+    with pytest.raises(UserError, match="different 'model' config"):
+        train("cube", config, run_dir=tmp_path / "other", steps=1, resume=False)
+
+
 def test_bad_config_values_are_rejected(tmp_path):
     config = tiny_cube_config()
     config["data"]["repetition_factor"] = 3
