@@ -3,10 +3,10 @@
 Reads top to bottom: build the task, encoder and optimizer from the config (or a checkpoint when
 resuming; ``train.init_from`` starts the encoder from an earlier run's), then loop: sample a CRTR
 batch (trajectories repeated R times, so negatives include states of the same trajectory), encode
-anchors and futures with one encoder, take an Adam step on the CRTR loss, and log. Every ``eval_every`` steps it measures how well latent distance to the
-goal tracks moves-to-go (Spearman) and how often greedy latent descent solves puzzles, with an
-image of one rollout. Checkpoints are atomic; Ctrl-C saves before exiting; a NaN loss stops with
-the last good checkpoint kept.
+anchors and futures with one encoder, take an Adam step on the CRTR loss, and log. Every
+``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
+and how often greedy latent descent solves puzzles, with an image of one rollout. Checkpoints are
+atomic; Ctrl-C saves before exiting; a NaN loss stops with the last good checkpoint kept.
 """
 
 from __future__ import annotations
