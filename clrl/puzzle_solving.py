@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import platformdirs
 import torch
 from tqdm import tqdm
 
@@ -97,13 +100,36 @@ class LearnedModel:
         self.moves_per_unit = float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
 
 
+def cache_dir() -> Path:
+    """Where built tables are kept between runs: ``$CLRL_CACHE_DIR``, else the user cache folder."""
+    return Path(os.environ.get("CLRL_CACHE_DIR") or platformdirs.user_cache_dir("clrl"))
+
+
 @functools.cache
 def cube_goal_table(radius: int) -> GoalTable | None:
-    """Every cube state within ``radius`` quarter turns of solved (built once per process); 0: none."""
+    """Every cube state within ``radius`` quarter turns of solved; 0: none.
+
+    Built once per process, and saved to :func:`cache_dir` so that later runs only load it (radius
+    7 takes ~10 s to build, well under a second to load). A cached file that is unreadable or was
+    written for another radius or hash function is built again.
+    """
     if checked_goal_radius(radius) == 0:
         return None
     domain = CubeDomain()
-    return GoalTable.build(domain, SOLVED_STATE, radius, domain.inverse_action)
+    path = cache_dir() / f"cube_goal_table_r{radius}.npz"
+    try:
+        table = GoalTable.load(path)
+        if table.matches(domain, SOLVED_STATE, radius):
+            return table
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass
+    print(f"building the cube goal table (radius {radius}); it is saved to {path}", file=sys.stderr)
+    table = GoalTable.build(domain, SOLVED_STATE, radius, domain.inverse_action)
+    try:
+        table.save(path)
+    except OSError:
+        pass  # an unwritable cache only costs the next run the build
+    return table
 
 
 def checked_goal_radius(radius: int) -> int:

@@ -14,8 +14,12 @@ quarter-turn cube has 1, 12, 114, 1,068, 10,011, 93,840 and 878,880 states at di
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 
+from clrl.checkpoint import atomic_write_bytes
 from clrl.planners.domain import Domain
 
 NO_ACTION = 255  # the goal's own entry: nothing left to do
@@ -66,6 +70,39 @@ class GoalTable:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def save(self, path: str | Path) -> None:
+        """Write the table as ``.npz``, atomically: a reader sees the old file or the whole new one."""
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            goal=self.goal,
+            keys=self.keys,
+            distances=self.distances,
+            actions=self.actions,
+            radius=self.radius,
+        )
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> GoalTable:
+        """A table written by :meth:`save`; check it with :meth:`matches` before trusting it."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["goal"], data["keys"], data["distances"], data["actions"], int(data["radius"]))
+
+    def matches(self, domain: Domain, goal: np.ndarray, radius: int) -> bool:
+        """Whether this table holds ``goal``'s ball of ``radius`` under ``domain``'s hash.
+
+        A saved table outlives the code that wrote it: if the hash function has changed since, the
+        goal and its children are no longer found at distances 0 and 1.
+        """
+        if self.radius != radius or not np.array_equal(self.goal, goal) or radius < 1:
+            return False
+        children, valid = domain.children(goal[None])
+        rows = self.lookup(domain.hash(np.concatenate([goal[None], children[0][valid[0]]])))
+        if (rows < 0).any():
+            return False
+        return self.distances[rows[0]] == 0 and bool((self.distances[rows[1:]] == 1).all())
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Row of each key in the table, or -1 where a key is absent."""

@@ -6,6 +6,14 @@ from clrl.config import load_config
 from clrl.puzzle_training import CHECKPOINT_NAME, train
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests build their own goal tables rather than read or fill the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLRL_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     config = load_config("cube")

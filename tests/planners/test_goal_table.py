@@ -103,3 +103,36 @@ def test_the_table_extends_a_search_s_reach():
 def test_negative_radius_is_refused():
     with pytest.raises(ValueError, match="radius"):
         GoalTable.build(DOMAIN, SOLVED_STATE, -1, DOMAIN.inverse_action)
+
+
+def test_a_saved_table_loads_equal_and_is_checked_against_the_hash(table, tmp_path):
+    table.save(tmp_path / "table.npz")
+    loaded = GoalTable.load(tmp_path / "table.npz")
+    for name in ("goal", "keys", "distances", "actions"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(table, name))
+    assert loaded.matches(DOMAIN, SOLVED_STATE, 4)
+    assert not loaded.matches(DOMAIN, SOLVED_STATE, 5)
+    # Keys from another hash function: the goal is not found where it should be.
+    rehashed = GoalTable(table.goal, table.keys ^ np.uint64(1), table.distances, table.actions, 4)
+    assert not rehashed.matches(DOMAIN, SOLVED_STATE, 4)
+
+
+def test_cube_goal_table_is_cached_and_rebuilt_when_unusable(tmp_path, monkeypatch):
+    from clrl import puzzle_solving
+
+    monkeypatch.setenv("CLRL_CACHE_DIR", str(tmp_path))
+    build = puzzle_solving.cube_goal_table.__wrapped__  # without the per-process memo
+    cached = tmp_path / "cube_goal_table_r3.npz"
+    built = build(3)
+    assert cached.is_file()
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the cached table should have been loaded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(GoalTable, "build", no_build)
+        np.testing.assert_array_equal(build(3).keys, built.keys)
+
+    cached.write_bytes(b"not a table")
+    np.testing.assert_array_equal(build(3).keys, built.keys)
+    assert GoalTable.load(cached).matches(DOMAIN, SOLVED_STATE, 3), "the damaged file is replaced"
