@@ -33,7 +33,7 @@ def build_parser() -> OneLineParser:
         "--goal-radius",
         type=int,
         metavar="R",
-        help="finish from any state within R quarter turns of solved, by table (default 6; 0: off)",
+        help="finish from any state within R quarter turns of solved, by table (default 7; 0: off)",
     )
     add_search_arguments(cube)
 

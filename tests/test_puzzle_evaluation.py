@@ -34,6 +34,6 @@ def test_cube_evaluation_json_rows(capsys, tiny_checkpoint, tmp_path):
         assert row["puzzles"] == 2
     assert planners["kociemba"]["solve_rate"] == 1.0
     assert planners["beam"]["mean_nodes"] <= 40 + 8, "beam search stays within its node budget"
-    assert planners["beam"]["goal_radius"] == 6 and planners["kociemba"]["goal_radius"] == 0
+    assert planners["beam"]["goal_radius"] == 7 and planners["kociemba"]["goal_radius"] == 0
     assert "| scramble20 | kociemba |" in table.read_text()
-    assert "| scramble20 | beam (width 8, goal table r6) |" in table.read_text()
+    assert "| scramble20 | beam (width 8, goal table r7) |" in table.read_text()

@@ -84,7 +84,7 @@ def test_learned_beam_with_checkpoint_solves_a_short_scramble(capsys, tiny_check
 
 
 def test_default_goal_table_finishes_a_short_scramble_without_search(capsys, tiny_checkpoint):
-    # 3 half-turn-metric moves are at most 6 quarter turns: inside the default radius-6 table.
+    # 3 half-turn-metric moves are at most 6 quarter turns: inside the default radius-7 table.
     code, out, _ = solve(
         capsys,
         "cube",
