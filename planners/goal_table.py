@@ -102,7 +102,7 @@ class GoalTable:
         rows = self.lookup(domain.hash(np.concatenate([goal[None], children[0][valid[0]]])))
         if (rows < 0).any():
             return False
-        return self.distances[rows[0]] == 0 and bool((self.distances[rows[1:]] == 1).all())
+        return bool(self.distances[rows[0]] == 0 and (self.distances[rows[1:]] == 1).all())
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Row of each key in the table, or -1 where a key is absent."""
