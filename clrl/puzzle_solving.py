@@ -39,8 +39,8 @@ LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 DEFAULTS = {
     "cube": {
         "planner": "beam",
-        "beam_width": 1024,
-        "budget": {"beam": 40_960, "greedy": 6_000},
+        "beam_width": 2048,
+        "budget": {"beam": 81_920, "greedy": 6_000},
         "goal_radius": 7,  # finish from any state this many moves from solved (cached; ~10 s to build once)
         "fallback": "kociemba",  # when the default learned planner fails within its budget
     },
