@@ -23,6 +23,7 @@ from clrl.checkpoint import atomic_write_bytes
 from clrl.planners.domain import Domain
 
 NO_ACTION = 255  # the goal's own entry: nothing left to do
+BUILD_CHUNK = 65_536  # parents whose children are made at once while building (cube: 42 MB of children)
 
 
 class GoalTable:
@@ -42,8 +43,20 @@ class GoalTable:
         self.radius = radius
 
     @classmethod
-    def build(cls, domain: Domain, goal: np.ndarray, radius: int, inverse_action: np.ndarray) -> GoalTable:
-        """Breadth-first search from ``goal`` to depth ``radius``; ``inverse_action[a]`` undoes ``a``."""
+    def build(
+        cls,
+        domain: Domain,
+        goal: np.ndarray,
+        radius: int,
+        inverse_action: np.ndarray,
+        chunk_size: int = BUILD_CHUNK,
+    ) -> GoalTable:
+        """Breadth-first search from ``goal`` to depth ``radius``; ``inverse_action[a]`` undoes ``a``.
+
+        Children are made and hashed ``chunk_size`` parents at a time, and only the keys of a layer
+        are kept whole: its states are made again from their parents when the next layer needs
+        them, and never for the last layer, the largest (radius 7: 8.2M of the 9.2M states).
+        """
         if radius < 0:
             raise ValueError(f"goal table radius must be >= 0, got {radius}")
         inverse_action = np.asarray(inverse_action)
@@ -53,19 +66,17 @@ class GoalTable:
         actions = [np.full(1, NO_ACTION, np.uint8)]
         seen = np.sort(keys[0])
         for depth in range(1, radius + 1):
-            children, valid = domain.children(frontier)
-            num_actions = children.shape[1]
-            flat = children.reshape(-1, *children.shape[2:])
-            child_keys = domain.hash(flat)
-            candidates = np.flatnonzero(valid.reshape(-1))
+            child_keys, valid, num_actions = children_keys(domain, frontier, chunk_size)
+            candidates = np.flatnonzero(valid)
             _, first = np.unique(child_keys[candidates], return_index=True)
             candidates = candidates[first]
             candidates = candidates[sorted_rows(seen, child_keys[candidates]) < 0]
-            frontier = flat[candidates]
             keys.append(child_keys[candidates])
             distances.append(np.full(len(candidates), depth, np.uint8))
             actions.append(inverse_action[candidates % num_actions].astype(np.uint8))
             seen = np.sort(np.concatenate([seen, keys[-1]]))
+            if depth < radius:
+                frontier = children_at(domain, frontier, candidates, num_actions, chunk_size)
         return cls(goal, np.concatenate(keys), np.concatenate(distances), np.concatenate(actions), radius)
 
     def __len__(self) -> int:
@@ -139,3 +150,26 @@ def sorted_rows(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Index of each of ``keys`` in the sorted, non-empty array ``sorted_keys``, or -1 if absent."""
     positions = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
     return np.where(sorted_keys[positions] == keys, positions, -1)
+
+
+def children_keys(domain: Domain, parents: np.ndarray, chunk_size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Hash and validity of every child of ``parents``, flat (child ``a`` of parent ``i`` at
+    ``i * num_actions + a``), and ``num_actions``; children are made ``chunk_size`` parents at a time."""
+    keys, valid, num_actions = [], [], 0
+    for start in range(0, len(parents), chunk_size):
+        children, chunk_valid = domain.children(parents[start : start + chunk_size])
+        num_actions = children.shape[1]
+        keys.append(domain.hash(children.reshape(-1, *children.shape[2:])))
+        valid.append(chunk_valid.reshape(-1))
+    return np.concatenate(keys), np.concatenate(valid), num_actions
+
+
+def children_at(
+    domain: Domain, parents: np.ndarray, flat_indices: np.ndarray, num_actions: int, chunk_size: int
+) -> np.ndarray:
+    """The children at ``flat_indices`` (as numbered by :func:`children_keys`), made again in chunks."""
+    made = []
+    for start in range(0, len(flat_indices), chunk_size):
+        rows, moves = np.divmod(flat_indices[start : start + chunk_size], num_actions)
+        made.append(domain.children(parents[rows])[0][np.arange(len(rows)), moves])
+    return np.concatenate(made) if made else parents[:0]

@@ -34,6 +34,13 @@ def test_counts_per_distance_are_the_cube_s(table):
     assert len(np.unique(table.keys)) == len(table)
 
 
+def test_building_in_small_chunks_gives_the_same_table(table):
+    # chunks of 7 parents split every layer past the first, and remake each frontier from its parents
+    chunked = GoalTable.build(DOMAIN, SOLVED_STATE, 4, DOMAIN.inverse_action, chunk_size=7)
+    for field in ("keys", "distances", "actions"):
+        np.testing.assert_array_equal(getattr(chunked, field), getattr(table, field))
+
+
 def test_distances_and_paths_home_are_exact(table):
     for start in random_states(21, 20, 4):
         row = table.lookup(hash_states(start[None]))[0]
