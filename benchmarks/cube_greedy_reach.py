@@ -55,8 +55,8 @@ def states_at_distance(
         if distance <= table.radius:
             keep = exact == distance
         else:  # outside the table, one move from its rim
-            children = domain.children(states)[0]
-            child_exact = table_distance(table, domain, children.reshape(-1, 54)).reshape(len(states), -1)
+            children = domain.children(states)[0].reshape(-1, SOLVED_STATE.size)
+            child_exact = table_distance(table, domain, children).reshape(len(states), -1)
             keep = (exact < 0) & (child_exact == table.radius).any(axis=1)
         found.append(states[keep])
     return np.concatenate(found)[:count]
@@ -68,7 +68,7 @@ def step_accuracy(
     """Fraction of ``states`` whose best-scoring child is one move nearer, and their mean score."""
     heuristic = model.heuristic(SOLVED_STATE)
     children = domain.children(states)[0]
-    scores = heuristic(children.reshape(-1, 54)).reshape(len(states), -1)
+    scores = heuristic(children.reshape(-1, SOLVED_STATE.size)).reshape(len(states), -1)
     picked = children[np.arange(len(states)), scores.argmin(axis=1)]
     nearer = table_distance(table, domain, picked) == distance - 1
     return float(nearer.mean()), float(heuristic(states).mean())

@@ -156,7 +156,7 @@ def children_keys(domain: Domain, parents: np.ndarray, chunk_size: int) -> tuple
     """Hash and validity of every child of ``parents``, flat (child ``a`` of parent ``i`` at
     ``i * num_actions + a``), and ``num_actions``; children are made ``chunk_size`` parents at a time."""
     keys, valid, num_actions = [], [], 0
-    for start in range(0, len(parents), chunk_size):
+    for start in range(0, max(len(parents), 1), chunk_size):  # once even for no parents: empty arrays
         children, chunk_valid = domain.children(parents[start : start + chunk_size])
         num_actions = children.shape[1]
         keys.append(domain.hash(children.reshape(-1, *children.shape[2:])))
