@@ -32,6 +32,7 @@ import copy
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -317,6 +318,46 @@ def load_policy(checkpoint: Checkpoint) -> tuple[LatentPPO, VecNormalize | None]
         probe = DummyVecEnv([lambda: make_env(env_config)])
         normalizer = VecNormalize(probe, training=False, norm_reward=False)
     return restore_model(checkpoint, normalizer), normalizer
+
+
+@dataclass
+class LoadedPolicy:
+    """A checkpoint with its policy and frozen observation normaliser, for ad-hoc rollouts."""
+
+    path: Path
+    checkpoint: Checkpoint
+    model: LatentPPO
+    normalizer: VecNormalize | None
+
+
+def loaded_policies(paths: list[str] | None) -> Iterator[LoadedPolicy]:
+    """Each of ``paths`` (default: the shipped policy) loaded in turn; its normaliser closed after."""
+    for path in paths or [str(default_checkpoint())]:
+        checkpoint = read_agent(path)
+        model, normalizer = load_policy(checkpoint)
+        try:
+            yield LoadedPolicy(Path(path), checkpoint, model, normalizer)
+        finally:
+            if normalizer is not None:
+                normalizer.close()
+
+
+def roll_out(
+    policy: LoadedPolicy,
+    settings: dict[str, Any],
+    name: str,
+    env_overrides: list[str],
+    episodes: int,
+    seed: int,
+) -> tuple[ScenarioResult, list[EpisodeRecord]]:
+    """``episodes`` of one scenario given by its env overrides (applied after ``eval.common_overrides``)."""
+    scenarios = {"scenarios": {name: {"env_overrides": env_overrides}}}
+    (scenario,) = parse_scenarios({**settings, **scenarios}, policy.checkpoint.config["env"])
+    records, control_dt, weight = run_episodes(
+        policy.model, policy.normalizer, scenario, episodes, seed, int(settings["parallel_envs"])
+    )
+    step = policy.checkpoint.step
+    return summarise(name, records, control_dt, weight, policy.path, step, 0.0), records
 
 
 def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None:

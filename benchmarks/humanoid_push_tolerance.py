@@ -16,20 +16,11 @@ import argparse
 import platform
 import shlex
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from clrl.agents.checkpointing import read_agent
-from clrl.agents.evaluation import (
-    FLAT_GROUND,
-    default_checkpoint,
-    load_policy,
-    parse_scenarios,
-    run_episodes,
-    summarise,
-)
+from clrl.agents.evaluation import FLAT_GROUND, loaded_policies, roll_out
 from clrl.config import load_config
 from clrl.runs import cpu_model
 
@@ -49,9 +40,7 @@ def main() -> None:
         "| policy (env steps) | push (N) | episodes | fall rate | survival (s) | push to fall, median (s) |"
     )
     print("|---|---:|---:|---:|---:|---:|")
-    for path in args.checkpoint or [str(default_checkpoint())]:
-        checkpoint = read_agent(path)
-        model, normalizer = load_policy(checkpoint)
+    for policy in loaded_policies(args.checkpoint):
         for force in args.forces:
             overrides = [
                 *FLAT_GROUND,
@@ -59,21 +48,14 @@ def main() -> None:
                 f"randomization.push_interval={list(args.interval)}",
                 "held_out.push_force=[1000.0, 1001.0]",  # out of the way: held-out pushes must stay disjoint
             ]
-            scenarios = {"scenarios": {"pushes": {"env_overrides": overrides}}}
-            (scenario,) = parse_scenarios({**settings, **scenarios}, checkpoint.config["env"])
-            records, control_dt, weight = run_episodes(
-                model, normalizer, scenario, args.episodes, args.seed, int(settings["parallel_envs"])
-            )
-            result = summarise(scenario.name, records, control_dt, weight, Path(path), checkpoint.step, 0.0)
+            result, records = roll_out(policy, settings, "pushes", overrides, args.episodes, args.seed)
             to_fall = [r.seconds_since_push for r in records if r.fell]
             median_to_fall = f"{np.median(to_fall):.2f}" if to_fall else "-"
             print(
-                f"| {path} ({checkpoint.step:,}) | {force:g} | {result.episodes} | {result.fall_rate:.2f} "
-                f"| {result.survival_s:.1f} | {median_to_fall} |",
+                f"| {policy.path} ({policy.checkpoint.step:,}) | {force:g} | {result.episodes} "
+                f"| {result.fall_rate:.2f} | {result.survival_s:.1f} | {median_to_fall} |",
                 flush=True,
             )
-        if normalizer is not None:
-            normalizer.close()
 
 
 if __name__ == "__main__":

@@ -15,19 +15,10 @@ import argparse
 import platform
 import shlex
 import sys
-from pathlib import Path
 
 import torch
 
-from clrl.agents.checkpointing import read_agent
-from clrl.agents.evaluation import (
-    FLAT_GROUND,
-    default_checkpoint,
-    load_policy,
-    parse_scenarios,
-    run_episodes,
-    summarise,
-)
+from clrl.agents.evaluation import FLAT_GROUND, loaded_policies, roll_out
 from clrl.config import load_config
 from clrl.runs import cpu_model
 
@@ -47,27 +38,18 @@ def main() -> None:
         "| net speed (m/s) | net speed / command |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for path in args.checkpoint or [str(default_checkpoint())]:
-        checkpoint = read_agent(path)
-        model, normalizer = load_policy(checkpoint)
+    for policy in loaded_policies(args.checkpoint):
         for speed in args.speeds:
             # after eval.common_overrides (0.5 m/s straight ahead), so this speed wins
             overrides = [*FLAT_GROUND, f"command.lin_vel_x=[{speed}, {speed}]"]
-            scenarios = {"scenarios": {f"forward_{speed:g}": {"env_overrides": overrides}}}
-            (scenario,) = parse_scenarios({**settings, **scenarios}, checkpoint.config["env"])
-            records, control_dt, weight = run_episodes(
-                model, normalizer, scenario, args.episodes, args.seed, int(settings["parallel_envs"])
-            )
-            result = summarise(scenario.name, records, control_dt, weight, Path(path), checkpoint.step, 0.0)
+            result, _ = roll_out(policy, settings, f"forward_{speed:g}", overrides, args.episodes, args.seed)
             net_speed = result.distance_m / result.survival_s
             print(
-                f"| {path} ({checkpoint.step:,}) | {speed:g} | {result.episodes} | {result.fall_rate:.2f} "
-                f"| {result.lin_tracking_error:.3f} | {result.yaw_tracking_error:.3f} "
-                f"| {net_speed:.2f} | {net_speed / speed:.2f} |",
+                f"| {policy.path} ({policy.checkpoint.step:,}) | {speed:g} | {result.episodes} "
+                f"| {result.fall_rate:.2f} | {result.lin_tracking_error:.3f} "
+                f"| {result.yaw_tracking_error:.3f} | {net_speed:.2f} | {net_speed / speed:.2f} |",
                 flush=True,
             )
-        if normalizer is not None:
-            normalizer.close()
 
 
 if __name__ == "__main__":
