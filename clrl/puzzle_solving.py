@@ -41,7 +41,7 @@ DEFAULTS = {
         "planner": "beam",
         "beam_width": 2048,
         "budget": {"beam": 81_920, "greedy": 6_000},
-        "goal_radius": 7,  # finish from any state this many moves from solved (cached; ~10 s to build once)
+        "goal_radius": 7,  # finish from any state this many moves from solved (cached; ~5 s to build once)
         "fallback": "kociemba",  # when the default learned planner fails within its budget
     },
     "sokoban": {
@@ -51,7 +51,7 @@ DEFAULTS = {
     },
 }
 DEFAULT_BUDGET = 200_000
-MAX_GOAL_RADIUS = 7  # 9.2M states, ~10 s to build; radius 8 would hold 76M
+MAX_GOAL_RADIUS = 7  # 9.2M states, ~5 s and 1.1 GB to build; radius 8 would hold 76M
 EXPAND_BATCH = 64  # nodes popped per best-first iteration: one network call scores all their children
 
 
@@ -110,7 +110,7 @@ def cube_goal_table(radius: int) -> GoalTable | None:
     """Every cube state within ``radius`` quarter turns of solved; 0: none.
 
     Built once per process, and saved to :func:`cache_dir` so that later runs only load it (radius
-    7 takes ~10 s to build, well under a second to load). A cached file that is unreadable or was
+    7 takes ~5 s to build, well under a second to load). A cached file that is unreadable or was
     written for another radius or hash function is built again.
     """
     if checked_goal_radius(radius) == 0:
