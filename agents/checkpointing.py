@@ -21,11 +21,13 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from clrl.agents.ppo import LatentPPO
-from clrl.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from clrl.checkpoint import Checkpoint, CheckpointError, check_sections, load_checkpoint, save_checkpoint
 
 JOB = "humanoid"
 #: Config sections that fix observation and network shapes; resuming with others is refused.
 ARCHITECTURE_SECTIONS = ("env", "agent")
+#: ``env:`` keys added after humanoid checkpoints were shipped, with the value those runs had.
+ENV_KEYS_ADDED = {"action_clip": 1.0}
 
 
 def save_agent(
@@ -49,14 +51,42 @@ def save_agent(
     return save_checkpoint(path, job=JOB, step=model.num_timesteps, config=config, state=state)
 
 
-def read_agent(path: str | Path, expected_config: dict[str, Any] | None = None) -> Checkpoint:
-    """Load and check a humanoid checkpoint file without building the model."""
-    checkpoint = load_checkpoint(
-        path, job=JOB, expected_config=expected_config, match_sections=ARCHITECTURE_SECTIONS
-    )
+def read_agent(
+    path: str | Path,
+    expected_config: dict[str, Any] | None = None,
+    match_sections: tuple[str, ...] = ARCHITECTURE_SECTIONS,
+) -> Checkpoint:
+    """Load and check a humanoid checkpoint file without building the model.
+
+    Its ``env:`` section gains the keys added since it was written (:data:`ENV_KEYS_ADDED`), so a
+    checkpoint of an older release still evaluates and resumes under the current config.
+    """
+    checkpoint = load_checkpoint(path, job=JOB)
     if "sb3_zip" not in checkpoint.state:
         raise CheckpointError(f"checkpoint {path} holds no humanoid policy (missing 'sb3_zip')")
+    for key, value in ENV_KEYS_ADDED.items():
+        checkpoint.config["env"].setdefault(key, value)
+    if expected_config is not None:
+        check_sections(path, checkpoint.config, expected_config, match_sections)
     return checkpoint
+
+
+def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
+    """Fine-tuning: give a new ``model`` the saved policy weights and normalisation statistics.
+
+    Its optimizer, step size and step count stay fresh; the env it trains on may differ from the
+    saved run's (rewards, ranges, ``action_clip``) as long as observation and action shapes match.
+    """
+    saved = LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=None, device=model.device)
+    try:
+        model.policy.load_state_dict(saved.policy.state_dict())
+    except RuntimeError as exc:  # torch lists every mismatched tensor; the first says enough
+        lines = str(exc).splitlines()
+        reason = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise CheckpointError(f"the checkpoint's network does not fit this env ({reason})") from None
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None and "obs_rms" in checkpoint.state:
+        restore_normalizer(normalizer, checkpoint.state)
 
 
 def restore_model(

@@ -9,7 +9,9 @@ process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecN
 * ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C.
 
 ``--steps N`` is the run's total number of environment steps; with ``--resume`` training continues
-from ``checkpoints/last.pt`` up to that total.
+from ``checkpoints/last.pt`` up to that total. ``train.init_from: F`` fine-tunes instead: a new run
+(steps from 0, a fresh optimizer) starts from F's weights, normalisation statistics and curriculum
+levels, under this config's ``env:`` section, which may differ from F's.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from clrl.agents.callbacks import (
     RolloutVideoCallback,
     UpdateThreadsCallback,
 )
-from clrl.agents.checkpointing import read_agent, restore_model, save_agent
+from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import CheckpointError
@@ -167,6 +169,10 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             raise ConfigError(
                 f"--resume: the checkpoint is already at {checkpoint.step} steps; pass --steps above that"
             )
+    start = None
+    if checkpoint is None and settings["init_from"] is not None:
+        # the env may differ (that is what a fine-tune is for); the network may not
+        start = read_agent(settings["init_from"], expected_config=config, match_sections=("agent",))
     seed = int(config["seed"])
     seed_everything(seed)
     rollout_threads, update_threads = int(settings["torch_threads"]), int(settings["update_threads"])
@@ -193,6 +199,10 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         else:
             model = build_model(config, venv, seed)
             terrain_levels = push_levels = None
+            if start is not None:
+                initialise_from(model, start)
+                terrain_levels = saved_levels(start.state, "terrain_levels", n_envs)
+                push_levels = saved_levels(start.state, "push_levels", n_envs)
         model.set_logger(configure(str(run_dir), ["tensorboard"]))
         curriculum = CurriculumCallback(
             n_envs,

@@ -123,13 +123,7 @@ def load_checkpoint(
             f"incompatible with clrl {__version__}"
         )
     if expected_config is not None:
-        for section in match_sections:
-            saved, wanted = payload["config"].get(section), expected_config.get(section)
-            if saved != wanted:
-                raise CheckpointError(
-                    f"checkpoint {path} has a different {section!r} config "
-                    f"({first_difference(saved, wanted, section)})"
-                )
+        check_sections(path, payload["config"], expected_config, match_sections)
     return Checkpoint(
         job=payload["job"],
         step=payload["step"],
@@ -137,6 +131,19 @@ def load_checkpoint(
         state=payload["state"],
         code_version=payload["code_version"],
     )
+
+
+def check_sections(
+    path: str | Path, saved_config: dict[str, Any], expected_config: dict[str, Any], sections: tuple[str, ...]
+) -> None:
+    """Refuse a checkpoint whose ``sections`` of the config differ from ``expected_config``'s."""
+    for section in sections:
+        saved, wanted = saved_config.get(section), expected_config.get(section)
+        if saved != wanted:
+            raise CheckpointError(
+                f"checkpoint {path} has a different {section!r} config "
+                f"({first_difference(saved, wanted, section)})"
+            )
 
 
 def first_difference(saved: Any, wanted: Any, prefix: str) -> str:

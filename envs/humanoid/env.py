@@ -71,9 +71,10 @@ class HumanoidEnv(gym.Env):
       weight), gait frequency (Hz), and terrain heights relative to the base on a
       ``scan.points_x x scan.points_y`` grid in the base's yaw frame. Q = 64 with the default scan.
 
-    Action: ``Box(-1, 1, (A,), float32)``: leg joint target offsets (left leg then right leg, hip to
-    ankle) in units of ``action_scale`` rad; with ``clock: adaptive`` the last entry sets the gait
-    frequency within ``gait_frequency_range``.
+    Action: ``Box(-c, c, (A,), float32)`` with c = ``action_clip``: leg joint target offsets (left
+    leg then right leg, hip to ankle) in units of ``action_scale`` rad, clipped to +-c; with
+    ``clock: adaptive`` the last entry sets the gait frequency within ``gait_frequency_range``
+    (-1 and 1 are its ends).
 
     Reward: ``dt * sum(scale * term)`` over the named terms in :mod:`rewards` with the scales of
     ``env.rewards``; each scaled term is in ``info["reward_terms"]``.
@@ -180,7 +181,10 @@ class HumanoidEnv(gym.Env):
                 "privileged": spaces.Box(-np.inf, np.inf, (self.privileged_size,), np.float32),
             }
         )
-        self.action_space = spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
+        self.action_clip = float(cfg["action_clip"])
+        if self.action_clip <= 0:
+            raise ConfigError(f"env.action_clip must be positive, got {self.action_clip:g}")
+        self.action_space = spaces.Box(-self.action_clip, self.action_clip, (self.action_dim,), np.float32)
 
         noise = cfg["noise"]
         n = self.n_legs
@@ -352,7 +356,7 @@ class HumanoidEnv(gym.Env):
         model, data, rng = self.model, self.data, self.np_random
         # minimum(maximum()) is np.clip without its Python-level dispatch (a few microseconds per step)
         action = np.asarray(action, dtype=np.float64).reshape(self.action_dim)
-        action = np.minimum(np.maximum(action, -1.0), 1.0)
+        action = np.minimum(np.maximum(action, -self.action_clip), self.action_clip)
         if self.adaptive_clock:
             self.gait_frequency = clock.frequency_from_action(float(action[-1]), *self._gait_frequency_range)
         # the oldest pending action acts now: a delay of d steps means a queue of d + 1

@@ -10,16 +10,19 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from clrl.agents.checkpointing import read_agent, restore_model
+from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
+from clrl.agents.evaluation import default_checkpoint
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
-from clrl.agents.training import CHECKPOINT_NAME, make_env
+from clrl.agents.training import CHECKPOINT_NAME, build_model, make_env, make_vec_env, wrap_normalize
 from clrl.checkpoint import CheckpointError
 from clrl.cli import run_command
+from clrl.config import load_config
 from clrl.train import main as train_main
 
 EXPECTED_SCALARS = {
@@ -185,6 +188,84 @@ def test_resume_refuses_another_architecture(
                 "agent.latent_dim=8",
             ]
         )
+
+
+def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
+    tiny_run: Path, tiny_overrides: tuple[str, ...]
+) -> None:
+    source = read_agent(tiny_run / CHECKPOINT_NAME)
+    config = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=2.0"])
+    venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
+    try:
+        model = build_model(config, venv, seed=0)
+        initialise_from(model, source)
+        saved = restore_model(source, None).policy.state_dict()
+        loaded = model.policy.state_dict()
+        assert saved.keys() == loaded.keys()
+        for name, tensor in saved.items():
+            torch.testing.assert_close(loaded[name], tensor, rtol=0, atol=0)
+        for key, stats in source.state["obs_rms"].items():
+            np.testing.assert_array_equal(venv.obs_rms[key].mean, stats["mean"].numpy())
+        assert model.action_space.high.max() == 2.0, "the model acts in the new env's action space"
+        assert model.num_timesteps == 0
+    finally:
+        venv.close()
+
+
+def test_init_from_fine_tunes_under_another_env_section(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
+) -> None:
+    other_env = ("env.action_clip=2.0", "env.rewards.tracking_lin_vel=2.0")
+    source = f"train.init_from={tiny_run / CHECKPOINT_NAME}"
+    argv = ["humanoid", "--steps", "64", "--run-dir", str(tmp_path), *tiny_overrides, *other_env, source]
+    train_main([*argv, "train.video_every=0"])
+    tuned = read_agent(tmp_path / CHECKPOINT_NAME)
+    assert tuned.step == 64, "a fine-tune counts its own steps from 0"
+    assert tuned.config["env"]["action_clip"] == 2.0
+    assert tuned.state["sb3_zip"] != read_agent(tiny_run / CHECKPOINT_NAME).state["sb3_zip"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("agent.latent_dim=8", "different 'agent' config (agent.latent_dim"),
+        ("env.history=3", "network does not fit this env"),
+    ],
+)
+def test_init_from_refuses_another_network_in_one_line(
+    override: str,
+    message: str,
+    tiny_run: Path,
+    tiny_overrides: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = f"train.init_from={tiny_run / CHECKPOINT_NAME}"
+    argv = ["humanoid", "--steps", "64", "--run-dir", str(tmp_path), *tiny_overrides, source, override]
+    assert run_command(train_main, [*argv, "train.video_every=0"]) != 0
+    error = capsys.readouterr().err.strip()
+    assert message in error and "Traceback" not in error and len(error.splitlines()) == 1
+    assert not (tmp_path / CHECKPOINT_NAME).exists()
+
+
+def test_checkpoints_from_before_action_clip_read_as_clip_one(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
+) -> None:
+    """The shipped policy predates ``env.action_clip``; it trained with actions clipped to +-1."""
+    payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
+    del payload["config"]["env"]["action_clip"]
+    older = tmp_path / "older.pt"
+    torch.save(payload, older)
+    config = load_config("humanoid", overrides=tiny_overrides)
+    assert read_agent(older, expected_config=config).config["env"]["action_clip"] == 1.0  # resumable
+    wider = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=2.0"])
+    with pytest.raises(CheckpointError, match="env.action_clip"):
+        read_agent(older, expected_config=wider)
+
+
+def test_the_shipped_policy_resumes_under_the_committed_config() -> None:
+    """``--resume`` from the shipped file (docs/BENCHMARKS.md) needs the committed env: and agent:."""
+    read_agent(default_checkpoint(), expected_config=load_config("humanoid"))
 
 
 def test_ctrl_c_saves_a_checkpoint_first(

@@ -165,6 +165,19 @@ def test_action_takes_effect_after_the_delay():
     np.testing.assert_allclose(env.data.ctrl[legs], env.nominal_leg, atol=1e-6)
 
 
+@pytest.mark.parametrize("action_clip", [1.0, 2.0])
+def test_leg_actions_are_clipped_to_action_clip(action_clip, nominal_g1):
+    env = nominal_g1 if action_clip == 1.0 else HumanoidEnv(nominal_config(action_clip=action_clip))
+    assert (env.action_space.low.min(), env.action_space.high.max()) == (-action_clip, action_clip)
+    env.reset(seed=0)
+    legs = env.leg_actuators
+    action = np.tile(np.array([1.5, -3.0, 0.5], dtype=np.float32), 4)
+    env.step(action)
+    clipped = np.clip(action, -action_clip, action_clip)
+    expected = env.nominal_leg + ENV["action_scale"] * clipped
+    np.testing.assert_allclose(env.data.ctrl[legs], expected, atol=1e-6)
+
+
 def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
     config = nominal_config()
     config["terrain"].update(types=["stairs_up"], weights=[1.0])
