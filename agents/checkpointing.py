@@ -27,7 +27,7 @@ JOB = "humanoid"
 #: Config sections that fix observation and network shapes; resuming with others is refused.
 ARCHITECTURE_SECTIONS = ("env", "agent")
 #: ``env:`` keys added after humanoid checkpoints were shipped, with the value those runs had.
-ENV_KEYS_ADDED = {"action_clip": 1.0}
+ENV_KEYS_ADDED = {"action_clip": 1.0, "rewards.hip_roll_yaw": 0.0}
 
 
 def save_agent(
@@ -64,8 +64,12 @@ def read_agent(
     checkpoint = load_checkpoint(path, job=JOB)
     if "sb3_zip" not in checkpoint.state:
         raise CheckpointError(f"checkpoint {path} holds no humanoid policy (missing 'sb3_zip')")
-    for key, value in ENV_KEYS_ADDED.items():
-        checkpoint.config["env"].setdefault(key, value)
+    for dotted_key, value in ENV_KEYS_ADDED.items():
+        *sections, key = dotted_key.split(".")
+        node = checkpoint.config["env"]
+        for section in sections:
+            node = node[section]
+        node.setdefault(key, value)
     if expected_config is not None:
         check_sections(path, checkpoint.config, expected_config, match_sections)
     return checkpoint

@@ -202,6 +202,9 @@ class HumanoidEnv(gym.Env):
         self._layout = kernels.Layout(
             int(self.root_body),
             self.leg_qpos.astype(np.int64),
+            np.array(
+                [self.robot.leg_joints.index(name) for name in self.robot.hip_roll_yaw_joints], np.int64
+            ),
             self.leg_dofs.astype(np.int64),
             self.leg_actuators.astype(np.int64),
             self.foot_geoms.astype(np.int64),
@@ -376,9 +379,9 @@ class HumanoidEnv(gym.Env):
         measured = self._measured
         fell = kernels.step_rewards(
             measured, base_height, self._gait, self._qpos, self._qacc, self._actuator_force,
-            self._actuator_velocity, self._motor_kd, self._layout, self.soft_low, self.soft_high,
-            self.command, self.phase, action, self.previous_action, self._params, self._term_scales,
-            self._terms,
+            self._actuator_velocity, self._motor_kd, self._layout, self.nominal_leg, self.soft_low,
+            self.soft_high, self.command, self.phase, action, self.previous_action, self._params,
+            self._term_scales, self._terms,
         )  # fmt: skip
         values = self._terms[self._term_index].tolist()
         reward, terms = sum(values), dict(zip(self._term_names, values, strict=True))

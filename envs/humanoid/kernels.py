@@ -40,6 +40,7 @@ class Layout(NamedTuple):
 
     root_body: int  # the floating base
     leg_qpos: np.ndarray  # (n,) int64, qpos address of each leg joint (action order)
+    hip_roll_yaw: np.ndarray  # (h,) int64, indices among the leg joints of the hips' roll and yaw joints
     leg_dofs: np.ndarray  # (n,) int64, dof address of each leg joint
     leg_actuators: np.ndarray  # (n,) int64
     foot_geoms: np.ndarray  # (2,) int64, left and right foot collision boxes
@@ -354,6 +355,7 @@ def step_rewards(
     actuator_velocity: np.ndarray,
     motor_kd: np.ndarray,
     layout: Layout,
+    nominal_leg: np.ndarray,
     soft_low: np.ndarray,
     soft_high: np.ndarray,
     command: np.ndarray,
@@ -384,6 +386,9 @@ def step_rewards(
         q = qpos[layout.leg_qpos[j]]
         above += max(q - soft_high[j], 0.0)
         below += max(soft_low[j] - q, 0.0)
+    hip_offset = 0.0
+    for j in layout.hip_roll_yaw:
+        hip_offset += (qpos[layout.leg_qpos[j]] - nominal_leg[j]) ** 2
     inputs = rewards.RewardInputs(
         command,
         measured.lin_vel,
@@ -404,6 +409,7 @@ def step_rewards(
         torques,
         joint_acc,
         above + below,
+        hip_offset,
         fallen,
         params.tracking_sigma,
     )

@@ -42,6 +42,7 @@ class RewardInputs(NamedTuple):
     torques: np.ndarray  # (n_legs,) N m
     joint_acc: np.ndarray  # (n_legs,) rad/s^2
     joint_limit_excess: float  # rad beyond the soft joint limits, summed over leg joints
+    hip_roll_yaw_offset: float  # rad^2: squared offsets of the hips' roll and yaw joints from nominal, summed
     fell: bool
     tracking_sigma: float
 
@@ -137,6 +138,13 @@ def joint_limits(s: RewardInputs) -> float:
 
 
 @njit(cache=True)
+def hip_roll_yaw(s: RewardInputs) -> float:
+    """Legs splayed or twisted away from the nominal pose (legged_gym's ``hip_pos`` for the G1):
+    a walk should come from hip pitch and knee, not from swinging the hips' yaw."""
+    return s.hip_roll_yaw_offset
+
+
+@njit(cache=True)
 def alive(s: RewardInputs) -> float:
     return 1.0
 
@@ -161,6 +169,7 @@ TERM_FUNCTIONS = (
     torques,
     joint_acc,
     joint_limits,
+    hip_roll_yaw,
     alive,
     termination,
 )
@@ -184,8 +193,9 @@ def evaluate(s: RewardInputs, out: np.ndarray) -> None:
     out[11] = torques(s)
     out[12] = joint_acc(s)
     out[13] = joint_limits(s)
-    out[14] = alive(s)
-    out[15] = termination(s)
+    out[14] = hip_roll_yaw(s)
+    out[15] = alive(s)
+    out[16] = termination(s)
 
 
 @njit(cache=True)

@@ -41,6 +41,7 @@ class RobotSpec:
     scene: str  # scene file, relative to the playground locomotion folder of the asset package
     root_body: str  # the floating base (IMU frame)
     leg_joints: tuple[str, ...]  # left leg then right leg, hip to ankle; these are the actions
+    hip_roll_yaw_joints: tuple[str, ...]  # the hip joints that splay and twist the legs (reward hip_roll_yaw)
     leg_kp: tuple[float, ...]  # PD stiffness per leg joint (N m / rad)
     leg_kd: tuple[float, ...]  # PD damping per leg joint (N m s / rad)
     hold_kp: float  # stiffness that holds every other actuated joint (waist, arms) at its pose
@@ -64,6 +65,9 @@ ROBOTS: dict[str, RobotSpec] = {
             for side in ("left", "right")
             for joint in ("hip_pitch", "hip_roll", "hip_yaw", "knee", "ankle_pitch", "ankle_roll")
         ),
+        hip_roll_yaw_joints=tuple(
+            f"{side}_hip_{axis}_joint" for side in ("left", "right") for axis in ("roll", "yaw")
+        ),
         # Stiffer ankles than Unitree's deployment gains (40): with them the nominal pose is
         # statically stable under PD alone (a 33 kg body at 0.69 m needs > 112 N m/rad per ankle).
         leg_kp=(200.0, 200.0, 200.0, 300.0, 300.0, 100.0) * 2,
@@ -84,6 +88,7 @@ ROBOTS: dict[str, RobotSpec] = {
         leg_joints=tuple(
             f"{side}_{joint}" for side in ("LL", "LR") for joint in ("HR", "HAA", "HFE", "KFE", "FFE", "FAA")
         ),
+        hip_roll_yaw_joints=tuple(f"{side}_{joint}" for side in ("LL", "LR") for joint in ("HR", "HAA")),
         # Playground's kp 35 lets the nominal pose fold within a second; these hold it under PD alone
         leg_kp=(100.0, 100.0, 100.0, 100.0, 150.0, 30.0) * 2,
         leg_kd=(2.5, 2.5, 2.5, 2.5, 3.0, 0.5) * 2,

@@ -248,16 +248,19 @@ def test_init_from_refuses_another_network_in_one_line(
     assert not (tmp_path / CHECKPOINT_NAME).exists()
 
 
-def test_checkpoints_from_before_action_clip_read_as_clip_one(
+def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_trained_under(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
-    """The shipped policy predates ``env.action_clip``; it trained with actions clipped to +-1."""
+    """The shipped policy predates ``env.action_clip`` (it trained clipped to +-1) and the
+    ``hip_roll_yaw`` reward term (it trained without)."""
     payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
     del payload["config"]["env"]["action_clip"]
+    del payload["config"]["env"]["rewards"]["hip_roll_yaw"]
     older = tmp_path / "older.pt"
     torch.save(payload, older)
     config = load_config("humanoid", overrides=tiny_overrides)
-    assert read_agent(older, expected_config=config).config["env"]["action_clip"] == 1.0  # resumable
+    env = read_agent(older, expected_config=config).config["env"]  # so a resume accepts it
+    assert (env["action_clip"], env["rewards"]["hip_roll_yaw"]) == (1.0, 0.0)
     wider = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=2.0"])
     with pytest.raises(CheckpointError, match="env.action_clip"):
         read_agent(older, expected_config=wider)

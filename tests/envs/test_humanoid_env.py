@@ -178,6 +178,23 @@ def test_leg_actions_are_clipped_to_action_clip(action_clip, nominal_g1):
     np.testing.assert_allclose(env.data.ctrl[legs], expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("robot", ["g1", "berkeley_humanoid"])
+def test_hip_roll_yaw_costs_the_squared_hip_roll_and_yaw_offsets(robot):
+    config = nominal_config(robot)
+    config["rewards"]["hip_roll_yaw"] = -1.0
+    env = HumanoidEnv(config)
+    env.reset(seed=0)
+    names = env.robot.leg_joints
+    twist = np.array([name in env.robot.hip_roll_yaw_joints for name in names], dtype=np.float32)
+    assert twist.sum() == 4
+    for _ in range(5):
+        _, _, _, _, info = env.step(0.8 * twist)
+    offsets = env.data.qpos[env.leg_qpos] - env.nominal_leg
+    expected = -1.0 * env.control_dt * float(np.sum(offsets[twist > 0] ** 2))
+    assert info["reward_terms"]["hip_roll_yaw"] == pytest.approx(expected, rel=1e-9)
+    assert expected < -1e-4  # the hips did turn
+
+
 def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
     config = nominal_config()
     config["terrain"].update(types=["stairs_up"], weights=[1.0])

@@ -194,7 +194,7 @@ def reward_inputs(rng: np.random.Generator):
         swing_height_target=np.array([0.0, 0.07]), foot_speed_xy=np.array([0.2, 0.3]),
         action=rng.uniform(-1, 1, 13), previous_action=rng.uniform(-1, 1, 13),
         torques=rng.uniform(-50, 50, 12), joint_acc=rng.uniform(-100, 100, 12), joint_limit_excess=0.1,
-        fell=True, tracking_sigma=0.25,
+        hip_roll_yaw_offset=0.07, fell=True, tracking_sigma=0.25,
     )  # fmt: skip
 
 
@@ -216,4 +216,5 @@ def test_reward_evaluate_fills_terms_in_the_order_of_TERMS():
     assert out[rewards.TERMS.index("feet_air_time")] == pytest.approx(0.1)
     assert out[rewards.TERMS.index("feet_clearance")] == pytest.approx(0.02**2)
     assert out[rewards.TERMS.index("feet_slip")] == pytest.approx(0.2**2 + 0.3**2)
+    assert out[rewards.TERMS.index("hip_roll_yaw")] == 0.07
     assert out[rewards.TERMS.index("termination")] == 1.0

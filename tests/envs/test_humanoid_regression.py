@@ -30,6 +30,8 @@ INFO_KEYS = (
     "distance", "energy", "fell",
 )  # fmt: skip
 ENV = load_config("humanoid")["env"]
+#: The terms the reward counts (a term with scale 0 is reported as 0 and changes nothing)
+SCALED_TERMS = sorted(term for term, scale in ENV["rewards"].items() if scale != 0)
 
 
 def nominal_flat_config() -> dict:
@@ -76,7 +78,7 @@ def rollout(name: str) -> dict[str, np.ndarray]:
         record["policy"].append(obs["policy"])
         record["privileged"].append(obs["privileged"])
         record["reward"].append(reward)
-        record["terms"].append([info["reward_terms"][term] for term in sorted(ENV["rewards"])])
+        record["terms"].append([info["reward_terms"][term] for term in SCALED_TERMS])
         record["done"].append([terminated, truncated])
         record["info"].append([info[key] for key in INFO_KEYS])
         if terminated or truncated:
