@@ -28,6 +28,7 @@ from clrl.agents.evaluation import (
     make_scenario_env,
     parse_scenarios,
 )
+from clrl.cli import run_command
 from clrl.config import load_config
 from clrl.runs import cpu_model
 
@@ -73,14 +74,14 @@ def saturation_row(
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", nargs="+", help="policies to test (default: the shipped one)")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.5, 1.0], metavar="M/S")
     parser.add_argument("--clips", type=float, nargs="+", help="env.action_clip values (default: trained)")
     parser.add_argument("--episodes", type=int, default=5, help="20 s episodes per row")
     parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     settings = load_config("humanoid")["eval"]
     print(f"`python {shlex.join(sys.argv)}`; {platform.node()}, {cpu_model()}\n")
@@ -96,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_command(main, None))  # a bad checkpoint: one error line

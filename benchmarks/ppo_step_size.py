@@ -22,17 +22,18 @@ from stable_baselines3.common.logger import configure
 
 from clrl.agents.checkpointing import read_agent, restore_model
 from clrl.agents.training import build_model, make_vec_env, wrap_normalize
+from clrl.cli import run_command
 from clrl.config import load_config
 
 N_ENVS, N_STEPS = 8, 256
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log-std-init", type=float, default=-2.0, help="initial log std (untrained policy)")
     parser.add_argument("--checkpoint", help="probe this trained policy instead of an untrained one")
     parser.add_argument("--step-sizes", type=float, nargs="+", default=[1e-5, 1e-4, 3e-4], metavar="LR")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     checkpoint = read_agent(args.checkpoint) if args.checkpoint else None
     config = checkpoint.config if checkpoint else load_config("humanoid")
@@ -70,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_command(main, None))  # a bad checkpoint: one error line
