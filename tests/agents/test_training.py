@@ -194,7 +194,7 @@ def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
     tiny_run: Path, tiny_overrides: tuple[str, ...]
 ) -> None:
     source = read_agent(tiny_run / CHECKPOINT_NAME)
-    config = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=2.0"])
+    config = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=1.5"])
     venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
     try:
         model = build_model(config, venv, seed=0)
@@ -206,7 +206,7 @@ def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
             torch.testing.assert_close(loaded[name], tensor, rtol=0, atol=0)
         for key, stats in source.state["obs_rms"].items():
             np.testing.assert_array_equal(venv.obs_rms[key].mean, stats["mean"].numpy())
-        assert model.action_space.high.max() == 2.0, "the model acts in the new env's action space"
+        assert model.action_space.high.max() == 1.5, "the model acts in the new env's action space"
         assert model.num_timesteps == 0
     finally:
         venv.close()
@@ -215,13 +215,13 @@ def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
 def test_init_from_fine_tunes_under_another_env_section(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
-    other_env = ("env.action_clip=2.0", "env.rewards.tracking_lin_vel=2.0")
+    other_env = ("env.action_clip=1.5", "env.rewards.tracking_lin_vel=2.0")
     source = f"train.init_from={tiny_run / CHECKPOINT_NAME}"
     argv = ["humanoid", "--steps", "64", "--run-dir", str(tmp_path), *tiny_overrides, *other_env, source]
     train_main([*argv, "train.video_every=0"])
     tuned = read_agent(tmp_path / CHECKPOINT_NAME)
     assert tuned.step == 64, "a fine-tune counts its own steps from 0"
-    assert tuned.config["env"]["action_clip"] == 2.0
+    assert tuned.config["env"]["action_clip"] == 1.5
     assert tuned.state["sb3_zip"] != read_agent(tiny_run / CHECKPOINT_NAME).state["sb3_zip"]
 
 
@@ -258,12 +258,11 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
     del payload["config"]["env"]["rewards"]["hip_roll_yaw"]
     older = tmp_path / "older.pt"
     torch.save(payload, older)
-    config = load_config("humanoid", overrides=tiny_overrides)
+    config = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=1.0"])
     env = read_agent(older, expected_config=config).config["env"]  # so a resume accepts it
     assert (env["action_clip"], env["rewards"]["hip_roll_yaw"]) == (1.0, 0.0)
-    wider = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=2.0"])
-    with pytest.raises(CheckpointError, match="env.action_clip"):
-        read_agent(older, expected_config=wider)
+    with pytest.raises(CheckpointError, match="env.action_clip"):  # the committed clip is wider
+        read_agent(older, expected_config=load_config("humanoid", overrides=tiny_overrides))
 
 
 def test_the_shipped_policy_resumes_under_the_committed_config() -> None:
