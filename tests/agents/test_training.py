@@ -251,8 +251,8 @@ def test_init_from_refuses_another_network_in_one_line(
 def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_trained_under(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
-    """The shipped policy predates ``env.action_clip`` (it trained clipped to +-1) and the
-    ``hip_roll_yaw`` reward term (it trained without)."""
+    """Files from before ``env.action_clip`` (the 20.0M policy: clipped to +-1) and the
+    ``hip_roll_yaw`` reward term (trained without it) still evaluate and resume."""
     payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
     del payload["config"]["env"]["action_clip"]
     del payload["config"]["env"]["rewards"]["hip_roll_yaw"]
