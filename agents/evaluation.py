@@ -31,6 +31,9 @@ import argparse
 import copy
 import json
 import os
+import platform
+import shlex
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -41,15 +44,17 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import mujoco
 import numpy as np
+import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from clrl.agents.checkpointing import read_agent, restore_model
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.training import make_env
 from clrl.checkpoint import Checkpoint
-from clrl.config import ConfigError, parse_override, set_checked
+from clrl.config import ConfigError, load_config, parse_override, set_checked
 from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, intervals
 from clrl.errors import UserError
+from clrl.runs import cpu_model
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "clrl" / "pretrained"
 #: Episodes that end closer than this to their start give no meaningful cost of transport.
@@ -342,6 +347,34 @@ def loaded_policies(paths: list[str] | None) -> Iterator[LoadedPolicy]:
                 normalizer.close()
 
 
+def policy_scenario(
+    policy: LoadedPolicy, settings: dict[str, Any], name: str, env_overrides: list[str]
+) -> Scenario:
+    """One scenario on ``policy``'s trained env: its env overrides apply after ``eval.common_overrides``."""
+    scenarios = {"scenarios": {name: {"env_overrides": env_overrides}}}
+    (scenario,) = parse_scenarios({**settings, **scenarios}, policy.checkpoint.config["env"])
+    return scenario
+
+
+def policy_benchmark_parser(
+    description: str, *, episodes: int, seed: int, per: str
+) -> argparse.ArgumentParser:
+    """The options every humanoid policy benchmark (``benchmarks/humanoid_*.py``) shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--checkpoint", nargs="+", help="policies to test (default: the shipped one)")
+    parser.add_argument("--episodes", type=int, default=episodes, help=f"20 s episodes per {per}")
+    parser.add_argument("--seed", type=int, default=seed, help="episode i is reset with seed + i")
+    return parser
+
+
+def begin_policy_benchmark() -> dict[str, Any]:
+    """One torch thread (the rollouts step small batches), the command line and machine printed
+    above the benchmark's table; returns the ``eval:`` settings its rollouts use."""
+    torch.set_num_threads(1)
+    print(f"`python {shlex.join(sys.argv)}`; {platform.node()}, {cpu_model()}\n")
+    return load_config("humanoid")["eval"]
+
+
 def roll_out(
     policy: LoadedPolicy,
     settings: dict[str, Any],
@@ -350,9 +383,8 @@ def roll_out(
     episodes: int,
     seed: int,
 ) -> tuple[ScenarioResult, list[EpisodeRecord]]:
-    """``episodes`` of one scenario given by its env overrides (applied after ``eval.common_overrides``)."""
-    scenarios = {"scenarios": {name: {"env_overrides": env_overrides}}}
-    (scenario,) = parse_scenarios({**settings, **scenarios}, policy.checkpoint.config["env"])
+    """``episodes`` of the scenario of :func:`policy_scenario`."""
+    scenario = policy_scenario(policy, settings, name, env_overrides)
     records, control_dt, weight = run_episodes(
         policy.model, policy.normalizer, scenario, episodes, seed, int(settings["parallel_envs"])
     )

@@ -194,15 +194,15 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         if checkpoint is not None:
             # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
             model = restore_model(checkpoint, venv, device=settings["device"], **ppo_hyperparameters(config))
-            terrain_levels = saved_levels(checkpoint.state, "terrain_levels", n_envs)
-            push_levels = saved_levels(checkpoint.state, "push_levels", n_envs)
         else:
             model = build_model(config, venv, seed)
-            terrain_levels = push_levels = None
             if start is not None:
                 initialise_from(model, start)
-                terrain_levels = saved_levels(start.state, "terrain_levels", n_envs)
-                push_levels = saved_levels(start.state, "push_levels", n_envs)
+        # a resumed run and a fine-tune both carry on the curriculum of the file they start from
+        source = checkpoint if checkpoint is not None else start
+        source_state = {} if source is None else source.state
+        terrain_levels = saved_levels(source_state, "terrain_levels", n_envs)
+        push_levels = saved_levels(source_state, "push_levels", n_envs)
         model.set_logger(configure(str(run_dir), ["tensorboard"]))
         curriculum = CurriculumCallback(
             n_envs,

@@ -13,33 +13,26 @@ the same weights do with the bound moved.
 
 from __future__ import annotations
 
-import argparse
-import platform
-import shlex
-import sys
-
 import numpy as np
 import torch
 
 from clrl.agents.evaluation import (
     FLAT_GROUND,
     LoadedPolicy,
+    begin_policy_benchmark,
     loaded_policies,
     make_scenario_env,
-    parse_scenarios,
+    policy_benchmark_parser,
+    policy_scenario,
 )
 from clrl.cli import run_command
-from clrl.config import load_config
-from clrl.runs import cpu_model
 
 
 def saturation_row(
     policy: LoadedPolicy, settings: dict, speed: float, clip: float, episodes: int, seed: int
 ) -> str:
     overrides = [*FLAT_GROUND, f"command.lin_vel_x=[{speed}, {speed}]", f"action_clip={clip}"]
-    scenarios = {"scenarios": {"saturation": {"env_overrides": overrides}}}
-    (scenario,) = parse_scenarios({**settings, **scenarios}, policy.checkpoint.config["env"])
-    env = make_scenario_env(scenario)
+    env = make_scenario_env(policy_scenario(policy, settings, "saturation", overrides))
     n_legs = len(env.unwrapped.leg_actuators)
     at_clip, errors, frequencies, falls, distances = [], [], [], 0, []
     try:
@@ -75,16 +68,11 @@ def saturation_row(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", nargs="+", help="policies to test (default: the shipped one)")
+    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=5, seed=0, per="row")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.5, 1.0], metavar="M/S")
     parser.add_argument("--clips", type=float, nargs="+", help="env.action_clip values (default: trained)")
-    parser.add_argument("--episodes", type=int, default=5, help="20 s episodes per row")
-    parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    settings = load_config("humanoid")["eval"]
-    print(f"`python {shlex.join(sys.argv)}`; {platform.node()}, {cpu_model()}\n")
+    settings = begin_policy_benchmark()
     print(
         "| policy (env steps) | command (m/s) | action clip | episodes | fall rate | lin err (m/s) "
         "| distance (m) | leg actions at the clip | joints most at the clip | gait frequency (Hz) |"

@@ -12,31 +12,24 @@ every 4-8 s and the held-out ones 100-140 N every 3-5 s (configs/humanoid.yaml).
 
 from __future__ import annotations
 
-import argparse
-import platform
-import shlex
-import sys
-
 import numpy as np
-import torch
 
-from clrl.agents.evaluation import FLAT_GROUND, loaded_policies, roll_out
+from clrl.agents.evaluation import (
+    FLAT_GROUND,
+    begin_policy_benchmark,
+    loaded_policies,
+    policy_benchmark_parser,
+    roll_out,
+)
 from clrl.cli import run_command
-from clrl.config import load_config
-from clrl.runs import cpu_model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", nargs="+", help="policies to test (default: the shipped one)")
+    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=1000, per="force")
     parser.add_argument("--forces", type=float, nargs="+", default=[40, 60, 80, 100, 120, 140], metavar="N")
     parser.add_argument("--interval", type=float, nargs=2, default=[3.0, 5.0], metavar=("LOW", "HIGH"))
-    parser.add_argument("--episodes", type=int, default=20, help="20 s episodes per force")
-    parser.add_argument("--seed", type=int, default=1000, help="episode i is reset with seed + i")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    settings = load_config("humanoid")["eval"]
-    print(f"`python {shlex.join(sys.argv)}`; {platform.node()}, {cpu_model()}\n")
+    settings = begin_policy_benchmark()
     print(
         "| policy (env steps) | push (N) | episodes | fall rate | survival (s) | push to fall, median (s) |"
     )

@@ -11,29 +11,21 @@ straight ahead lowers it too: see the yaw error).
 
 from __future__ import annotations
 
-import argparse
-import platform
-import shlex
-import sys
-
-import torch
-
-from clrl.agents.evaluation import FLAT_GROUND, loaded_policies, roll_out
+from clrl.agents.evaluation import (
+    FLAT_GROUND,
+    begin_policy_benchmark,
+    loaded_policies,
+    policy_benchmark_parser,
+    roll_out,
+)
 from clrl.cli import run_command
-from clrl.config import load_config
-from clrl.runs import cpu_model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", nargs="+", help="policies to test (default: the shipped one)")
+    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=10, seed=0, per="speed")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0], metavar="M/S")
-    parser.add_argument("--episodes", type=int, default=10, help="20 s episodes per speed")
-    parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    settings = load_config("humanoid")["eval"]
-    print(f"`python {shlex.join(sys.argv)}`; {platform.node()}, {cpu_model()}\n")
+    settings = begin_policy_benchmark()
     print(
         "| policy (env steps) | command (m/s) | episodes | fall rate | lin err (m/s) | yaw err (rad/s) "
         "| net speed (m/s) | net speed / command |"
