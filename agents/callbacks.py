@@ -4,7 +4,9 @@ All scalars go through SB3's logger (one TensorBoard event stream with SB3's ``t
 
 * ``charts/episodic_return``, ``charts/episode_length``: episodes finished during the rollout
   (undiscounted, unnormalised return, from ``VecMonitor``);
-* ``charts/fall_rate``: fraction of those episodes that ended in a fall;
+* ``charts/fall_rate``: fraction of those episodes that ended in a fall, and
+  ``charts/fall_rate_<terrain type>`` the same over the episodes on each terrain type (``flat``,
+  ``stairs_up`` ...) that finished during the rollout;
 * ``reward/<term>``: mean per control step of each scaled reward term in ``info["reward_terms"]``;
 * ``charts/tracking_error_lin``, ``charts/tracking_error_yaw``, ``charts/gait_frequency``,
   ``charts/terrain_level``, ``charts/push_floor`` (N), ``charts/base_height``: means per control step;
@@ -54,6 +56,8 @@ class EpisodeStatsCallback(BaseCallback):
         self.returns: list[float] = []
         self.lengths: list[int] = []
         self.falls = 0
+        self.terrain_episodes: dict[str, int] = defaultdict(int)
+        self.terrain_falls: dict[str, int] = defaultdict(int)
 
     def _on_training_start(self) -> None:
         self._last_time = time.perf_counter()
@@ -71,7 +75,12 @@ class EpisodeStatsCallback(BaseCallback):
                 if episode is not None:
                     self.returns.append(float(episode["r"]))
                     self.lengths.append(int(episode["l"]))
-                self.falls += bool(info.get("fell", False))
+                fell = bool(info.get("fell", False))
+                self.falls += fell
+                terrain = info.get("terrain_type")
+                if terrain is not None:
+                    self.terrain_episodes[terrain] += 1
+                    self.terrain_falls[terrain] += fell
         return True
 
     def _add(self, key: str, value: Any) -> None:
@@ -85,6 +94,8 @@ class EpisodeStatsCallback(BaseCallback):
             self.logger.record("charts/episodic_return", float(np.mean(self.returns)))
             self.logger.record("charts/episode_length", float(np.mean(self.lengths)))
             self.logger.record("charts/fall_rate", self.falls / len(self.returns))
+        for terrain, episodes in self.terrain_episodes.items():
+            self.logger.record(f"charts/fall_rate_{terrain}", self.terrain_falls[terrain] / episodes)
         now = time.perf_counter()
         self.logger.record(
             "charts/SPS", (self.num_timesteps - self._last_steps) / max(now - self._last_time, 1e-9)

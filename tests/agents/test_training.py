@@ -23,6 +23,7 @@ from clrl.agents.training import CHECKPOINT_NAME, build_model, make_env, make_ve
 from clrl.checkpoint import CheckpointError
 from clrl.cli import run_command
 from clrl.config import load_config
+from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 from clrl.train import main as train_main
 
 EXPECTED_SCALARS = {
@@ -61,6 +62,8 @@ def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
     (events,) = read_events(tiny_run)
     scalars = set(events.Tags()["scalars"])
     assert EXPECTED_SCALARS <= scalars, EXPECTED_SCALARS - scalars
+    per_terrain = {tag.removeprefix("charts/fall_rate_") for tag in scalars if "fall_rate_" in tag}
+    assert per_terrain and per_terrain <= set(TERRAIN_TYPES), per_terrain
     for tag in EXPECTED_SCALARS:
         assert all(math.isfinite(event.value) for event in events.Scalars(tag)), tag
     accuracy = events.Scalars("losses/contrastive_accuracy")[-1].value
