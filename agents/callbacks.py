@@ -29,6 +29,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Video
 from tqdm import tqdm
 
+from clrl.envs.humanoid.terrain import TERRAIN_TYPES
+
 #: Per-step scalars of ``info`` averaged into ``charts/<name>``.
 STEP_SCALARS = (
     "tracking_error_lin",
@@ -39,6 +41,7 @@ STEP_SCALARS = (
     "base_height",
 )
 NOT_FOR_TEXT_LOGS = ("stdout", "log", "json", "csv")
+TERRAIN_COLUMNS = {kind: column for column, kind in enumerate(TERRAIN_TYPES)}  # of the terrain levels
 
 
 class EpisodeStatsCallback(BaseCallback):
@@ -121,8 +124,12 @@ class CurriculumCallback(BaseCallback):
     episode:
 
     * terrain: one level up after walking ``promote_distance`` metres without falling, one down
-      after a fall of the terrain's; sent with ``env_method("set_terrain_level")``, used from the
-      env's next reset (the VecEnv has already reset it: from the episode after next);
+      after a fall of the terrain's. The levels are kept per env and terrain type (columns in
+      :data:`TERRAIN_TYPES` order). With ``per_terrain`` only the level of the episode's terrain
+      type moves (legged_gym gives each terrain type its own column of levels), so stairs that
+      topple the policy do not hold its slopes back; without it one level moves for every type.
+      Sent with ``env_method("set_terrain_level")``, used from the env's next reset (the VecEnv has
+      already reset it: from the episode after next);
     * pushes (when ``push_floors`` is given): one level up after an episode without a fall, one down
       after a fall of the push's. Level ``L`` draws every push from ``[push_floors[L], push_force
       high]`` (``env_method("set_push_floor")``, used from the next push), so the policy meets the
@@ -132,8 +139,10 @@ class CurriculumCallback(BaseCallback):
         n_envs: number of training envs.
         max_terrain_level: highest terrain level the env accepts.
         promote_distance: metres walked in one episode (without falling) to move one terrain level up.
-        terrain_levels: starting terrain levels (e.g. from a checkpoint); zeros by default.
+        terrain_levels: starting terrain levels (e.g. from a checkpoint), ``(n_envs, len(TERRAIN_TYPES))``
+            or one per env for every type, ``(n_envs,)``; zeros by default.
         terrain: whether the terrain levels move (``train.curriculum``).
+        per_terrain: whether each terrain type has its own level (``train.curriculum_per_terrain``).
         push_floors: lowest push force (N) of each push level; ``None``: no push curriculum.
         push_levels: starting push levels; zeros by default.
         push_blame_seconds: how soon after a push's start a fall counts as the push's.
@@ -146,6 +155,7 @@ class CurriculumCallback(BaseCallback):
         promote_distance: float,
         terrain_levels: np.ndarray | None = None,
         terrain: bool = True,
+        per_terrain: bool = False,
         push_floors: np.ndarray | None = None,
         push_levels: np.ndarray | None = None,
         push_blame_seconds: float = 2.0,
@@ -154,14 +164,20 @@ class CurriculumCallback(BaseCallback):
         self.max_terrain_level = max_terrain_level
         self.promote_distance = promote_distance
         self.terrain = terrain
+        self.per_terrain = per_terrain
         self.push_floors = None if push_floors is None else np.asarray(push_floors, dtype=np.float64)
         self.push_blame_seconds = push_blame_seconds
-        self.terrain_levels = starting_levels(terrain_levels, n_envs, "terrain")
-        self.push_levels = starting_levels(push_levels, n_envs, "push")
+        if terrain_levels is not None and np.ndim(terrain_levels) == 1:
+            terrain_levels = np.repeat(np.asarray(terrain_levels)[:, None], len(TERRAIN_TYPES), axis=1)
+        self.terrain_levels = starting_levels(terrain_levels, (n_envs, len(TERRAIN_TYPES)), "terrain")
+        self.push_levels = starting_levels(push_levels, (n_envs,), "push")
 
     def _on_training_start(self) -> None:
-        for index in range(len(self.terrain_levels)):
-            self._send(index)
+        for index in range(len(self.push_levels)):
+            if self.terrain:
+                for kind in TERRAIN_TYPES:
+                    self._send_terrain(index, kind)
+            self._send_push(index)
 
     def _on_step(self) -> bool:
         for index, (info, done) in enumerate(zip(self.locals["infos"], self.locals["dones"], strict=True)):
@@ -173,38 +189,56 @@ class CurriculumCallback(BaseCallback):
                 and fell
                 and info.get("seconds_since_push", np.inf) <= self.push_blame_seconds
             )
-            old = (self.terrain_levels[index], self.push_levels[index])
             if self.terrain:
+                kind = info["terrain_type"]
+                old = self.terrain_levels[index, TERRAIN_COLUMNS[kind]]
                 walked_far = info.get("distance", 0.0) >= self.promote_distance
-                self.terrain_levels[index] = next_level(
-                    old[0],
+                level = next_level(
+                    old,
                     self.max_terrain_level,
                     promoted=walked_far and not fell,
                     demoted=fell and not push_fall,
                 )
+                if level != old:
+                    if self.per_terrain:
+                        self.terrain_levels[index, TERRAIN_COLUMNS[kind]] = level
+                    else:
+                        self.terrain_levels[index] = level
+                    self._send_terrain(index, kind if self.per_terrain else None)
             if self.push_floors is not None:
+                old = self.push_levels[index]
                 self.push_levels[index] = next_level(
-                    old[1], len(self.push_floors) - 1, promoted=not fell, demoted=push_fall
+                    old, len(self.push_floors) - 1, promoted=not fell, demoted=push_fall
                 )
-            if (self.terrain_levels[index], self.push_levels[index]) != old:
-                self._send(index)
+                if self.push_levels[index] != old:
+                    self._send_push(index)
         return True
 
-    def _send(self, index: int) -> None:
-        env = self.training_env
-        if self.terrain:
-            env.env_method("set_terrain_level", int(self.terrain_levels[index]), indices=[index])
+    def _on_rollout_end(self) -> None:
+        if self.terrain and self.per_terrain:
+            for kind, column in TERRAIN_COLUMNS.items():
+                if kind != "flat":  # flat ground has no difficulty
+                    self.logger.record(
+                        f"charts/terrain_level_{kind}", float(self.terrain_levels[:, column].mean())
+                    )
+
+    def _send_terrain(self, index: int, kind: str | None) -> None:
+        """The level of ``kind`` (``None``: of every type, all equal) to env ``index``."""
+        level = int(self.terrain_levels[index, TERRAIN_COLUMNS[kind] if kind is not None else 0])
+        self.training_env.env_method("set_terrain_level", level, kind, indices=[index])
+
+    def _send_push(self, index: int) -> None:
         if self.push_floors is not None:
             floor = float(self.push_floors[self.push_levels[index]])
-            env.env_method("set_push_floor", floor, indices=[index])
+            self.training_env.env_method("set_push_floor", floor, indices=[index])
 
 
-def starting_levels(levels: np.ndarray | None, n_envs: int, what: str) -> np.ndarray:
+def starting_levels(levels: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.ndarray:
     if levels is None:
-        return np.zeros(n_envs, dtype=np.int64)
+        return np.zeros(shape, dtype=np.int64)
     levels = np.asarray(levels, dtype=np.int64).copy()
-    if levels.shape != (n_envs,):
-        raise ValueError(f"need {n_envs} {what} curriculum levels, got shape {levels.shape}")
+    if levels.shape != shape:
+        raise ValueError(f"need {what} curriculum levels of shape {shape}, got shape {levels.shape}")
     return levels
 
 

@@ -6,7 +6,8 @@ and the environment step like every clrl checkpoint. Its ``state`` holds
 
 * ``sb3_zip``: the bytes of ``model.save()`` (SB3's own format: weights, optimizer, hyperparameters);
 * ``obs_rms`` / ``ret_rms``: VecNormalize's running mean, variance and count as tensors (no pickle);
-* ``terrain_levels`` / ``push_levels``: the curriculum levels of each training env.
+* ``terrain_levels`` / ``push_levels``: the curriculum levels of each training env (terrain: a
+  column per terrain type; files written before that hold one level per env).
 """
 
 from __future__ import annotations

@@ -210,6 +210,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             promote_distance=float(settings["curriculum_promote_distance"]),
             terrain_levels=terrain_levels,
             terrain=bool(settings["curriculum"]),
+            per_terrain=bool(settings["curriculum_per_terrain"]),
             push_floors=floors if settings["push_curriculum"] else None,
             push_levels=push_levels,
             push_blame_seconds=float(settings["push_blame_seconds"]),
@@ -259,9 +260,10 @@ def raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 
 
 def saved_levels(checkpoint_state: dict[str, Any], key: str, n_envs: int) -> np.ndarray | None:
-    """Saved curriculum levels, repeated or cut to ``n_envs`` if the run now has another count."""
+    """Saved curriculum levels (a row per env), repeated or cut to ``n_envs`` rows if the run now
+    has another count."""
     levels = checkpoint_state.get(key)
-    return None if levels is None else np.resize(levels.numpy(), n_envs)
+    return None if levels is None else np.resize(levels.numpy(), (n_envs, *levels.shape[1:]))
 
 
 def push_floors(config: dict[str, Any]) -> np.ndarray:

@@ -34,7 +34,7 @@ from .robots import (
     leg_actuator_ids,
     robot_spec,
 )
-from .terrain import HeightMap
+from .terrain import TERRAIN_TYPES, HeightMap
 
 TERRAIN_FLOOR = -2.0  # height (m) of the height field's zero level; terrain spans [-2, 2] m
 TERRAIN_RANGE = 4.0
@@ -89,8 +89,9 @@ class HumanoidEnv(gym.Env):
     motor work in this step, for the cost of transport), ``fell``, ``push_floor`` (N) and
     ``seconds_since_push`` (since the last push began; ``inf`` before the first).
 
-    Curriculum: :meth:`set_terrain_level` sets the difficulty used from the next reset (through a
-    VecEnv: ``vec_env.env_method("set_terrain_level", level, indices=[i])``); :meth:`set_push_floor`
+    Curriculum: :meth:`set_terrain_level` sets the difficulty of every terrain type, or of one, used
+    from the next reset (through a VecEnv: ``vec_env.env_method("set_terrain_level", level, kind,
+    indices=[i])``); ``terrain_level`` is the level of the current episode's terrain; :meth:`set_push_floor`
     the lowest force of the following pushes, within the training ``push_force`` range.
     Held-out evaluation: ``HumanoidEnv(held_out=True)`` draws dynamics, pushes and terrain shape
     from ``env.held_out`` (disjoint from the training ranges) and ignores both curriculum hooks.
@@ -230,8 +231,9 @@ class HumanoidEnv(gym.Env):
         self._pyramidal = self.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL
         self._action_scale = float(cfg["action_scale"])
         self._gait_frequency_range = tuple(float(f) for f in cfg["gait_frequency_range"])
-        self.terrain_level = int(self.terrain_config["initial_level"])
-        self.set_terrain_level(self.terrain_level)
+        self.terrain_levels: dict[str, int] = {}  # of each terrain type, for the following resets
+        self.set_terrain_level(int(self.terrain_config["initial_level"]))
+        self.terrain_level = int(self.terrain_config["initial_level"])  # of this episode's terrain
         self.push_floor = 0.0
         self._renderer: mujoco.Renderer | None = None
         self._hfield_stale = True
@@ -276,10 +278,15 @@ class HumanoidEnv(gym.Env):
         self.hfield_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_HFIELD, HFIELD)
         self.robot_weight = float(model.body_subtreemass[self.root_body]) * 9.81
 
-    def set_terrain_level(self, level: int) -> None:
-        """Curriculum hook: terrain difficulty level (0 .. levels-1) for the following resets."""
+    def set_terrain_level(self, level: int, kind: str | None = None) -> None:
+        """Curriculum hook: the difficulty level (0 .. levels-1) of terrain type ``kind`` (``None``:
+        of every type) for the following resets."""
+        if kind is not None and kind not in TERRAIN_TYPES:
+            raise ConfigError(f"unknown terrain type {kind!r}; choose from {', '.join(TERRAIN_TYPES)}")
         top = int(self.terrain_config["levels"]) - 1
-        self.terrain_level = int(min(max(int(level), 0), top))
+        level = int(min(max(int(level), 0), top))
+        for each in TERRAIN_TYPES if kind is None else (kind,):
+            self.terrain_levels[each] = level
 
     def set_push_floor(self, newtons: float) -> None:
         """Curriculum hook: the lowest force (N) of the following training pushes (held-out: ignored)."""
@@ -294,9 +301,10 @@ class HumanoidEnv(gym.Env):
         self.terrain = sample_terrain(
             rng,
             self.terrain_config,
-            self.terrain_level,
+            self.terrain_levels,
             self.config["held_out"]["terrain"] if self.held_out else None,
         )
+        self.terrain_level = self.terrain_levels[self.terrain.kind]
         heights = self.height_map.generate(self.terrain, rng)
         if np.abs(heights).max() > TERRAIN_RANGE / 2:
             raise ConfigError(

@@ -178,16 +178,19 @@ def sample_push(
 def sample_terrain(
     rng: np.random.Generator,
     terrain_config: Mapping[str, Any],
-    level: int,
+    level: int | Mapping[str, int],
     held_out_terrain: Mapping[str, Any] | None = None,
 ) -> TerrainParams:
-    """The terrain of one episode: a type drawn with the configured weights, shaped by ``level``.
+    """The terrain of one episode: a type drawn with the configured weights, shaped by ``level``
+    (one level for every type, or each type's own).
 
     For held-out evaluation the shape parameters are drawn from ``held_out_terrain`` instead.
     """
     types = list(terrain_config["types"])
     weights = np.asarray(terrain_config["weights"], dtype=np.float64)
     kind = types[rng.choice(len(types), p=weights / weights.sum())]
+    if not isinstance(level, int):
+        level = level[kind]
     common = {
         "kind": kind,
         "step_width": terrain_config["step_width"],

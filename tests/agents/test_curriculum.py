@@ -12,6 +12,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from clrl.agents.callbacks import CurriculumCallback, next_level
 from clrl.agents.training import make_env, push_floors
 from clrl.config import ConfigError, load_config
+from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 
 CONFIG = load_config("humanoid")
 
@@ -32,8 +33,15 @@ def test_push_floors_span_the_configured_floor_and_stay_in_the_training_range():
         push_floors(config)
 
 
-def episode_end(fell: bool, distance: float = 0.0, since_push: float = math.inf) -> dict:
-    return {"fell": fell, "distance": distance, "seconds_since_push": since_push}
+def episode_end(
+    fell: bool, distance: float = 0.0, since_push: float = math.inf, terrain: str = "rough"
+) -> dict:
+    return {"fell": fell, "distance": distance, "seconds_since_push": since_push, "terrain_type": terrain}
+
+
+def levels_of(venv, kind: str) -> list[int]:
+    """The level each env will use for terrain ``kind`` from its next reset."""
+    return [levels[kind] for levels in venv.get_attr("terrain_levels")]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +63,9 @@ def test_falls_are_blamed_on_a_recent_push_or_on_the_terrain(venv):
     )
     curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
     curriculum.on_training_start({}, {})
-    assert venv.get_attr("terrain_level") == [2, 2, 2, 2]
+    assert all(
+        levels_of(venv, kind) == [2, 2, 2, 2] for kind in TERRAIN_TYPES
+    )  # one level per env, every type
     assert venv.get_attr("push_floor") == [30.0, 30.0, 30.0, 30.0]
 
     curriculum.locals = {
@@ -68,9 +78,10 @@ def test_falls_are_blamed_on_a_recent_push_or_on_the_terrain(venv):
         ],
     }
     curriculum.on_step()
-    np.testing.assert_array_equal(curriculum.terrain_levels, [3, 2, 1, 2])
+    # without curriculum_per_terrain an episode on any terrain moves the level of every type
+    np.testing.assert_array_equal(curriculum.terrain_levels, np.repeat([[3], [2], [1], [2]], 6, axis=1))
     np.testing.assert_array_equal(curriculum.push_levels, [2, 0, 1, 1])
-    assert venv.get_attr("terrain_level") == [3, 2, 1, 2]
+    assert all(levels_of(venv, kind) == [3, 2, 1, 2] for kind in TERRAIN_TYPES)
     assert venv.get_attr("push_floor") == [60.0, 0.0, 30.0, 30.0]
 
 
@@ -92,6 +103,40 @@ def test_without_push_floors_only_the_terrain_moves_and_every_fall_is_the_terrai
         ],
     }
     curriculum.on_step()
-    np.testing.assert_array_equal(curriculum.terrain_levels, [1, 0, 1, 0])
+    np.testing.assert_array_equal(curriculum.terrain_levels[:, 0], [1, 0, 1, 0])
     np.testing.assert_array_equal(curriculum.push_levels, [0, 0, 0, 0])
     assert venv.get_attr("push_floor") == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_per_terrain_levels_move_only_the_episodes_terrain_type(venv):
+    start = np.full((4, len(TERRAIN_TYPES)), 3)
+    curriculum = CurriculumCallback(
+        4, max_terrain_level=9, promote_distance=3.0, terrain_levels=start, per_terrain=True
+    )
+    curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
+    curriculum.on_training_start({}, {})
+    curriculum.locals = {
+        "dones": np.array([True, True, True, True]),
+        "infos": [
+            episode_end(fell=True, terrain="stairs_up"),  # stairs down a level, slopes stay
+            episode_end(fell=False, distance=4.0, terrain="slope_up"),  # slopes up, stairs stay
+            episode_end(fell=False, distance=1.0, terrain="stairs_up"),  # too short a walk: no change
+            episode_end(fell=True, terrain="slope_up"),
+        ],
+    }
+    curriculum.on_step()
+    assert levels_of(venv, "stairs_up") == [2, 3, 3, 3]
+    assert levels_of(venv, "slope_up") == [3, 4, 3, 2]
+    assert levels_of(venv, "rough") == [3, 3, 3, 3]
+    stairs, slopes = TERRAIN_TYPES.index("stairs_up"), TERRAIN_TYPES.index("slope_up")
+    np.testing.assert_array_equal(curriculum.terrain_levels[:, stairs], [2, 3, 3, 3])
+    np.testing.assert_array_equal(curriculum.terrain_levels[:, slopes], [3, 4, 3, 2])
+
+
+def test_levels_of_a_file_written_before_per_terrain_levels_apply_to_every_type():
+    curriculum = CurriculumCallback(
+        2, max_terrain_level=9, promote_distance=3.0, terrain_levels=np.array([4, 1])
+    )
+    np.testing.assert_array_equal(curriculum.terrain_levels, [[4] * 6, [1] * 6])
+    with pytest.raises(ValueError, match="shape"):
+        CurriculumCallback(2, max_terrain_level=9, promote_distance=3.0, terrain_levels=np.zeros((2, 5)))

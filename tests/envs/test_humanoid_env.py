@@ -12,7 +12,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import clrl.envs  # noqa: F401  (registers clrl/Humanoid-v0)
-from clrl.config import load_config
+from clrl.config import ConfigError, load_config
 from clrl.envs.humanoid import HumanoidEnv
 
 ENV = load_config("humanoid")["env"]
@@ -200,9 +200,13 @@ def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
     config["terrain"].update(types=["stairs_up"], weights=[1.0])
     env = HumanoidEnv(config)
     env.set_terrain_level(99)
-    assert env.terrain_level == ENV["terrain"]["levels"] - 1
+    assert set(env.terrain_levels.values()) == {ENV["terrain"]["levels"] - 1}
+    env.set_terrain_level(2, "slope_up")  # one type's level leaves the others alone
+    assert env.terrain_levels["slope_up"] == 2 and env.terrain_levels["stairs_up"] == 9
+    with pytest.raises(ConfigError, match="unknown terrain type 'ramp'"):
+        env.set_terrain_level(1, "ramp")
     _, info = env.reset(seed=0)
-    assert info["terrain_level"] == env.terrain_level and info["terrain_type"] == "stairs_up"
+    assert info["terrain_level"] == env.terrain_level == 9 and info["terrain_type"] == "stairs_up"
     assert env.terrain.step_height == pytest.approx(ENV["terrain"]["step_height"][1])
     # the height field the physics uses holds the generated stairs
     assert np.ptp(env.model.hfield_data) * 4.0 == pytest.approx(np.ptp(env.height_map.heights), rel=1e-5)
@@ -233,8 +237,8 @@ def test_registered_and_runs_in_subproc_vec_env():
         for _ in range(3):
             obs, rewards, dones, infos = vec.step(np.zeros((2, *vec.action_space.shape), dtype=np.float32))
         assert rewards.shape == (2,) and "reward_terms" in infos[0]
-        vec.env_method("set_terrain_level", 4, indices=[1])
-        assert vec.get_attr("terrain_level") == [0, 4]
+        vec.env_method("set_terrain_level", 4, "stairs_up", indices=[1])
+        assert [levels["stairs_up"] for levels in vec.get_attr("terrain_levels")] == [0, 4]
     finally:
         vec.close()
 

@@ -68,12 +68,12 @@ def test_transitions_match_dummy_vec_env(batched):
 
 
 def test_env_method_get_attr_set_attr_with_indices(batched):
-    batched.env_method("set_terrain_level", 4, indices=[1, 3])
-    assert batched.get_attr("terrain_level") == [0, 4, 0, 4, 0]
-    assert batched.get_attr("terrain_level", indices=[3, 1]) == [4, 4]
-    batched.set_attr("terrain_level", 2, indices=4)
-    assert batched.get_attr("terrain_level", indices=4) == [2]
-    assert batched.has_attr("terrain_level") and not batched.has_attr("no_such_attribute")
+    batched.env_method("set_push_floor", 40.0, indices=[1, 3])
+    assert batched.get_attr("push_floor") == [0.0, 40.0, 0.0, 40.0, 0.0]
+    assert batched.get_attr("push_floor", indices=[3, 1]) == [40.0, 40.0]
+    batched.set_attr("push_floor", 20.0, indices=4)
+    assert batched.get_attr("push_floor", indices=4) == [20.0]
+    assert batched.has_attr("push_floor") and not batched.has_attr("no_such_attribute")
     assert batched.env_is_wrapped(TimeLimit) == [False] * N_ENVS
 
 
