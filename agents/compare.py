@@ -3,8 +3,9 @@
 ``python -m clrl.agents.compare RUN_DIR [RUN_DIR ...] [--at-steps N] [--window W]`` reads each run's
 TensorBoard events and its checkpoint's config and prints, per run, the mean of the last ``W``
 logged values at or before step ``N`` (default: the largest step all runs reached) of the episodic
-return, episode length, fall rate, contrastive accuracy and steps/s, with the machine and the
-exact command above the table.
+return, episode length, fall rate, contrastive accuracy and steps/s (or of the scalars given with
+``--tags``, e.g. ``charts/fall_rate_stairs_up charts/terrain_level_slope_up``), with the machine
+and the exact command above the table.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories of python -m clrl.train humanoid")
     parser.add_argument("--at-steps", type=int, help="compare at this env step (default: common maximum)")
     parser.add_argument("--window", type=int, default=5, help="logged values averaged (default 5)")
+    parser.add_argument("--tags", nargs="+", default=list(COLUMNS), help="TensorBoard scalars to compare")
     args = parser.parse_args(argv)
     runs = {run: scalar_series(run) for run in args.runs}
     reached = [
@@ -79,11 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Machine: {os.cpu_count()} cores, {cpu_model()}")
     print(f"Command: python -m clrl.agents.compare {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"Values: mean of the last {args.window} logged values at or before env step {at_steps}.\n")
-    print("| run | variant | " + " | ".join(COLUMNS.values()) + " |")
-    print("|---|---|" + "---:|" * len(COLUMNS))
+    print("| run | variant | " + " | ".join(COLUMNS.get(tag, tag) for tag in args.tags) + " |")
+    print("|---|---|" + "---:|" * len(args.tags))
     for run, series in runs.items():
         cells = []
-        for tag in COLUMNS:
+        for tag in args.tags:
             value = window_mean(series.get(tag, []), at_steps, args.window)
             cells.append("-" if value is None else f"{value:.3g}")
         print(f"| {run.name} | {describe(run)} | " + " | ".join(cells) + " |")
