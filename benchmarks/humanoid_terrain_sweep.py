@@ -8,6 +8,7 @@ down. For each checkpoint and shape it prints the fall rate, the time survived a
 from the start where the episode ended (the top is 4 m out, 10 steps of 30 cm up).
 
     python benchmarks/humanoid_terrain_sweep.py [--checkpoint F ...] [--step-heights M ...] [--slopes DEG ...]
+        [--env KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--step-heights", type=float, nargs="+", default=[0.04, 0.06, 0.08, 0.10], metavar="M"
     )
-    parser.add_argument("--slopes", type=float, nargs="+", default=[5.0, 10.0, 15.0], metavar="DEGREES")
+    parser.add_argument("--slopes", type=float, nargs="*", default=[5.0, 10.0, 15.0], metavar="DEGREES")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more env override, e.g. terrain.resolution=0.05",
+    )
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     shapes = [("stairs_up", height, f"{height * 100:g} cm steps") for height in args.step_heights]
@@ -41,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         for kind, value, label in shapes:
             name = f"{kind}_{value:g}"
             result, _ = roll_out(
-                policy, settings, name, terrain_overrides(kind, value), args.episodes, args.seed
+                policy, settings, name, [*terrain_overrides(kind, value), *args.env], args.episodes, args.seed
             )
             print(
                 f"| {policy.path} ({policy.checkpoint.step:,}) | {label} | {result.episodes} "
