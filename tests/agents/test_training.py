@@ -19,7 +19,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
 from clrl.agents.evaluation import default_checkpoint
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
-from clrl.agents.training import CHECKPOINT_NAME, build_model, make_env, make_vec_env, wrap_normalize
+from clrl.agents.training import (
+    CHECKPOINT_NAME,
+    build_model,
+    make_env,
+    make_vec_env,
+    saved_levels,
+    wrap_normalize,
+)
 from clrl.checkpoint import CheckpointError
 from clrl.cli import run_command
 from clrl.config import load_config
@@ -80,6 +87,7 @@ def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
     assert checkpoint.step == tiny_steps
     assert checkpoint.config["agent"]["latent"] == "contrastive"
     assert set(checkpoint.state) >= {"sb3_zip", "obs_rms", "ret_rms", "terrain_levels", "push_levels"}
+    assert checkpoint.state["terrain_levels"].shape == (2, len(TERRAIN_TYPES))  # a level per env and type
     # 0.4 s episodes end by the time limit, not a fall: every finished one raises its env's push level
     assert checkpoint.state["push_levels"].min() >= 1
 
@@ -107,6 +115,13 @@ def test_checkpoint_round_trip_restores_weights_and_normalizer(
         )
     finally:
         normalizer.close()
+
+
+def test_saved_levels_keep_a_row_per_env_when_the_env_count_changes() -> None:
+    state = {"terrain_levels": torch.tensor([[1, 2, 3], [4, 5, 6]]), "push_levels": torch.tensor([1, 2])}
+    np.testing.assert_array_equal(saved_levels(state, "terrain_levels", 3), [[1, 2, 3], [4, 5, 6], [1, 2, 3]])
+    np.testing.assert_array_equal(saved_levels(state, "push_levels", 1), [1])
+    assert saved_levels(state, "no_such_levels", 3) is None
 
 
 def test_adaptive_step_size_follows_rsl_rl_rule() -> None:
