@@ -189,7 +189,7 @@ def sample_terrain(
     types = list(terrain_config["types"])
     weights = np.asarray(terrain_config["weights"], dtype=np.float64)
     kind = types[rng.choice(len(types), p=weights / weights.sum())]
-    if not isinstance(level, int):
+    if isinstance(level, Mapping):
         level = level[kind]
     common = {
         "kind": kind,
