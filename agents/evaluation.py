@@ -334,6 +334,11 @@ class LoadedPolicy:
     model: LatentPPO
     normalizer: VecNormalize | None
 
+    @property
+    def label(self) -> str:
+        """``path (env steps)``: the policy column of the benchmark tables."""
+        return f"{self.path} ({self.checkpoint.step:,})"
+
 
 def loaded_policies(paths: list[str] | None) -> Iterator[LoadedPolicy]:
     """Each of ``paths`` (default: the shipped policy) loaded in turn; its normaliser closed after."""

@@ -61,7 +61,7 @@ def saturation_row(
     top = np.argsort(per_joint)[::-1][:3]
     worst = ", ".join(f"{joints[i].removesuffix('_joint')} {per_joint[i]:.2f}" for i in top)
     return (
-        f"| {policy.path} ({policy.checkpoint.step:,}) | {speed:g} | {clip:g} | {episodes} "
+        f"| {policy.label} | {speed:g} | {clip:g} | {episodes} "
         f"| {falls / episodes:.2f} | {np.mean(errors):.3f} | {np.mean(distances):.2f} "
         f"| {np.mean(at_clip):.3f} | {worst} | {np.mean(frequencies):.2f} |"
     )

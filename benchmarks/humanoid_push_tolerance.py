@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             to_fall = [r.seconds_since_push for r in records if r.fell]
             median_to_fall = f"{np.median(to_fall):.2f}" if to_fall else "-"
             print(
-                f"| {policy.path} ({policy.checkpoint.step:,}) | {force:g} | {result.episodes} "
+                f"| {policy.label} | {force:g} | {result.episodes} "
                 f"| {result.fall_rate:.2f} | {result.survival_s:.1f} | {median_to_fall} |",
                 flush=True,
             )

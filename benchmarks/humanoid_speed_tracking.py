@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
             result, _ = roll_out(policy, settings, f"forward_{speed:g}", overrides, args.episodes, args.seed)
             net_speed = result.distance_m / result.survival_s
             print(
-                f"| {policy.path} ({policy.checkpoint.step:,}) | {speed:g} | {result.episodes} "
+                f"| {policy.label} | {speed:g} | {result.episodes} "
                 f"| {result.fall_rate:.2f} | {result.lin_tracking_error:.3f} "
                 f"| {result.yaw_tracking_error:.3f} | {net_speed:.2f} | {net_speed / speed:.2f} |",
                 flush=True,

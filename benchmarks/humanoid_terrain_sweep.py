@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
                 policy, settings, name, [*terrain_overrides(kind, value), *args.env], args.episodes, args.seed
             )
             print(
-                f"| {policy.path} ({policy.checkpoint.step:,}) | {label} | {result.episodes} "
+                f"| {policy.label} | {label} | {result.episodes} "
                 f"| {result.fall_rate:.2f} | {result.survival_s:.1f} | {result.distance_m:.2f} "
                 f"| {result.lin_tracking_error:.3f} |",
                 flush=True,
