@@ -233,7 +233,7 @@ class HumanoidEnv(gym.Env):
         self._gait_frequency_range = tuple(float(f) for f in cfg["gait_frequency_range"])
         self.terrain_levels: dict[str, int] = {}  # of each terrain type, for the following resets
         self.set_terrain_level(int(self.terrain_config["initial_level"]))
-        self.terrain_level = int(self.terrain_config["initial_level"])  # of this episode's terrain
+        self.terrain_level = self.terrain_levels[TERRAIN_TYPES[0]]  # this episode's (all types start equal)
         self.push_floor = 0.0
         self._renderer: mujoco.Renderer | None = None
         self._hfield_stale = True
