@@ -5,7 +5,7 @@ humanoid``'s ``stairs_up_10cm`` and ``slope_up_15deg``); this sweeps each shape 
 training dynamics and the 0.5 m/s straight-ahead command of ``eval.common_overrides``. Both shapes
 rise for ``env.terrain.ramp_length`` (3 m) from the edge of the 1 m spawn platform, then turn back
 down. For each checkpoint and shape it prints the fall rate, the time survived and the distance
-from the start where the episode ended (the top is 4 m out, 10 steps of 30 cm up).
+from the start where the episode ended (the top is 4 m out; stairs climb 10 steps of 30 cm).
 
     python benchmarks/humanoid_terrain_sweep.py [--checkpoint F ...] [--step-heights M ...] [--slopes DEG ...]
         [--env KEY=VALUE ...]
