@@ -28,10 +28,10 @@ import numpy as np
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves, apply_sequences
 from clrl.planners.domain import CubeDomain
-from clrl.planners.goal_table import GoalTable
+from clrl.planners.goal_table import GoalTable, cube_goal_table
 from clrl.planners.search import greedy
 from clrl.puzzle_evaluation import suite_puzzles
-from clrl.puzzle_solving import LearnedModel, cube_goal_table, kociemba_solve
+from clrl.puzzle_solving import LearnedModel, kociemba_solve
 from clrl.runs import cpu_model
 
 TABLE_RADIUS = 7

@@ -62,6 +62,22 @@ def load_config(job: str, path: str | Path | None = None, overrides: Iterable[st
     return config
 
 
+def with_added_keys(job: str, saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's config, completed with the keys added to ``configs/<job>.yaml`` since it was
+    written, at their defaults (which leave an older run's behaviour as it was)."""
+    completed = copy.deepcopy(saved)
+    fill_missing(completed, read_yaml(default_config_path(job)))
+    return completed
+
+
+def fill_missing(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    for key, value in defaults.items():
+        if key not in config:
+            config[key] = copy.deepcopy(value)
+        elif isinstance(value, Mapping) and isinstance(config[key], dict):
+            fill_missing(config[key], value)
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     if not sep or not key:

@@ -8,23 +8,20 @@ replayed on the environment's kernels before it is reported.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
 import torch
 from tqdm import tqdm
 
 from clrl.checkpoint import load_checkpoint
+from clrl.config import with_added_keys
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.facelets import InvalidCubeState, format_facelets, parse_facelets
 from clrl.envs.cube.kernels import apply_sequence
@@ -32,7 +29,7 @@ from clrl.envs.cube.notation import format_moves, parse_moves, scramble, simplif
 from clrl.errors import UserError
 from clrl.planners import SearchResult, beam, best_first, greedy, misplaced_stickers
 from clrl.planners.domain import CubeDomain, SokobanDomain
-from clrl.planners.goal_table import GoalTable
+from clrl.planners.goal_table import MAX_GOAL_RADIUS, GoalTable, cube_goal_table
 
 LEARNED_PLANNERS = ("beam", "astar", "bestfs", "greedy")
 #: Chosen from the tables in docs/BENCHMARKS.md (python -m clrl.evaluate cube|sokoban).
@@ -51,7 +48,6 @@ DEFAULTS = {
     },
 }
 DEFAULT_BUDGET = 200_000
-MAX_GOAL_RADIUS = 7  # 9.2M states, ~5 s and 1.1 GB to build; radius 8 would hold 76M
 EXPAND_BATCH = 64  # nodes popped per best-first iteration: one network call scores all their children
 
 
@@ -76,10 +72,11 @@ class LearnedModel:
         if checkpoint is None and not path.is_file():
             raise UserError(f"no shipped {job} checkpoint at {path}; pass --checkpoint or train one")
         saved = load_checkpoint(path, job=job)
-        task, encoder = build_model(job, saved.config)
+        config = with_added_keys(job, saved.config)
+        task, encoder = build_model(job, config)
         encoder.load_state_dict(saved.state["encoder"])
         encoder.eval()
-        return cls(task, encoder, saved.config)
+        return cls(task, encoder, config)
 
     def heuristic(self, start: np.ndarray):
         from clrl.puzzle_training import latent_heuristic
@@ -98,38 +95,6 @@ class LearnedModel:
         distance = distance - distance.min()
         moves_to_go = heldout.moves_to_go
         self.moves_per_unit = float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
-
-
-def cache_dir() -> Path:
-    """Where built tables are kept between runs: ``$CLRL_CACHE_DIR``, else the user cache folder."""
-    return Path(os.environ.get("CLRL_CACHE_DIR") or platformdirs.user_cache_dir("clrl"))
-
-
-@functools.cache
-def cube_goal_table(radius: int) -> GoalTable | None:
-    """Every cube state within ``radius`` quarter turns of solved; 0: none.
-
-    Built once per process, and saved to :func:`cache_dir` so that later runs only load it (radius
-    7 takes ~5 s to build, well under a second to load). A cached file that is unreadable or was
-    written for another radius or hash function is built again.
-    """
-    if checked_goal_radius(radius) == 0:
-        return None
-    domain = CubeDomain()
-    path = cache_dir() / f"cube_goal_table_r{radius}.npz"
-    try:
-        table = GoalTable.load(path)
-        if table.matches(domain, SOLVED_STATE, radius):
-            return table
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        pass
-    print(f"building the cube goal table (radius {radius}); it is saved to {path}", file=sys.stderr)
-    table = GoalTable.build(domain, SOLVED_STATE, radius, domain.inverse_action)
-    try:
-        table.save(path)
-    except OSError:
-        pass  # an unwritable cache only costs the next run the build
-    return table
 
 
 def checked_goal_radius(radius: int) -> int:
@@ -230,7 +195,7 @@ def solve_one(
             budget=budget,
             beam_width=beam_width,
             progress=progress,
-            goal_table=cube_goal_table(goal_radius) if job == "cube" else None,
+            goal_table=cube_goal_table(checked_goal_radius(goal_radius)) if job == "cube" else None,
         )
     check_solution(domain, start, result, planner)
     if job == "cube":

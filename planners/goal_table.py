@@ -14,15 +14,22 @@ quarter-turn cube has 1, 12, 114, 1,068, 10,011, 93,840 and 878,880 states at di
 
 from __future__ import annotations
 
+import functools
 import io
+import os
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
 from clrl.checkpoint import atomic_write_bytes
-from clrl.planners.domain import Domain
+from clrl.envs.cube.constants import SOLVED_STATE
+from clrl.planners.domain import CubeDomain, Domain
 
 NO_ACTION = 255  # the goal's own entry: nothing left to do
+MAX_GOAL_RADIUS = 7  # cube: 9.2M states, ~5 s and 1.1 GB to build; radius 8 would hold 76M
 BUILD_CHUNK = 65_536  # parents whose children are made at once while building (cube: 42 MB of children)
 
 
@@ -173,3 +180,37 @@ def children_at(
         rows, moves = np.divmod(flat_indices[start : start + chunk_size], num_actions)
         made.append(domain.children(parents[rows])[0][np.arange(len(rows)), moves])
     return np.concatenate(made) if made else parents[:0]
+
+
+def cache_dir() -> Path:
+    """Where built tables are kept between runs: ``$CLRL_CACHE_DIR``, else the user cache folder."""
+    return Path(os.environ.get("CLRL_CACHE_DIR") or platformdirs.user_cache_dir("clrl"))
+
+
+@functools.cache
+def cube_goal_table(radius: int) -> GoalTable | None:
+    """Every cube state within ``radius`` quarter turns of solved; 0: none.
+
+    Built once per process, and saved to :func:`cache_dir` so that later runs only load it (radius
+    7 takes ~5 s to build, well under a second to load). A cached file that is unreadable or was
+    written for another radius or hash function is built again.
+    """
+    if not 0 <= radius <= MAX_GOAL_RADIUS:
+        raise ValueError(f"the goal radius must be between 0 and {MAX_GOAL_RADIUS}, got {radius}")
+    if radius == 0:
+        return None
+    domain = CubeDomain()
+    path = cache_dir() / f"cube_goal_table_r{radius}.npz"
+    try:
+        table = GoalTable.load(path)
+        if table.matches(domain, SOLVED_STATE, radius):
+            return table
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass
+    print(f"building the cube goal table (radius {radius}); it is saved to {path}", file=sys.stderr)
+    table = GoalTable.build(domain, SOLVED_STATE, radius, domain.inverse_action)
+    try:
+        table.save(path)
+    except OSError:
+        pass  # an unwritable cache only costs the next run the build
+    return table

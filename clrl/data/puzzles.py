@@ -19,6 +19,8 @@ from clrl.envs.cube.viewer import render_rgb
 from clrl.errors import UserError
 from clrl.losses.crtr import sample_crtr_batch
 from clrl.planners.domain import CubeDomain
+from clrl.planners.exact_distance import nearer_child_rate, states_at_distance
+from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
 
 
 class HeldOut(NamedTuple):
@@ -47,6 +49,8 @@ class CubeTask:
     def __init__(self, config: dict[str, Any]) -> None:
         self.length = config["data"]["trajectory_length"]
         self.input = config["model"]["input"]
+        self.nearer_child_states = config["eval"]["nearer_child_states"]
+        self.nearer_child_max_distance = config["eval"]["nearer_child_max_distance"]
         if self.input not in ("onehot", "ids"):
             raise UserError(f"model.input must be 'onehot' or 'ids', got {self.input!r}")
         if self.length < 1:
@@ -93,6 +97,25 @@ class CubeTask:
 
     def render(self, state: np.ndarray) -> np.ndarray:
         return render_rgb(state, cell=8, gap=1)
+
+    def reach_suite(self, seed: int) -> dict[int, np.ndarray]:
+        """``eval.nearer_child_states`` states at each exact distance up to
+        ``eval.nearer_child_max_distance`` (fixed by the seed)."""
+        count, max_distance = self.nearer_child_states, self.nearer_child_max_distance
+        table = cube_goal_table(MAX_GOAL_RADIUS)
+        rng = np.random.default_rng([seed, 3])
+        return {
+            distance: states_at_distance(table, self.domain, random_states, distance, count, rng)
+            for distance in range(1, max_distance + 1)
+        }
+
+    def nearer_child_rates(self, heuristic, suite: dict[int, np.ndarray]) -> dict[int, float]:
+        """At each exact distance, how often the heuristic's best child is one move nearer."""
+        table = cube_goal_table(MAX_GOAL_RADIUS)
+        return {
+            distance: nearer_child_rate(table, self.domain, heuristic, states, distance)
+            for distance, states in suite.items()
+        }
 
 
 def make_task(job: str, config: dict[str, Any]):

@@ -108,3 +108,7 @@ class SokobanTask:
 
     def render(self, state: np.ndarray) -> np.ndarray:
         return render_rgb(state)
+
+    def reach_suite(self, seed: int) -> dict[int, np.ndarray]:
+        """No states of known exact distance: Sokoban has no goal table."""
+        return {}

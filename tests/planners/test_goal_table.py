@@ -125,10 +125,10 @@ def test_a_saved_table_loads_equal_and_is_checked_against_the_hash(table, tmp_pa
 
 
 def test_cube_goal_table_is_cached_and_rebuilt_when_unusable(tmp_path, monkeypatch):
-    from clrl import puzzle_solving
+    from clrl.planners import goal_table
 
     monkeypatch.setenv("CLRL_CACHE_DIR", str(tmp_path))
-    build = puzzle_solving.cube_goal_table.__wrapped__  # without the per-process memo
+    build = goal_table.cube_goal_table.__wrapped__  # without the per-process memo
     cached = tmp_path / "cube_goal_table_r3.npz"
     built = build(3)
     assert cached.is_file()

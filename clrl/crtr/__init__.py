@@ -1,0 +1,1 @@
+"""The puzzle job: CRTR encoders for the Rubik's Cube and Sokoban."""

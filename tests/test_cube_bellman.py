@@ -1,0 +1,90 @@
+"""Bellman refinement of the cube distance: exact targets, and a run that trains and resumes."""
+
+import numpy as np
+import pytest
+import torch
+
+from clrl.checkpoint import load_checkpoint
+from clrl.crtr.bellman import DistanceHead, bellman_targets, scramble_states
+from clrl.envs.cube.constants import SOLVED_STATE
+from clrl.errors import UserError
+from clrl.planners import CubeDomain, GoalTable
+from clrl.planners.exact_distance import table_distance
+from clrl.puzzle_training import CHECKPOINT_NAME, train
+from tests.test_puzzle_training import tiny_cube_config
+
+DOMAIN = CubeDomain()
+
+
+@pytest.fixture(scope="module")
+def tables():
+    small = GoalTable.build(DOMAIN, SOLVED_STATE, 2, DOMAIN.inverse_action)
+    large = GoalTable.build(DOMAIN, SOLVED_STATE, 5, DOMAIN.inverse_action)
+    return small, large
+
+
+def test_targets_are_exact_inside_the_table_and_one_past_it(tables):
+    small, large = tables
+    states = scramble_states(np.random.default_rng(0), 200, 5)
+    exact = table_distance(large, DOMAIN, states)
+    # A child distance that is far too low everywhere: it is raised to the table radius + 1.
+    targets = bellman_targets(small, states, lambda children: np.zeros(len(children)))
+    inside = exact <= small.radius
+    np.testing.assert_array_equal(targets[inside], exact[inside])
+    one_past = exact == small.radius + 1
+    assert one_past.any()
+    np.testing.assert_array_equal(targets[one_past], small.radius + 1)
+
+
+def test_with_exact_child_distances_the_target_is_the_exact_distance(tables):
+    small, large = tables
+    states = scramble_states(np.random.default_rng(1), 200, 4)
+    exact = table_distance(large, DOMAIN, states)
+    assert (exact == 4).any()
+    targets = bellman_targets(small, states, lambda c: table_distance(large, DOMAIN, c).astype(float))
+    np.testing.assert_array_equal(targets, exact)
+
+
+def test_distance_head_is_increasing_in_the_latent_score():
+    head = DistanceHead()
+    with torch.no_grad():
+        head.raw_scale.fill_(-3.0)
+        head.offset.fill_(5.0)
+    scores = torch.linspace(-4, 4, 9)
+    assert (head(scores).diff() > 0).all()
+
+
+def bellman_config():
+    config = tiny_cube_config(eval_every=1000)
+    config["loss"]["crtr_weight"] = 0.0
+    config["bellman"].update(weight=1.0, batch_size=64, max_depth=6, table_radius=3, target_every=10)
+    config["eval"].update(nearer_child_states=10, nearer_child_max_distance=3)
+    return config
+
+
+def test_bellman_run_learns_and_resumes_exactly(tmp_path):
+    config = bellman_config()
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train("cube", config, run_dir=straight, steps=40, resume=False)
+    train("cube", config, run_dir=split, steps=25, resume=False)
+    train("cube", config, run_dir=split, steps=40, resume=True)
+    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
+    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube")
+    for part in ("encoder", "distance_head", "target_encoder", "target_head"):
+        for key, value in a.state[part].items():
+            assert torch.equal(value, b.state[part][key]), (part, key)
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = EventAccumulator(str(straight), size_guidance={"scalars": 0}).Reload()
+    losses = [event.value for event in scalars.Scalars("losses/bellman_loss")]
+    assert losses[-1] < losses[0], "the Bellman loss should fall in a tiny run"
+    assert "losses/crtr_loss" not in scalars.Tags()["scalars"]
+    assert {f"eval/nearer_child_rate_d{d}" for d in (1, 2, 3)} <= set(scalars.Tags()["scalars"])
+
+
+def test_no_loss_at_all_is_refused(tmp_path):
+    config = bellman_config()
+    config["bellman"]["weight"] = 0.0
+    with pytest.raises(UserError, match="not both 0"):
+        train("cube", config, run_dir=tmp_path, steps=1, resume=False)
