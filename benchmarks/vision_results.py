@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/vision_results.py [--seeds 3] [--ood-seeds 1] [--out results.md]
 
-For each dataset and seed it trains one encoder per loss with ``clrl.vision_benchmark.train``
+For each dataset and seed it trains one encoder per loss with ``clrl.vision.train.train``
 (configs/vision.yaml, epochs below), then reads the frozen features with the evaluation protocol
 of ``python -m clrl.evaluate vision``: linear probe and weighted kNN accuracy on the test split,
 and the test MAE of an L1 linear regression of the dataset's continuous factor (digit slant,
@@ -27,21 +27,20 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported (torch 
 
 import numpy as np  # noqa: E402 - after the environment tweak above
 import torch  # noqa: E402
+from vision_gmm_lda import gmm_lda_benchmark, gmm_lda_table  # noqa: E402 - the sibling script
 
 from clrl.config import load_config  # noqa: E402
 from clrl.runs import cpu_model, seed_everything  # noqa: E402
-from clrl.vision_benchmark import (  # noqa: E402
+from clrl.vision.evaluate import evaluate_features, l1_baseline_mae  # noqa: E402
+from clrl.vision.metrics import extract_features  # noqa: E402
+from clrl.vision.model import (  # noqa: E402
     CHECKPOINT_NAME,
     build_model,
-    evaluate_features,
-    extract_features,
-    gmm_lda_benchmark,
-    l1_baseline_mae,
     load_benchmark_data,
     load_trained_model,
     resolve_model_config,
-    train,
 )
+from clrl.vision.train import train  # noqa: E402
 
 LOSS_NAMES = ("simclr", "moco", "renyi", "slr", "rnc", "advssl")
 OOD_CLASSES = {"digits": [7, 8, 9], "mnist1d": [7, 8, 9]}
@@ -166,11 +165,7 @@ def main() -> int:
         lines.append("")
     gmm = [gmm_lda_benchmark(seed=seed) for seed in range(args.gmm_seeds)]
     lines += [
-        f"### Gaussian mixture: share of each map's energy in the LDA subspace ({args.gmm_seeds} seeds)",
-        "",
-        "| map | alignment with population LDA |",
-        "| --- | --- |",
-        *(f"| {key.removesuffix('_vs_lda')} | {mean_std([g[key] for g in gmm], 1, 3)} |" for key in gmm[0]),
+        *gmm_lda_table(gmm),
         "",
         f"Total time: {(time.time() - started) / 60:.1f} min.",
     ]

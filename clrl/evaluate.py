@@ -19,7 +19,7 @@ EVALUATORS = {
     "cube": ("clrl.puzzle_evaluation", "planners with the learned distance on scrambled cubes"),
     "sokoban": ("clrl.puzzle_evaluation", "planners with the learned distance on Boxoban levels"),
     "humanoid": ("clrl.agents.evaluation", "held-out dynamics, terrains and sim-to-sim checks"),
-    "vision": ("clrl.vision_benchmark", "linear probe, kNN, OOD AUROC and Rank-N-Contrast regression"),
+    "vision": ("clrl.vision.evaluate", "linear probe, kNN, OOD AUROC and Rank-N-Contrast regression"),
 }
 #: Jobs whose evaluation can record a rollout video and diagnose held-out factors.
 HUMANOID_ONLY_JOBS = ("humanoid",)

@@ -22,7 +22,7 @@ TRAINERS = {
         "clrl.agents.training",
         "PPO humanoid with contrastive privileged latent (configs/humanoid.yaml)",
     ),
-    "vision": ("clrl.vision_benchmark", "contrastive losses on image benchmarks (configs/vision.yaml)"),
+    "vision": ("clrl.vision.train", "contrastive losses on image benchmarks (configs/vision.yaml)"),
 }
 
 

@@ -7,10 +7,18 @@ Families: :mod:`~clrl.losses.infonce` (InfoNCE, NT-Xent, MoCo queue), :mod:`~clr
 (feature-norm OOD). Every logits matrix comes from :func:`pairwise_similarity`.
 
 Two-view registry for configs: ``LOSSES[name]`` is an ``nn.Module`` class; build it with
-:func:`build_loss` and call ``loss(z1, z2, labels=None) -> scalar`` with two ``(N, dim)`` views
-(``z2`` is the key / target view for ``moco`` and ``slr``, and is detached there). Only ``rnc``
-uses ``labels`` (its class has ``needs_labels = True``); the others ignore them. Constructor
-arguments (``dim`` for ``moco``, ``slr``, ``advssl``; temperatures ...) come from the config.
+:func:`build_loss` and call ``loss(z1, z2, labels=None) -> scalar`` with two ``(N, dim)`` views.
+Each class declares what a trainer must give it, so that a trainer never names a loss:
+
+* ``needs_labels``: ``forward`` needs ``labels=``, per-sample regression targets (the other
+  losses ignore them);
+* ``needs_feature_dim``: the constructor takes ``dim``, the size of the embeddings;
+* ``needs_seed``: the constructor takes ``seed``, for the loss's own random generator;
+* ``needs_momentum_encoder``: ``z2`` is the key view, to be encoded by an exponential moving
+  average of the trained network (the loss detaches it).
+
+Stateful losses (MoCo and SLR queues, Adv-SSL's dual matrix) update their state in their own
+training-mode call. The other constructor arguments (temperatures ...) come from the config.
 For the logged contrastive accuracy of any of them use
 ``contrastive_accuracy(pairwise_similarity(z1, z2, "cosine"))``.
 """

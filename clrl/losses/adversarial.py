@@ -91,6 +91,9 @@ class AdvSSLLoss(nn.Module):
     """
 
     needs_labels = False
+    needs_feature_dim = True  # the dual matrix G is (dim, dim)
+    needs_seed = False
+    needs_momentum_encoder = False
 
     def __init__(self, dim: int, reg_weight: float = 1.0) -> None:
         super().__init__()

@@ -227,6 +227,9 @@ class InfoNCELoss(nn.Module):
     """
 
     needs_labels = False
+    needs_feature_dim = False
+    needs_seed = False
+    needs_momentum_encoder = False
 
     def __init__(
         self,
@@ -267,6 +270,9 @@ class NTXentLoss(nn.Module):
     """:func:`nt_xent` as a module (registry name ``"simclr"``)."""
 
     needs_labels = False
+    needs_feature_dim = False
+    needs_seed = False
+    needs_momentum_encoder = False
 
     def __init__(self, temperature: float = 0.5, similarity: str = "cosine") -> None:
         super().__init__()
@@ -345,6 +351,9 @@ class MoCoLoss(nn.Module):
     """
 
     needs_labels = False
+    needs_feature_dim = True  # the queue holds dim-sized keys
+    needs_seed = False
+    needs_momentum_encoder = True  # keys from a slowly moving encoder keep the queue consistent
 
     def __init__(
         self,

@@ -78,7 +78,10 @@ class RankNContrastLoss(nn.Module):
     ``[y; y]``, as the official implementation does.
     """
 
-    needs_labels = True
+    needs_labels = True  # the regression targets that order the samples
+    needs_feature_dim = False
+    needs_seed = False
+    needs_momentum_encoder = False
 
     def __init__(self, temperature: float = 2.0) -> None:
         super().__init__()

@@ -110,6 +110,9 @@ class RenyiCLLoss(nn.Module):
     """Symmetric :func:`renyi_cl` (mean over both view orders); registry name ``"renyi"``."""
 
     needs_labels = False
+    needs_feature_dim = False
+    needs_seed = False
+    needs_momentum_encoder = False
 
     def __init__(
         self, gamma: float = 2.0, alpha: float = 0.0, temperature: float = 0.5, similarity: str = "cosine"

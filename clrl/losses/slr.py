@@ -188,6 +188,9 @@ class SLRLoss(nn.Module):
     """
 
     needs_labels = False
+    needs_feature_dim = True  # the optional queue holds dim-sized keys
+    needs_seed = True  # the mixup weights and permutations come from the module's own generator
+    needs_momentum_encoder = True  # MM mixes queries with momentum-encoder keys, as in the paper
 
     def __init__(
         self,

@@ -1,5 +1,6 @@
 """The two-view registry: every name builds a module that takes (z1, z2, labels=...)."""
 
+import inspect
 import math
 
 import pytest
@@ -50,3 +51,43 @@ def test_build_loss_rejects_unknown_names_and_hyperparameters():
 def test_modules_reject_unknown_similarity_at_construction(name):
     with pytest.raises(ValueError, match="unknown similarity"):
         build_loss(name, similarity="manhattan", **HYPERPARAMETERS[name])
+
+
+TRAINER_NEEDS = ("needs_labels", "needs_feature_dim", "needs_seed", "needs_momentum_encoder")
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_declares_what_a_trainer_must_give_it(name):
+    loss_class = LOSSES[name]
+    for attribute in TRAINER_NEEDS:
+        assert isinstance(vars(loss_class).get(attribute), bool), f"{name} does not declare {attribute}"
+    # A trainer passes dim and seed by these declarations alone, so they must match the constructor.
+    parameters = inspect.signature(loss_class).parameters
+    assert loss_class.needs_feature_dim == ("dim" in parameters)
+    assert loss_class.needs_seed == ("seed" in parameters)
+
+
+@pytest.mark.parametrize("name", sorted(HYPERPARAMETERS))
+def test_labels_matter_exactly_to_the_losses_that_need_them(name):
+    generator = torch.Generator().manual_seed(1)
+    z1, z2 = torch.randn(10, 8, generator=generator), torch.randn(10, 8, generator=generator)
+    labels = torch.randn(10, generator=generator)
+    with_labels = build_loss(name, **HYPERPARAMETERS[name])(z1, z2, labels=labels)
+    if LOSSES[name].needs_labels:
+        with pytest.raises(ValueError, match="labels"):
+            build_loss(name, **HYPERPARAMETERS[name])(z1, z2)
+        shuffled = build_loss(name, **HYPERPARAMETERS[name])(z1, z2, labels=labels.flip(0))
+        assert not torch.allclose(with_labels, shuffled)
+    else:
+        torch.testing.assert_close(with_labels, build_loss(name, **HYPERPARAMETERS[name])(z1, z2))
+
+
+@pytest.mark.parametrize("name", sorted(HYPERPARAMETERS))
+def test_only_momentum_encoder_losses_stop_the_gradient_of_the_key_view(name):
+    # The key view comes from an EMA copy that gradients never train, so the loss must detach it.
+    generator = torch.Generator().manual_seed(2)
+    z1 = torch.randn(10, 8, generator=generator, requires_grad=True)
+    z2 = torch.randn(10, 8, generator=generator, requires_grad=True)
+    build_loss(name, **HYPERPARAMETERS[name])(z1, z2, labels=torch.randn(10, generator=generator)).backward()
+    assert z1.grad is not None
+    assert (z2.grad is None) == LOSSES[name].needs_momentum_encoder

@@ -13,15 +13,14 @@ from clrl.config import ConfigError, load_config
 from clrl.errors import UserError
 from clrl.evaluate import main as evaluate_main
 from clrl.runs import seed_everything
-from clrl.vision_benchmark import (
+from clrl.vision.model import (
     CHECKPOINT_NAME,
     build_model,
-    epoch_knn_accuracy,
     load_benchmark_data,
     load_trained_model,
     resolve_model_config,
-    train,
 )
+from clrl.vision.train import epoch_knn_accuracy, train
 
 FAST = ["threads=1", "train.eval_every=100", "train.checkpoint_every=100"]
 
@@ -99,7 +98,8 @@ def test_ood_run_reports_an_auroc(tmp_path: Path) -> None:
         "vision", overrides=["dataset=digits", "ood_classes=[8, 9]", "train.epochs=1", *FAST]
     )
     train("vision", config, run_dir=tmp_path)
-    from clrl.vision_benchmark import evaluate_features, extract_features
+    from clrl.vision.evaluate import evaluate_features
+    from clrl.vision.metrics import extract_features
 
     model, trained, data = load_trained_model(tmp_path / CHECKPOINT_NAME, torch.device("cpu"))
     cpu = torch.device("cpu")
@@ -140,4 +140,52 @@ def test_bad_settings_are_config_errors(tmp_path: Path, override: str, message: 
 def test_rnc_needs_a_dataset_with_a_continuous_factor(tmp_path: Path) -> None:
     config = load_config("vision", overrides=["loss=rnc", "dataset=cifar10", f"data_dir={tmp_path}", *FAST])
     with pytest.raises(ConfigError, match="loss=rnc regresses a continuous factor, which cifar10"):
+        train("vision", config, run_dir=tmp_path, steps=1)
+
+
+def recording_loss(declares: bool, calls: list) -> type[torch.nn.Module]:
+    """A loss class that declares every need (or none) and records what the trainer gives it."""
+
+    class RecordingLoss(torch.nn.Module):
+        needs_labels = needs_feature_dim = needs_seed = needs_momentum_encoder = declares
+
+        def __init__(self, **given) -> None:
+            super().__init__()
+            calls.append(("built with", given))
+
+        def forward(self, z1, z2, labels=None):
+            calls.append(("called with", z2.requires_grad, None if labels is None else labels.shape))
+            return (z1 - z2).pow(2).sum(dim=1).mean()
+
+    return RecordingLoss
+
+
+@pytest.mark.parametrize("declares", [True, False])
+def test_trainer_gives_a_loss_what_its_class_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, declares: bool
+) -> None:
+    from clrl.losses import LOSSES
+
+    calls: list = []
+    monkeypatch.setitem(LOSSES, "recorder", recording_loss(declares, calls))
+    config = load_config("vision", overrides=["loss=recorder", "seed=3", "train.batch_size=64", *FAST])
+    train("vision", config, run_dir=tmp_path, steps=2)
+    built, *steps = calls
+    # needs_feature_dim / needs_seed: constructor arguments; needs_labels: the slant of each digit;
+    # needs_momentum_encoder: the key view comes, without gradient, from a saved EMA copy.
+    assert built == ("built with", {"dim": 64, "seed": 3} if declares else {})
+    assert steps == [("called with", not declares, torch.Size([64]) if declares else None)] * 2
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="vision")
+    assert (saved.state["key_model"] is not None) == declares
+
+
+def test_a_loss_that_needs_labels_needs_a_dataset_with_a_continuous_factor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clrl.losses import LOSSES
+
+    monkeypatch.setitem(LOSSES, "recorder", recording_loss(True, []))
+    overrides = ["loss=recorder", "dataset=cifar10", f"data_dir={tmp_path}", *FAST]
+    config = load_config("vision", overrides=overrides)
+    with pytest.raises(ConfigError, match="loss=recorder regresses a continuous factor, which cifar10"):
         train("vision", config, run_dir=tmp_path, steps=1)
