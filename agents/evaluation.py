@@ -48,15 +48,15 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from clrl.agents.checkpointing import read_agent, restore_model
+from clrl.agents.environment import make_env
 from clrl.agents.ppo import LatentPPO
-from clrl.agents.training import make_env
-from clrl.checkpoint import Checkpoint
+from clrl.checkpoint import Checkpoint, shipped_checkpoint
 from clrl.config import ConfigError, load_config, parse_override, set_checked
 from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, intervals
 from clrl.errors import UserError
 from clrl.runs import cpu_model
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "clrl" / "pretrained"
+SHIPPED_POLICY = "humanoid_g1.pt"
 #: Episodes that end closer than this to their start give no meaningful cost of transport.
 MIN_DISTANCE_FOR_COT = 0.1
 SOLVERS = {
@@ -309,10 +309,10 @@ def save_video(
 
 
 def default_checkpoint() -> Path:
-    shipped = sorted(PRETRAINED_DIR.glob("humanoid_*.pt"))
-    if not shipped:
-        raise UserError(f"no shipped humanoid policy in {PRETRAINED_DIR}; pass --checkpoint F")
-    return shipped[-1]
+    shipped = shipped_checkpoint(SHIPPED_POLICY)
+    if not shipped.is_file():
+        raise UserError(f"no shipped humanoid policy at {shipped}; pass --checkpoint F")
+    return shipped
 
 
 def load_policy(checkpoint: Checkpoint) -> tuple[LatentPPO, VecNormalize | None]:

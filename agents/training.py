@@ -25,7 +25,6 @@ from typing import Any
 # Rendering runs headless; MuJoCo reads this when it first creates a GL context.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import CallbackList
@@ -41,30 +40,17 @@ from clrl.agents.callbacks import (
     UpdateThreadsCallback,
 )
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
+from clrl.agents.environment import make_env
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import CheckpointError
-from clrl.config import ConfigError
 from clrl.envs.humanoid.randomize import intervals
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
+from clrl.errors import ConfigError
 from clrl.runs import seed_everything
 
 ACTIVATIONS = {"elu": torch.nn.ELU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 CHECKPOINT_NAME = Path("checkpoints") / "last.pt"
-
-
-def make_env(
-    env_config: dict[str, Any],
-    held_out: bool = False,
-    render_mode: str | None = None,
-    ignore_interrupt: bool = False,
-) -> gym.Env:
-    """One humanoid env; in a VecEnv worker it ignores Ctrl-C so the main process can save first."""
-    if ignore_interrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from clrl.envs.humanoid import HumanoidEnv
-
-    return HumanoidEnv(config=env_config, render_mode=render_mode, held_out=held_out)
 
 
 VEC_ENVS = {"batched": BatchedSubprocVecEnv, "subproc": SubprocVecEnv, "dummy": DummyVecEnv}

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from clrl.config import load_config
+from clrl.crtr.model import build_model
 from clrl.losses.crtr import crtr_loss
-from clrl.puzzle_training import build_model
 from clrl.runs import cpu_model
 
 SIZES = [(256, 2), (512, 2), (1024, 4)]

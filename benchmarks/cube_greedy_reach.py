@@ -4,15 +4,17 @@ Greedy latent descent (``--planner greedy``) solves only if, from every state on
 child it picks (the one with the lowest latent distance) is one move nearer the goal often enough.
 Two measurements, both with the encoder alone (no goal table, no search):
 
-* step accuracy by exact distance ``d``: for states exactly ``d`` quarter turns from solved (found
-  by random walks, their distance read from the radius-7 goal table), the fraction whose
-  best-scoring child is at ``d - 1``; ``d = 8`` is a walk of 8 outside the table with a child in it;
+* the nearer-child rate by exact distance ``d``: for states exactly ``d`` quarter turns from solved
+  (found by random walks; their distance read from the radius-7 goal table, or beyond it found by a
+  breadth-first search into the table, :mod:`clrl.planners.exact_distance`), the fraction whose
+  best-scoring child is at ``d - 1``;
 * the greedy path from random cubes (1000-move scrambles, the evaluation's seed-0 puzzles), as
   Kociemba two-phase solution lengths in quarter turns (an upper bound on the true distance) every
   ``--every`` moves, and how the state the encoder scores lowest on the path looks: stickers out of
   place (a random cube has ~40 of 54; one quarter turn moves 20) and its Kociemba length.
 
-    python benchmarks/cube_greedy_reach.py [--checkpoint F] [--states 300] [--cubes 3] [--moves 3000]
+    python benchmarks/cube_greedy_reach.py [--checkpoint F] [--states 300] [--max-distance 12] [--cubes 3]
+        [--moves 3000]
 """
 
 from __future__ import annotations
@@ -25,53 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
+from clrl.crtr.evaluate import suite_puzzles
+from clrl.crtr.model import LearnedModel
 from clrl.envs.cube.constants import SOLVED_STATE
-from clrl.envs.cube.kernels import apply_moves, apply_sequences
+from clrl.envs.cube.kernels import apply_moves
+from clrl.envs.cube.trajectories import random_states
 from clrl.planners.domain import CubeDomain
-from clrl.planners.goal_table import GoalTable, cube_goal_table
+from clrl.planners.exact_distance import nearer_child_rate, states_at_distance
+from clrl.planners.goal_table import cube_goal_table
+from clrl.planners.running import kociemba_solve
 from clrl.planners.search import greedy
-from clrl.puzzle_evaluation import suite_puzzles
-from clrl.puzzle_solving import LearnedModel, kociemba_solve
 from clrl.runs import cpu_model
 
 TABLE_RADIUS = 7
-
-
-def table_distance(table: GoalTable, domain: CubeDomain, states: np.ndarray) -> np.ndarray:
-    """Exact distance of each state within the table's radius, -1 beyond it."""
-    rows = table.lookup(domain.hash(states))
-    return np.where(rows >= 0, table.distances[np.maximum(rows, 0)].astype(int), -1)
-
-
-def states_at_distance(
-    table: GoalTable, domain: CubeDomain, distance: int, count: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``count`` states exactly ``distance`` quarter turns from solved (``distance <= radius + 1``)."""
-    found: list[np.ndarray] = []
-    while sum(len(f) for f in found) < count:
-        walks = rng.integers(0, domain.num_actions, size=(4 * count, distance))
-        states = apply_sequences(np.repeat(SOLVED_STATE[None], len(walks), axis=0), walks)
-        exact = table_distance(table, domain, states)
-        if distance <= table.radius:
-            keep = exact == distance
-        else:  # outside the table, one move from its rim
-            children = domain.children(states)[0].reshape(-1, SOLVED_STATE.size)
-            child_exact = table_distance(table, domain, children).reshape(len(states), -1)
-            keep = (exact < 0) & (child_exact == table.radius).any(axis=1)
-        found.append(states[keep])
-    return np.concatenate(found)[:count]
-
-
-def step_accuracy(
-    model: LearnedModel, table: GoalTable, domain: CubeDomain, states: np.ndarray, distance: int
-) -> tuple[float, float]:
-    """Fraction of ``states`` whose best-scoring child is one move nearer, and their mean score."""
-    heuristic = model.heuristic(SOLVED_STATE)
-    children = domain.children(states)[0]
-    scores = heuristic(children.reshape(-1, SOLVED_STATE.size)).reshape(len(states), -1)
-    picked = children[np.arange(len(states)), scores.argmin(axis=1)]
-    nearer = table_distance(table, domain, picked) == distance - 1
-    return float(nearer.mean()), float(heuristic(states).mean())
 
 
 def kociemba_length(state: np.ndarray) -> int:
@@ -82,6 +50,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="cube checkpoint (default: shipped)")
     parser.add_argument("--states", type=int, default=300, help="states per exact distance")
+    parser.add_argument(
+        "--max-distance", type=int, default=12, help="largest exact distance (beyond 7: breadth-first search)"
+    )
     parser.add_argument("--cubes", type=int, default=3, help="random cubes to follow greedily")
     parser.add_argument("--moves", type=int, default=3000, help="greedy moves per cube")
     parser.add_argument("--every", type=int, default=250, help="moves between Kociemba readings")
@@ -94,12 +65,13 @@ def main() -> int:
     table = cube_goal_table(TABLE_RADIUS)
     rng = np.random.default_rng(args.seed)
 
+    heuristic = model.heuristic(SOLVED_STATE)
     print("| exact distance | best-scoring child one move nearer | mean latent distance |")
     print("|---:|---:|---:|")
-    for distance in range(1, TABLE_RADIUS + 2):
-        states = states_at_distance(table, domain, distance, args.states, rng)
-        accuracy, latent = step_accuracy(model, table, domain, states, distance)
-        print(f"| {distance} | {accuracy:.1%} | {latent:.3f} |", flush=True)
+    for distance in range(1, args.max_distance + 1):
+        states = states_at_distance(table, domain, random_states, distance, args.states, rng)
+        accuracy = nearer_child_rate(table, domain, heuristic, states, distance)
+        print(f"| {distance} | {accuracy:.1%} | {heuristic(states).mean():.3f} |", flush=True)
 
     every = args.every
     print(

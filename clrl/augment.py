@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from clrl.config import ConfigError
+from clrl.errors import ConfigError
 
 #: Default smallest crop (fraction of area, or of length for signals) per dataset; tiny 8x8 digits
 #: cannot lose as much as a 96x96 photograph and stay legible.

@@ -12,6 +12,7 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{__version__}+{commit}" if commit else __version__
+
+
+def shipped_checkpoint(filename: str) -> Path:
+    """A checkpoint shipped in the package (``clrl/pretrained/<filename>``), wherever it is installed."""
+    return Path(str(resources.files("clrl") / "pretrained" / filename))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Job configs: YAML files in ``configs/`` with ``key.sub=value`` overrides from the command line.
+"""Job configs: YAML files in ``configs/`` (installed as ``clrl.configs``) with ``key.sub=value``
+overrides from the command line.
 
 Every key a job accepts is in its YAML file, so the file is the one visible place for its
 hyperparameters. Overrides may only replace existing keys, and must keep the type of the value they
@@ -15,19 +16,19 @@ from typing import Any
 
 import yaml
 
-from clrl.errors import UserError
+from clrl.configs import default_config_text
+from clrl.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-class ConfigError(UserError):
-    """A config file or override that cannot be used; command lines exit with code 2."""
-
-    exit_code = 2
+__all__ = ["ConfigError", "default_config", "load_config", "read_yaml", "with_added_keys"]
 
 
-def default_config_path(job: str) -> Path:
-    return CONFIG_DIR / f"{job}.yaml"
+def default_config(job: str) -> dict[str, Any]:
+    """``configs/<job>.yaml`` as shipped with the package."""
+    try:
+        text = default_config_text(job)
+    except (FileNotFoundError, ModuleNotFoundError):
+        raise ConfigError(f"no config for job {job!r}") from None
+    return parse_yaml(text, f"configs/{job}.yaml")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -36,6 +37,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not a UTF-8 text file") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -53,7 +60,7 @@ def load_config(job: str, path: str | Path | None = None, overrides: Iterable[st
     A file given with ``path`` may set a subset of the job's keys; they are checked against the
     job's default file exactly like command-line overrides.
     """
-    config = read_yaml(default_config_path(job))
+    config = default_config(job)
     if path is not None:
         merge_checked(config, read_yaml(path), source=str(path))
     for item in overrides:
@@ -66,7 +73,7 @@ def with_added_keys(job: str, saved: dict[str, Any]) -> dict[str, Any]:
     """A saved run's config, completed with the keys added to ``configs/<job>.yaml`` since it was
     written, at their defaults (which leave an older run's behaviour as it was)."""
     completed = copy.deepcopy(saved)
-    fill_missing(completed, read_yaml(default_config_path(job)))
+    fill_missing(completed, default_config(job))
     return completed
 
 
@@ -76,6 +83,16 @@ def fill_missing(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:
             config[key] = copy.deepcopy(value)
         elif isinstance(value, Mapping) and isinstance(config[key], dict):
             fill_missing(config[key], value)
+
+
+def differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """``key (saved X, given Y)`` for every dotted key whose value differs between two configs."""
+    saved_flat, given_flat = flatten(saved), flatten(given)
+    return [
+        f"{key} (saved {saved_flat.get(key)!r}, given {given_flat.get(key)!r})"
+        for key in sorted(set(saved_flat) | set(given_flat))
+        if saved_flat.get(key) != given_flat.get(key)
+    ]
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from clrl.config import ConfigError
+from clrl.errors import ConfigError
 
 
 class ResidualMLPBlock(nn.Module):

@@ -9,3 +9,9 @@ class UserError(Exception):
     """
 
     exit_code = 1
+
+
+class ConfigError(UserError):
+    """A config file or override that cannot be used; command lines exit with code 2."""
+
+    exit_code = 2

@@ -16,8 +16,8 @@ from clrl.cli import OneLineParser, import_job_module, job_parser, run_command
 from clrl.config import load_config
 
 EVALUATORS = {
-    "cube": ("clrl.puzzle_evaluation", "planners with the learned distance on scrambled cubes"),
-    "sokoban": ("clrl.puzzle_evaluation", "planners with the learned distance on Boxoban levels"),
+    "cube": ("clrl.crtr.evaluate", "planners with the learned distance on scrambled cubes"),
+    "sokoban": ("clrl.crtr.evaluate", "planners with the learned distance on Boxoban levels"),
     "humanoid": ("clrl.agents.evaluation", "held-out dynamics, terrains and sim-to-sim checks"),
     "vision": ("clrl.vision.evaluate", "linear probe, kNN, OOD AUROC and Rank-N-Contrast regression"),
 }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -70,3 +73,25 @@ def pick_device(preference: str = "auto") -> torch.device:
 
         raise UserError(f"device {preference!r} requested but CUDA is not available here")
     return torch.device(preference)
+
+
+@contextlib.contextmanager
+def saved_on_interrupt(save: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C, or SIGTERM (what ``kill``, ``timeout`` and schedulers send), inside the block: call
+    ``save`` first and print what it says it saved, then let the interrupt end the command (exit 130).
+
+    The one place every training loop gets this from, so no job loses the steps since its last
+    checkpoint to a polite stop.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"interrupted: {save()}", file=sys.stderr, flush=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

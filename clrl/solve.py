@@ -40,7 +40,7 @@ def build_parser() -> OneLineParser:
     sokoban = puzzles.add_parser("sokoban", help="solve Sokoban levels (LURD output)")
     sokoban.add_argument("--levels", type=Path, required=True, metavar="FILE", help="Boxoban level file")
     sokoban.add_argument("--index", type=int, metavar="N", help="solve only level N of the file")
-    sokoban.add_argument("--planner", choices=SOKOBAN_PLANNERS, default="classical", help="search method")
+    sokoban.add_argument("--planner", choices=SOKOBAN_PLANNERS, help="search method (default: classical)")
     add_search_arguments(sokoban)
     return parser
 
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, name, None)
         if value is not None and value < 0:
             parser.error(f"--{name.replace('_', '-')} must not be negative, got {value}")
-    module = import_job_module("clrl.puzzle_solving", f"solving {args.puzzle}")
+    module = import_job_module("clrl.crtr.solve", f"solving {args.puzzle}")
     return module.solve(args)
 
 

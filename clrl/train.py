@@ -16,8 +16,8 @@ from clrl.errors import UserError
 from clrl.runs import make_run_dir
 
 TRAINERS = {
-    "cube": ("clrl.puzzle_training", "CRTR encoder for the Rubik's Cube (configs/cube.yaml)"),
-    "sokoban": ("clrl.puzzle_training", "CRTR encoder for Sokoban (configs/sokoban.yaml)"),
+    "cube": ("clrl.crtr.train", "CRTR encoder for the Rubik's Cube (configs/cube.yaml)"),
+    "sokoban": ("clrl.crtr.train", "CRTR encoder for Sokoban (configs/sokoban.yaml)"),
     "humanoid": (
         "clrl.agents.training",
         "PPO humanoid with contrastive privileged latent (configs/humanoid.yaml)",

@@ -3,7 +3,8 @@
 import pytest
 
 from clrl.config import load_config
-from clrl.puzzle_training import CHECKPOINT_NAME, train
+from clrl.crtr.model import CHECKPOINT_NAME
+from clrl.crtr.train import train
 
 
 @pytest.fixture(scope="session", autouse=True)

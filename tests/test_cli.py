@@ -38,3 +38,26 @@ def test_bad_arguments_exit_2_with_one_line(args):
 def test_solve_and_evaluate_help():
     for module in ("clrl.solve", "clrl.evaluate"):
         assert run(module, "--help").returncode == 0
+
+
+def test_sigterm_saves_a_checkpoint_first(tmp_path):
+    """``kill`` (SIGTERM) stops a run like Ctrl-C: the steps so far are saved, exit code 130."""
+    import signal
+    import time
+
+    from clrl.checkpoint import load_checkpoint
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "clrl.train", "cube", "--steps", "100000", "--run-dir", str(run_dir)]
+    tiny = ["model.width=32", "model.blocks=1", "data.batch_size=32", "train.checkpoint_every=100000"]
+    process = subprocess.Popen(command + tiny, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(run_dir.glob("events.out.tfevents.*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # into the training loop
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: saved step" in stderr
+    saved = load_checkpoint(run_dir / "checkpoint.pt", job="cube")
+    assert saved.step > 0

@@ -6,11 +6,12 @@ import torch
 
 from clrl.checkpoint import load_checkpoint
 from clrl.crtr.bellman import DistanceHead, bellman_targets, scramble_states
+from clrl.crtr.model import CHECKPOINT_NAME
+from clrl.crtr.train import train
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.errors import UserError
 from clrl.planners import CubeDomain, GoalTable
 from clrl.planners.exact_distance import table_distance
-from clrl.puzzle_training import CHECKPOINT_NAME, train
 from tests.test_puzzle_training import tiny_cube_config
 
 DOMAIN = CubeDomain()

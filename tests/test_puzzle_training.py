@@ -6,9 +6,10 @@ import torch
 
 from clrl.checkpoint import load_checkpoint
 from clrl.config import load_config
-from clrl.data.puzzles import CubeTask
+from clrl.crtr.model import CHECKPOINT_NAME
+from clrl.crtr.train import train
+from clrl.data.cube import CubeTask
 from clrl.errors import UserError
-from clrl.puzzle_training import CHECKPOINT_NAME, train
 
 
 def tiny_cube_config(**train_overrides):

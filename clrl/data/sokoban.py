@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clrl.data.puzzles import HeldOut
+from clrl.data.tasks import HeldOut
 from clrl.envs.sokoban.constants import BOX, BOX_ON_GOAL, FLOOR, GOAL, NUM_CELL_TYPES, PLAYER, PLAYER_ON_GOAL
 from clrl.envs.sokoban.dataset import (
     TrajectoryDataset,

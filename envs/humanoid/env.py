@@ -12,7 +12,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from clrl.config import ConfigError, load_config
+from clrl.configs import default_section
+from clrl.errors import ConfigError
 
 from . import clock, kernels, rewards
 from .randomize import (
@@ -102,7 +103,8 @@ class HumanoidEnv(gym.Env):
     def __init__(
         self, config: Mapping[str, Any] | None = None, render_mode: str | None = None, held_out: bool = False
     ):
-        self.config = copy.deepcopy(dict(config) if config is not None else load_config("humanoid")["env"])
+        defaults = config if config is not None else default_section("humanoid", "env")
+        self.config = copy.deepcopy(dict(defaults))
         cfg = self.config
         check_config(cfg)
         if cfg["clock"] not in ("fixed", "adaptive"):

@@ -20,7 +20,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from clrl.config import ConfigError
+from clrl.errors import ConfigError
 
 from .robots import RobotSpec, actuated_dofs, leg_actuator_ids, nominal_gains, set_pd_gains
 from .terrain import TERRAIN_TYPES, TerrainParams, interpolate

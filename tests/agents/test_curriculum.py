@@ -10,7 +10,8 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from clrl.agents.callbacks import CurriculumCallback, next_level
-from clrl.agents.training import make_env, push_floors
+from clrl.agents.environment import make_env
+from clrl.agents.training import push_floors
 from clrl.config import ConfigError, load_config
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 

@@ -284,7 +284,7 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
 
 
 def test_the_shipped_policy_resumes_under_the_committed_config() -> None:
-    """``--resume`` from the shipped file (docs/BENCHMARKS.md) needs the committed env: and agent:."""
+    """``--resume`` from the shipped file (docs/humanoid.md) needs the committed env: and agent:."""
     read_agent(default_checkpoint(), expected_config=load_config("humanoid"))
 
 

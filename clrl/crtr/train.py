@@ -3,16 +3,17 @@
 Reads top to bottom: build the task, encoder and optimizer from the config (or a checkpoint when
 resuming; ``train.init_from`` starts the encoder from an earlier run's), then loop: sample a CRTR
 batch (trajectories repeated R times, so negatives include states of the same trajectory), encode
-anchors and futures with one encoder, take an Adam step on the CRTR loss, and log. Every
+anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, with
+``bellman.weight > 0``, the Bellman loss of :mod:`clrl.crtr.bellman`), and log. Every
 ``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
-and how often greedy latent descent solves puzzles, with an image of one rollout. Checkpoints are
+how often greedy latent descent solves puzzles and, for the cube, how often the best child of a
+state at each exact distance is nearer, with an image of one rollout. Checkpoints are
 atomic; Ctrl-C saves before exiting; a NaN loss stops with the last good checkpoint kept.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -22,45 +23,17 @@ import torch
 from scipy.stats import spearmanr
 
 from clrl.checkpoint import load_checkpoint, save_checkpoint
-from clrl.config import with_added_keys
+from clrl.config import differences, with_added_keys
 from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
-from clrl.data.puzzles import make_task
+from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.diagnostics import effective_rank
-from clrl.encoders import build_encoder
 from clrl.errors import UserError
 from clrl.losses.crtr import crtr_logits
 from clrl.losses.infonce import contrastive_accuracy, info_nce_from_logits
 from clrl.losses.similarity import pairwise_similarity
-from clrl.planners import LatentDistance, greedy
+from clrl.planners import greedy
 from clrl.planners.goal_table import cube_goal_table
-from clrl.runs import make_writer, pick_device, progress_bar, seed_everything
-
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def build_model(job: str, config: dict[str, Any]):
-    """The task and its encoder, as configured; used by training, evaluation and the solver."""
-    task = make_task(job, config)
-    encoder = build_encoder(config["model"], **task.encoder_inputs())
-    return task, encoder
-
-
-def latent_heuristic(task, encoder: torch.nn.Module, config: dict[str, Any], start: np.ndarray, device):
-    return LatentDistance(encoder, task.featurize, task.goals(start), config["loss"]["similarity"], device)
-
-
-def distance_to_own_goal(
-    task, encoder: torch.nn.Module, config: dict[str, Any], heldout, device
-) -> np.ndarray:
-    """Latent distance of every held-out state to the goal of its own trajectory.
-
-    Sokoban goals differ from level to level, so each trajectory is scored against its own.
-    """
-    distances = []
-    for begin, end in itertools.pairwise(heldout.offsets):
-        states = heldout.states[begin:end]
-        distances.append(latent_heuristic(task, encoder, config, states[0], device)(states))
-    return np.concatenate(distances)
+from clrl.runs import make_writer, pick_device, progress_bar, saved_on_interrupt, seed_everything
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -97,7 +70,11 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if resume:
         saved = load_checkpoint(checkpoint_path, job=job)
-        config = with_added_keys(job, saved.config)
+        given, config = config, with_added_keys(job, saved.config)
+        ignored = differences(config, given)
+        if ignored:
+            # a resumed run is the run it was: its saved config holds, whatever the command line says
+            print(f"resuming with the run's saved config; not applied: {', '.join(ignored)}", flush=True)
     check_config(config)
     total_steps = steps if steps is not None else config["train"]["steps"]
     data, train_cfg, loss_cfg = config["data"], config["train"], config["loss"]
@@ -127,6 +104,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
         step = saved.step
+        print(f"resuming {run_dir} from step {step}", flush=True)
     elif train_cfg["init_from"] is not None:
         # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
         start = load_checkpoint(train_cfg["init_from"], job=job, expected_config=config)
@@ -166,79 +144,81 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     writer = make_writer(run_dir)
     progress = progress_bar(total_steps, step, f"train {job}")
     window_start, window_steps = time.perf_counter(), 0
-    try:
-        while step < total_steps:
-            terms = {}
-            if loss_cfg["crtr_weight"] > 0:
-                anchors, futures = task.sample_batch(
-                    rng, data["batch_size"], data["repetition_factor"], data["gamma"]
-                )
-                latents = encoder(task.featurize(np.concatenate([anchors, futures])).to(device))
-                anchor_latents, future_latents = latents.chunk(2)
-                logits = crtr_logits(
-                    anchor_latents,
-                    future_latents,
-                    similarity=loss_cfg["similarity"],
-                    temperature=loss_cfg["temperature"],
-                )
-                terms["crtr_loss"] = info_nce_from_logits(logits, loss_cfg["direction"])
-            if bellman is not None:
-                states = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
-                targets = torch.from_numpy(bellman_targets(table, states, target_distance)).to(device)
-                scores = latent_scores(
-                    encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
-                )
-                terms["bellman_loss"] = bellman_loss(head(scores), targets)
-            loss = loss_cfg["crtr_weight"] * terms.get("crtr_loss", 0.0) + (
-                bellman["weight"] * terms["bellman_loss"] if bellman is not None else 0.0
-            )
-            if not torch.isfinite(loss):
-                kept = (
-                    f"the last good checkpoint is {checkpoint_path}"
-                    if checkpoint_path.exists()
-                    else "none saved"
-                )
-                raise UserError(f"loss became {loss.item()} at step {step}; stopping ({kept})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if bellman is not None and step % bellman["target_every"] == 0:
-                target_encoder.load_state_dict(encoder.state_dict())
-                target_head.load_state_dict(head.state_dict())
-            window_steps += 1
-            progress.update(1)
 
-            if step % train_cfg["log_every"] == 0 or step == total_steps:
-                seconds = time.perf_counter() - window_start
-                for name, value in terms.items():
-                    writer.add_scalar(f"losses/{name}", value.item(), step)
-                if "crtr_loss" in terms:
-                    # Accuracy of the classification the loss trains: backward picks anchors for futures.
-                    scored = logits.T if loss_cfg["direction"] == "backward" else logits
-                    writer.add_scalar(
-                        "charts/contrastive_accuracy", contrastive_accuracy(scored).item(), step
-                    )
-                    writer.add_scalar(
-                        "charts/effective_rank", effective_rank(anchor_latents.detach()).item(), step
-                    )
-                if bellman is not None:
-                    writer.add_scalar("charts/bellman_target_mean", targets.mean().item(), step)
-                writer.add_scalar("charts/SPS", window_steps / seconds, step)
-                progress.set_postfix(loss=f"{loss.item():.3f}")
-                window_start, window_steps = time.perf_counter(), 0
-            if step % train_cfg["eval_every"] == 0 or step == total_steps:
-                metrics, frames = evaluate_encoder(task, encoder, config, heldout, device, reach_suite)
-                for name, value in metrics.items():
-                    writer.add_scalar(f"eval/{name}", value, step)
-                writer.add_image("eval/greedy_rollout", frames, step, dataformats="HWC")
-                encoder.train()
-            if step % train_cfg["checkpoint_every"] == 0 or step == total_steps:
-                save()
-    except KeyboardInterrupt:
+    def save_and_say() -> str:
         save()
-        progress.write(f"interrupted: saved step {step} to {checkpoint_path}")
-        raise
+        return f"saved step {step} to {checkpoint_path}"
+
+    try:
+        with saved_on_interrupt(save_and_say):
+            while step < total_steps:
+                terms = {}
+                if loss_cfg["crtr_weight"] > 0:
+                    anchors, futures = task.sample_batch(
+                        rng, data["batch_size"], data["repetition_factor"], data["gamma"]
+                    )
+                    latents = encoder(task.featurize(np.concatenate([anchors, futures])).to(device))
+                    anchor_latents, future_latents = latents.chunk(2)
+                    logits = crtr_logits(
+                        anchor_latents,
+                        future_latents,
+                        similarity=loss_cfg["similarity"],
+                        temperature=loss_cfg["temperature"],
+                    )
+                    terms["crtr_loss"] = info_nce_from_logits(logits, loss_cfg["direction"])
+                if bellman is not None:
+                    states = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
+                    targets = torch.from_numpy(bellman_targets(table, states, target_distance)).to(device)
+                    scores = latent_scores(
+                        encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
+                    )
+                    terms["bellman_loss"] = bellman_loss(head(scores), targets)
+                loss = loss_cfg["crtr_weight"] * terms.get("crtr_loss", 0.0) + (
+                    bellman["weight"] * terms["bellman_loss"] if bellman is not None else 0.0
+                )
+                if not torch.isfinite(loss):
+                    kept = (
+                        f"the last good checkpoint is {checkpoint_path}"
+                        if checkpoint_path.exists()
+                        else "none saved"
+                    )
+                    raise UserError(f"loss became {loss.item()} at step {step}; stopping ({kept})")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                if bellman is not None and step % bellman["target_every"] == 0:
+                    target_encoder.load_state_dict(encoder.state_dict())
+                    target_head.load_state_dict(head.state_dict())
+                window_steps += 1
+                progress.update(1)
+
+                if step % train_cfg["log_every"] == 0 or step == total_steps:
+                    seconds = time.perf_counter() - window_start
+                    for name, value in terms.items():
+                        writer.add_scalar(f"losses/{name}", value.item(), step)
+                    if "crtr_loss" in terms:
+                        # Accuracy of the classification the loss trains: backward picks anchors for futures.
+                        scored = logits.T if loss_cfg["direction"] == "backward" else logits
+                        writer.add_scalar(
+                            "charts/contrastive_accuracy", contrastive_accuracy(scored).item(), step
+                        )
+                        writer.add_scalar(
+                            "charts/effective_rank", effective_rank(anchor_latents.detach()).item(), step
+                        )
+                    if bellman is not None:
+                        writer.add_scalar("charts/bellman_target_mean", targets.mean().item(), step)
+                    writer.add_scalar("charts/SPS", window_steps / seconds, step)
+                    progress.set_postfix(loss=f"{loss.item():.3f}")
+                    window_start, window_steps = time.perf_counter(), 0
+                if step % train_cfg["eval_every"] == 0 or step == total_steps:
+                    metrics, frames = evaluate_encoder(task, encoder, config, heldout, device, reach_suite)
+                    for name, value in metrics.items():
+                        writer.add_scalar(f"eval/{name}", value, step)
+                    writer.add_image("eval/greedy_rollout", frames, step, dataformats="HWC")
+                    encoder.train()
+                if step % train_cfg["checkpoint_every"] == 0 or step == total_steps:
+                    save()
     finally:
         progress.close()
         writer.close()

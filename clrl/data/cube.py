@@ -1,18 +1,14 @@
-"""Puzzle tasks for CRTR: where trajectories come from and how states become network inputs.
-
-A task bundles what training, evaluation and solving share for one puzzle: the planner domain,
-the featurizer (states -> encoder input, the same at training and planning time), the CRTR batch
-sampler, held-out trajectories with their moves-to-go, and a renderer for TensorBoard.
-"""
+"""The Rubik's Cube as a CRTR task (:class:`clrl.data.tasks.PuzzleTask`): random walks from solved."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from clrl.data.tasks import HeldOut
 from clrl.envs.cube.constants import NUM_FACES, NUM_STICKERS, SOLVED_STATE
 from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
 from clrl.envs.cube.viewer import render_rgb
@@ -21,19 +17,6 @@ from clrl.losses.crtr import sample_crtr_batch
 from clrl.planners.domain import CubeDomain
 from clrl.planners.exact_distance import nearer_child_rate, states_at_distance
 from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
-
-
-class HeldOut(NamedTuple):
-    """Held-out trajectories, concatenated.
-
-    states: ``(T, *S)``; trajectory ``k`` is ``states[offsets[k]:offsets[k + 1]]`` and ends solved.
-    moves_to_go: ``(T,)`` moves from each state to the end of its trajectory.
-    offsets: ``(K + 1,)`` int64.
-    """
-
-    states: np.ndarray
-    moves_to_go: np.ndarray
-    offsets: np.ndarray
 
 
 class CubeTask:
@@ -116,13 +99,3 @@ class CubeTask:
             distance: nearer_child_rate(table, self.domain, heuristic, states, distance)
             for distance, states in suite.items()
         }
-
-
-def make_task(job: str, config: dict[str, Any]):
-    if job == "cube":
-        return CubeTask(config)
-    if job == "sokoban":
-        from clrl.data.sokoban import SokobanTask
-
-        return SokobanTask(config)
-    raise UserError(f"no puzzle task {job!r}")

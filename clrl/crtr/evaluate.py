@@ -21,11 +21,12 @@ import numpy as np
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
+from clrl.crtr.model import LearnedModel, pretrained_path
+from clrl.crtr.solve import LEARNED_PLANNERS, SearchSettings, solve_one
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_sequence
 from clrl.envs.cube.notation import scramble
 from clrl.errors import UserError
-from clrl.puzzle_solving import LEARNED_PLANNERS, LearnedModel, pretrained_path, solve_one
 
 CUBE_SUITES = {"scramble20": 20, "random": 1000}  # scramble length in half-turn-metric moves
 
@@ -73,20 +74,15 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
         puzzles = suite_puzzles(job, suite, count, args.seed, benchmark)
         for planner in planners:
             radius = goal_radius(job, planner, benchmark)
+            settings = SearchSettings(
+                budget=benchmark["budget"][planner],
+                beam_width=benchmark["beam_width"],
+                goal_radius=radius,
+                prune_deadlocks=benchmark.get("prune_deadlocks", True),
+            )
             results = []
             for start in tqdm(puzzles, desc=f"{suite}/{planner}", unit="puzzle", leave=False):
-                results.append(
-                    solve_one(
-                        job,
-                        planner,
-                        start,
-                        model=model if planner in LEARNED_PLANNERS else None,
-                        budget=benchmark["budget"][planner],
-                        beam_width=benchmark["beam_width"],
-                        prune_deadlocks=benchmark.get("prune_deadlocks", True),
-                        goal_radius=radius,
-                    )
-                )
+                results.append(solve_one(job, planner, start, model, settings))
             row = summarize(suite, planner, benchmark, radius, results)
             table.append(row)
             emit(row, args.json)

@@ -1,0 +1,22 @@
+"""The humanoid env as training and evaluation both make it (one place, so neither imports the other)."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import gymnasium as gym
+
+
+def make_env(
+    env_config: dict[str, Any],
+    held_out: bool = False,
+    render_mode: str | None = None,
+    ignore_interrupt: bool = False,
+) -> gym.Env:
+    """One humanoid env; in a VecEnv worker it ignores Ctrl-C so the main process can save first."""
+    if ignore_interrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from clrl.envs.humanoid import HumanoidEnv
+
+    return HumanoidEnv(config=env_config, render_mode=render_mode, held_out=held_out)

@@ -1,0 +1,102 @@
+"""The puzzle job's model: the task and encoder a config describes, a trained one loaded for use, and
+the latent distance it gives the planners.
+
+Training (:mod:`clrl.crtr.train`), evaluation and solving all build the model here; this module
+never imports training code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clrl.checkpoint import load_checkpoint, shipped_checkpoint
+from clrl.config import with_added_keys
+from clrl.data.cube import CubeTask
+from clrl.data.sokoban import SokobanTask
+from clrl.data.tasks import HeldOut, PuzzleTask
+from clrl.encoders import build_encoder
+from clrl.errors import UserError
+from clrl.planners import LatentDistance
+
+CHECKPOINT_NAME = "checkpoint.pt"
+TASKS = {"cube": CubeTask, "sokoban": SokobanTask}
+
+
+def make_task(job: str, config: dict[str, Any]) -> PuzzleTask:
+    if job not in TASKS:
+        raise UserError(f"no puzzle task {job!r}")
+    return TASKS[job](config)
+
+
+def build_model(job: str, config: dict[str, Any]) -> tuple[PuzzleTask, torch.nn.Module]:
+    """The task and its encoder, as configured; used by training, evaluation and the solver."""
+    task = make_task(job, config)
+    encoder = build_encoder(config["model"], **task.encoder_inputs())
+    return task, encoder
+
+
+def latent_heuristic(
+    task: PuzzleTask, encoder: torch.nn.Module, config: dict[str, Any], start: np.ndarray, device
+) -> LatentDistance:
+    """Latent distance to the goals of the puzzle that starts at ``start``, as a planner heuristic."""
+    return LatentDistance(encoder, task.featurize, task.goals(start), config["loss"]["similarity"], device)
+
+
+def distance_to_own_goal(
+    task: PuzzleTask, encoder: torch.nn.Module, config: dict[str, Any], heldout: HeldOut, device
+) -> np.ndarray:
+    """Latent distance of every held-out state to the goal of its own trajectory.
+
+    Sokoban goals differ from level to level, so each trajectory is scored against its own.
+    """
+    distances = []
+    for begin, end in itertools.pairwise(heldout.offsets):
+        states = heldout.states[begin:end]
+        distances.append(latent_heuristic(task, encoder, config, states[0], device)(states))
+    return np.concatenate(distances)
+
+
+def pretrained_path(job: str) -> Path:
+    return shipped_checkpoint(f"{job}.pt")
+
+
+@dataclass
+class LearnedModel:
+    """A trained encoder with its task, ready to build heuristics for any start state."""
+
+    task: PuzzleTask
+    encoder: torch.nn.Module
+    config: dict[str, Any]
+    moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
+
+    @classmethod
+    def load(cls, job: str, checkpoint: Path | None) -> LearnedModel:
+        path = checkpoint if checkpoint is not None else pretrained_path(job)
+        if checkpoint is None and not path.is_file():
+            raise UserError(f"no shipped {job} checkpoint at {path}; pass --checkpoint or train one")
+        saved = load_checkpoint(path, job=job)
+        config = with_added_keys(job, saved.config)
+        task, encoder = build_model(job, config)
+        encoder.load_state_dict(saved.state["encoder"])
+        encoder.eval()
+        return cls(task, encoder, config)
+
+    def heuristic(self, start: np.ndarray) -> LatentDistance:
+        return latent_heuristic(self.task, self.encoder, self.config, start, "cpu")
+
+    def distances(self, heldout: HeldOut) -> np.ndarray:
+        """Latent distance of held-out states to their own trajectory's goal."""
+        return distance_to_own_goal(self.task, self.encoder, self.config, heldout, "cpu")
+
+    def fit_move_scale(self, heldout: HeldOut) -> None:
+        """Least-squares slope of moves-to-go on latent distance (above the goal's), for weighted A*."""
+        distance = self.distances(heldout)
+        distance = distance - distance.min()
+        moves_to_go = heldout.moves_to_go
+        self.moves_per_unit = float((distance @ moves_to_go) / max(float(distance @ distance), 1e-12))
