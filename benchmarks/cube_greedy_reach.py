@@ -73,6 +73,8 @@ def main() -> int:
         accuracy = nearer_child_rate(table, domain, heuristic, states, distance)
         print(f"| {distance} | {accuracy:.1%} | {heuristic(states).mean():.3f} |", flush=True)
 
+    if args.cubes == 0:
+        return 0
     every = args.every
     print(
         f"\n| random cube | Kociemba length (quarter turns) every {every} moves | latent: start, lowest "
