@@ -1,6 +1,7 @@
 """The solve command: JSON schema, replayed solutions, invalid states rejected without stopping a file."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,14 @@ def test_a_named_planner_reports_its_own_failure(capsys, tiny_checkpoint):
     )
     (record,) = records(out)
     assert code == 1 and not record["solved"] and record["planner"] == "beam" and record["solution"] == ""
+
+
+def test_checkpoint_names_a_shipped_file_or_a_path(tmp_path):
+    from clrl.crtr.model import pretrained_path, resolve_checkpoint
+
+    assert resolve_checkpoint("cube", None) == pretrained_path("cube")
+    assert resolve_checkpoint("cube", Path("sokoban")) == pretrained_path("sokoban")
+    local = tmp_path / "sokoban"  # a file of that name where the user is wins over the shipped one
+    local.write_bytes(b"")
+    assert resolve_checkpoint("cube", local) == local
+    assert resolve_checkpoint("cube", Path("runs/x/checkpoint.pt")) == Path("runs/x/checkpoint.pt")

@@ -66,6 +66,20 @@ def pretrained_path(job: str) -> Path:
     return shipped_checkpoint(f"{job}.pt")
 
 
+def resolve_checkpoint(job: str, checkpoint: Path | None) -> Path:
+    """The file to load: the shipped ``<job>.pt`` by default; ``checkpoint`` when it is a file; else a
+    shipped checkpoint of that name (``--checkpoint cube_crtr`` picks ``clrl/pretrained/cube_crtr.pt``)."""
+    if checkpoint is None:
+        path = pretrained_path(job)
+        if not path.is_file():
+            raise UserError(f"no shipped {job} checkpoint at {path}; pass --checkpoint or train one")
+        return path
+    shipped = shipped_checkpoint(f"{Path(checkpoint).stem}.pt")
+    if not Path(checkpoint).exists() and Path(checkpoint).name == Path(checkpoint).stem and shipped.is_file():
+        return shipped
+    return Path(checkpoint)
+
+
 @dataclass
 class LearnedModel:
     """A trained encoder with its task, ready to build heuristics for any start state."""
@@ -77,10 +91,7 @@ class LearnedModel:
 
     @classmethod
     def load(cls, job: str, checkpoint: Path | None) -> LearnedModel:
-        path = checkpoint if checkpoint is not None else pretrained_path(job)
-        if checkpoint is None and not path.is_file():
-            raise UserError(f"no shipped {job} checkpoint at {path}; pass --checkpoint or train one")
-        saved = load_checkpoint(path, job=job)
+        saved = load_checkpoint(resolve_checkpoint(job, checkpoint), job=job)
         config = with_added_keys(job, saved.config)
         task, encoder = build_model(job, config)
         encoder.load_state_dict(saved.state["encoder"])
