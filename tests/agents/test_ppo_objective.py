@@ -1,0 +1,206 @@
+"""The sign of every term of :class:`~clrl.agents.ppo.LatentPPO`'s update, on hand-made rollouts.
+
+The seam is ``LatentPPO.train()``: it reads only the rollout buffer, so each test writes a buffer
+by hand (observations, actions, advantages, and the old log-probabilities that set each sample's
+probability ratio) and takes one update, with no environment stepping at all.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from clrl.agents.policy import ContrastiveActorCriticPolicy
+from clrl.agents.ppo import LatentPPO
+
+HISTORY, FRAME, PRIVILEGED, ACTIONS = 2, 3, 4, 2
+CLIP = 0.2
+
+
+class BlankEnv(gym.Env):
+    """Only the spaces matter: the tests fill the rollout buffer themselves."""
+
+    observation_space = spaces.Dict(
+        policy=spaces.Box(-np.inf, np.inf, (HISTORY * FRAME,), np.float32),
+        privileged=spaces.Box(-np.inf, np.inf, (PRIVILEGED,), np.float32),
+    )
+    action_space = spaces.Box(-1.0, 1.0, (ACTIONS,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def make_model(samples: int, *, latent: str = "proprio", **overrides: Any) -> LatentPPO:
+    settings: dict[str, Any] = {
+        "n_steps": samples,
+        "batch_size": samples,
+        "n_epochs": 1,
+        "learning_rate": 1e-2,
+        "ent_coef": 0.0,
+        "vf_coef": 0.0,
+        "clip_range": CLIP,
+        "normalize_advantage": False,
+        "max_grad_norm": 1e6,
+        "aux_weight": 0.0,
+    }
+    settings.update(overrides)
+    model = LatentPPO(
+        ContrastiveActorCriticPolicy,
+        DummyVecEnv([BlankEnv]),
+        policy_kwargs={
+            "net_arch": {"pi": [16], "vf": [16]},
+            "features_extractor_kwargs": {
+                "history_length": HISTORY,
+                "latent": latent,
+                "latent_dim": 8,
+                "encoder_hidden": [32],
+                "privileged_hidden": [32],
+            },
+        },
+        seed=0,
+        device="cpu",
+        **settings,
+    )
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+def batch(samples: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Observations whose history is a noisy linear image of the privileged state (so ``z`` can
+    learn ``z*``), and random actions."""
+    rng = np.random.default_rng(seed)
+    privileged = rng.normal(size=(samples, PRIVILEGED)).astype(np.float32)
+    mixing = rng.normal(size=(PRIVILEGED, HISTORY * FRAME)).astype(np.float32)
+    policy = privileged @ mixing + 0.1 * rng.normal(size=(samples, HISTORY * FRAME)).astype(np.float32)
+    actions = rng.uniform(-0.5, 0.5, size=(samples, ACTIONS)).astype(np.float32)
+    return {"policy": policy, "privileged": privileged}, actions
+
+
+def log_probs(model: LatentPPO, observations: dict[str, np.ndarray], actions: np.ndarray) -> torch.Tensor:
+    with torch.no_grad():
+        tensors = {key: torch.as_tensor(value) for key, value in observations.items()}
+        return model.policy.evaluate_actions(tensors, torch.as_tensor(actions))[1]
+
+
+def fill_buffer(
+    model: LatentPPO,
+    observations: dict[str, np.ndarray],
+    actions: np.ndarray,
+    advantages: np.ndarray,
+    log_ratios: np.ndarray,
+) -> None:
+    """A full rollout buffer of these samples; the policy's probability ratio of sample ``i`` to the
+    rollout's starts at ``exp(log_ratios[i])``."""
+    buffer = model.rollout_buffer
+    buffer.reset()
+    current = log_probs(model, observations, actions)
+    for i in range(len(actions)):
+        buffer.add(
+            {key: value[i : i + 1] for key, value in observations.items()},
+            actions[i : i + 1],
+            np.zeros(1, np.float32),
+            np.zeros(1, np.float32),
+            torch.zeros(1),
+            current[i : i + 1] - float(log_ratios[i]),
+        )
+    assert buffer.full
+    buffer.advantages[:] = np.asarray(advantages, np.float32).reshape(-1, 1)
+    buffer.returns[:] = 0.0
+
+
+def test_one_update_raises_the_probability_of_an_action_with_positive_advantage():
+    model = make_model(2)
+    observations, actions = batch(2)
+    fill_buffer(model, observations, actions, advantages=np.array([1.0, -1.0]), log_ratios=np.zeros(2))
+    before = log_probs(model, observations, actions)
+    model.train()
+    after = log_probs(model, observations, actions)
+    assert after[0] > before[0] + 1e-3, "the action with positive advantage became more likely"
+    assert after[1] < before[1] - 1e-3, "the action with negative advantage became less likely"
+
+
+@pytest.mark.parametrize(
+    ("advantage", "log_ratio", "moves"),
+    [
+        (1.0, 0.5, 0.0),  # ratio 1.65 > 1 + clip: already more likely enough, the clip stops it
+        (-1.0, 0.5, -1.0),  # ratio 1.65 and a bad action: min picks the unclipped term, pushed down
+        (1.0, -0.5, 1.0),  # ratio 0.61 < 1 - clip and a good action: unclipped, pushed up
+        (-1.0, -0.5, 0.0),  # ratio 0.61 and a bad action: already less likely enough, clipped
+    ],
+)
+def test_the_clip_stops_only_updates_that_would_go_further_in_the_advantages_direction(
+    advantage: float, log_ratio: float, moves: float
+):
+    """PPO's pessimistic bound: ``-min(A r, A clip(r))``. Taking ``max`` instead would stop the
+    updates that must happen and let the ones the clip exists to stop through."""
+    model = make_model(1)
+    observations, actions = batch(1)
+    fill_buffer(model, observations, actions, np.array([advantage]), np.array([log_ratio]))
+    before = log_probs(model, observations, actions)
+    model.train()
+    change = float(log_probs(model, observations, actions) - before)
+    if moves == 0.0:
+        assert change == 0.0
+    else:
+        assert change * moves > 1e-3, change
+
+
+def auxiliary_loss(model: LatentPPO, observations: dict[str, np.ndarray]) -> float:
+    with torch.no_grad():
+        loss, _ = model.policy.auxiliary_loss({key: torch.as_tensor(v) for key, v in observations.items()})
+    return float(loss)
+
+
+@pytest.mark.parametrize("aux_weight", [0.0, 1.0])
+def test_the_update_lowers_the_contrastive_loss_by_its_weight(aux_weight: float):
+    """With zero advantages only the auxiliary term reaches the encoders: at weight 1 a few epochs
+    lower the InfoNCE loss (subtracting the term would raise it), at weight 0 nothing moves it."""
+    samples = 32
+    model = make_model(samples, latent="contrastive", aux_weight=aux_weight, n_epochs=5, learning_rate=3e-3)
+    observations, actions = batch(samples)
+    fill_buffer(model, observations, actions, np.zeros(samples), np.zeros(samples))
+    before = auxiliary_loss(model, observations)
+    model.train()
+    after = auxiliary_loss(model, observations)
+    if aux_weight:
+        assert after < before - 0.05, (before, after)
+        assert model.logger.name_to_value["losses/contrastive_loss"] > 0
+    else:
+        assert after == before
+
+
+def test_with_the_auxiliary_weight_at_zero_the_update_is_stable_baselines3s_ppo():
+    """Weight for weight, on a rollout with clipped samples, normalised advantages, an entropy bonus
+    and a value loss over three epochs of two minibatches."""
+    samples = 16
+    settings = {"batch_size": 8, "n_epochs": 3, "ent_coef": 0.01, "vf_coef": 0.5, "normalize_advantage": True}
+    model = make_model(samples, latent="contrastive", **settings)
+    observations, actions = batch(samples, seed=1)
+    rng = np.random.default_rng(2)
+    fill_buffer(model, observations, actions, rng.normal(size=samples), rng.uniform(-0.4, 0.4, samples))
+    model.rollout_buffer.returns[:] = rng.normal(size=(samples, 1))
+    start = copy.deepcopy((model.policy.state_dict(), model.policy.optimizer.state_dict()))
+
+    shuffle = np.random.get_state()  # noqa: NPY002 (the buffer shuffles with NumPy's global generator)
+    model.train()
+    ours = copy.deepcopy(model.policy.state_dict())
+    model.policy.load_state_dict(start[0])
+    model.policy.optimizer.load_state_dict(start[1])
+    np.random.set_state(shuffle)  # noqa: NPY002 (the same minibatches again)
+    PPO.train(model)
+    for name, reference in model.policy.state_dict().items():
+        torch.testing.assert_close(ours[name], reference, rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(ours[name], start[0][name]) for name in ours), "the update changed weights"
