@@ -15,7 +15,8 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from clrl.checkpoint import CheckpointError
+from clrl import checkpoint as checkpoint_module
+from clrl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from clrl.crtr.model import LearnedModel, pretrained_path
 from clrl.crtr.solve import SearchSettings, solve_one
 from clrl.envs.cube.constants import SOLVED_STATE
@@ -122,16 +123,19 @@ def test_small_learned_search_solves_scrambles_a_blind_search_does_not(cube, tab
         assert 7 <= len(result.actions) <= 15 and length == len(solution.split())
 
 
-def test_checkpoint_of_an_incompatible_code_version_is_refused(tmp_path):
-    payload = torch.load(pretrained_path("sokoban"), weights_only=True)
-    same = tmp_path / "same.pt"
-    torch.save(payload, same)
-    LearnedModel.load("sokoban", same)  # the copy itself loads
+def test_checkpoint_of_an_incompatible_code_version_is_refused(tmp_path, monkeypatch):
+    shipped = load_checkpoint(pretrained_path("sokoban"), job="sokoban")
+
+    def written_by(version: str) -> Path:
+        """The shipped encoder saved again, as code of ``version`` would have written it."""
+        monkeypatch.setattr(checkpoint_module, "code_version", lambda: version)
+        path = tmp_path / f"{version}.pt"
+        save_checkpoint(path, job="sokoban", step=shipped.step, config=shipped.config, state=shipped.state)
+        return path
+
+    LearnedModel.load("sokoban", written_by(shipped.code_version))  # the same code's file loads
     for version in ("0.0.3+abc1234", "1.0.0"):
-        payload["code_version"] = version
-        older = tmp_path / f"{version}.pt"
-        torch.save(payload, older)
         with pytest.raises(CheckpointError) as refused:
-            LearnedModel.load("sokoban", older)
+            LearnedModel.load("sokoban", written_by(version))
         message = str(refused.value)
         assert version in message and len(message.splitlines()) == 1, message
