@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,24 +94,28 @@ def test_evaluate_command_prints_every_metric_as_json(
     assert result["ood_auroc"] is None and result["factor_mae"] > 0
 
 
-def test_ood_run_reports_an_auroc(tmp_path: Path) -> None:
+def test_ood_run_scores_the_held_out_classes_as_out_of_distribution(tmp_path: Path) -> None:
+    """The AUROC is that of the held-out classes' test samples (negatives) against the rest
+    (positives) by feature norm: features whose norm marks the held-out classes score exactly 1."""
     config = load_config(
         "vision", overrides=["dataset=digits", "ood_classes=[8, 9]", "train.epochs=1", *FAST]
     )
     train("vision", config, run_dir=tmp_path)
     from clrl.vision.evaluate import evaluate_features
-    from clrl.vision.metrics import extract_features
+    from clrl.vision.metrics import extract_features, feature_norm_auroc
 
     model, trained, data = load_trained_model(tmp_path / CHECKPOINT_NAME, torch.device("cpu"))
+    assert trained["ood_classes"] == [8, 9]
     cpu = torch.device("cpu")
-    results = evaluate_features(
-        extract_features(model, data.train_x, cpu),
-        extract_features(model, data.test_x, cpu),
-        data,
-        config["eval"],
-        trained["ood_classes"],
-    )
-    assert 0.0 <= results["ood_auroc"] <= 1.0
+    train_features = extract_features(model, data.train_x, cpu)
+    test_features = extract_features(model, data.test_x, cpu)
+    held_out = torch.from_numpy(np.isin(data.test_y, [8, 9]))
+    results = evaluate_features(train_features, test_features, data, config["eval"], [8, 9])
+    expected = feature_norm_auroc(test_features[~held_out], test_features[held_out])
+    assert results["ood_auroc"] == pytest.approx(expected, abs=1e-12)
+    directions = test_features / test_features.norm(dim=1, keepdim=True)
+    marked = directions * torch.where(held_out, 0.5, 2.0)[:, None]  # in-distribution: the larger norm
+    assert evaluate_features(train_features, marked, data, config["eval"], [8, 9])["ood_auroc"] == 1.0
 
 
 @pytest.mark.parametrize("loss", ["simclr", "moco", "renyi", "slr", "rnc", "advssl"])
