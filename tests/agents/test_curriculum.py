@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from clrl.agents.callbacks import CurriculumCallback, next_level
+from clrl.agents.checkpointing import read_agent
 from clrl.agents.environment import make_env
-from clrl.agents.training import push_floors
+from clrl.agents.training import CHECKPOINT_NAME, push_floors
+from clrl.checkpoint import save_checkpoint
 from clrl.config import ConfigError, load_config
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
+from clrl.train import main as train_main
 
 CONFIG = load_config("humanoid")
 
@@ -141,3 +146,61 @@ def test_levels_of_a_file_written_before_per_terrain_levels_apply_to_every_type(
     np.testing.assert_array_equal(curriculum.terrain_levels, [[4] * 6, [1] * 6])
     with pytest.raises(ValueError, match="shape"):
         CurriculumCallback(2, max_terrain_level=9, promote_distance=3.0, terrain_levels=np.zeros((2, 5)))
+
+
+class TrainingStarted(Exception):
+    """Raised once the curriculum has sent its starting levels, ending the run before a rollout."""
+
+
+@pytest.fixture
+def levels_at_start(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """What the curriculum of the next training run starts from, and what its envs were sent."""
+    seen: dict = {}
+    send_levels = CurriculumCallback._on_training_start
+
+    def record(self: CurriculumCallback) -> None:
+        send_levels(self)
+        venv = self.training_env
+        sent = venv.get_attr("terrain_levels")  # per env: {terrain type: level}
+        seen.update(
+            terrain=self.terrain_levels.copy(),
+            push=self.push_levels.copy(),
+            sent_terrain=[[levels[kind] for kind in TERRAIN_TYPES] for levels in sent],
+            sent_push_floor=venv.get_attr("push_floor"),
+        )
+        raise TrainingStarted
+
+    monkeypatch.setattr(CurriculumCallback, "_on_training_start", record)
+    return seen
+
+
+@pytest.mark.parametrize("start", ["resume", "init_from"])
+def test_resume_and_fine_tune_start_from_the_saved_levels_of_every_env_and_terrain_type(
+    start: str,
+    levels_at_start: dict,
+    tiny_run: Path,
+    tiny_overrides: tuple[str, ...],
+    tiny_steps: int,
+    tmp_path: Path,
+) -> None:
+    terrain = np.array([[1, 2, 3, 4, 5, 6], [9, 8, 7, 6, 5, 4]])  # a level per env and terrain type
+    push = np.array([3, 1])
+    saved = read_agent(tiny_run / CHECKPOINT_NAME)
+    state = {
+        **saved.state,
+        "terrain_levels": torch.from_numpy(terrain),
+        "push_levels": torch.from_numpy(push),
+    }
+    run_dir = tmp_path / "run"
+    source = run_dir / CHECKPOINT_NAME if start == "resume" else tmp_path / "source.pt"
+    save_checkpoint(source, job="humanoid", step=saved.step, config=saved.config, state=state)
+    argv = ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), *tiny_overrides]
+    argv += ["train.video_every=0", "train.curriculum_per_terrain=true"]
+    argv += ["--resume"] if start == "resume" else [f"train.init_from={source}"]
+    with pytest.raises(TrainingStarted):
+        train_main(argv)
+    np.testing.assert_array_equal(levels_at_start["terrain"], terrain)
+    np.testing.assert_array_equal(levels_at_start["push"], push)
+    assert levels_at_start["sent_terrain"] == terrain.tolist()
+    floors = push_floors(load_config("humanoid", overrides=list(tiny_overrides)))
+    assert levels_at_start["sent_push_floor"] == [floors[3], floors[1]]
