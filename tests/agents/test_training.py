@@ -16,6 +16,7 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from clrl.agents.callbacks import CurriculumCallback
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
 from clrl.agents.evaluation import default_checkpoint
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
@@ -283,9 +284,44 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
         read_agent(older, expected_config=load_config("humanoid", overrides=tiny_overrides))
 
 
-def test_the_shipped_policy_resumes_under_the_committed_config() -> None:
-    """``--resume`` from the shipped file (docs/humanoid.md) needs the committed env: and agent:."""
-    read_agent(default_checkpoint(), expected_config=load_config("humanoid"))
+class TrainingStarted(Exception):
+    """Raised at the start of training, once the resumed model has been recorded."""
+
+
+def test_the_shipped_policy_resumes_under_the_committed_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--resume`` from the shipped file (docs/humanoid.md) with the committed env: and agent: (only
+    train: and ppo: made small) starts training from its weights, step count and curriculum levels."""
+    shipped = read_agent(default_checkpoint())
+    run_dir = tmp_path / "run"
+    (run_dir / CHECKPOINT_NAME).parent.mkdir(parents=True)
+    shutil.copyfile(default_checkpoint(), run_dir / CHECKPOINT_NAME)
+    started: dict = {}
+
+    def record(self: CurriculumCallback) -> None:
+        started.update(model=self.model, terrain_levels=self.terrain_levels.copy())
+        raise TrainingStarted
+
+    monkeypatch.setattr(CurriculumCallback, "_on_training_start", record)
+    small = [
+        "train.n_envs=2",
+        "train.vec_env=dummy",
+        "train.video_every=0",
+        "ppo.n_steps=32",
+        "ppo.batch_size=32",
+    ]
+    with pytest.raises(TrainingStarted):
+        train_main(
+            ["humanoid", "--steps", str(shipped.step + 64), "--run-dir", str(run_dir), "--resume", *small]
+        )
+    assert started["model"].num_timesteps == shipped.step
+    np.testing.assert_array_equal(
+        started["terrain_levels"],
+        np.repeat(shipped.state["terrain_levels"][:2, None].numpy(), len(TERRAIN_TYPES), axis=1),
+    )
+    for name, weights in restore_model(shipped, None).policy.state_dict().items():
+        torch.testing.assert_close(started["model"].policy.state_dict()[name], weights, rtol=0, atol=0)
 
 
 def test_ctrl_c_saves_a_checkpoint_first(
