@@ -10,7 +10,9 @@ replace (an int may stand for a float; a ``null`` default accepts anything); any
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,18 @@ import yaml
 from clrl.configs import default_config_text
 from clrl.errors import ConfigError
 
-__all__ = ["ConfigError", "default_config", "load_config", "read_yaml", "with_added_keys"]
+__all__ = [
+    "ADAM_LEARNING_RATE",
+    "AT_LEAST_ONE",
+    "POSITIVE",
+    "Bound",
+    "ConfigError",
+    "check_bounds",
+    "default_config",
+    "load_config",
+    "read_yaml",
+    "with_added_keys",
+]
 
 
 def default_config(job: str) -> dict[str, Any]:
@@ -173,3 +186,49 @@ def coerce(key: str, current: Any, value: Any, source: str) -> Any:
         return value
     expected = type(current).__name__
     raise ConfigError(f"config key {key!r} expects {expected}, got {value!r} ({source})")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric config value must lie in: at least ``low`` (above it when ``low_open``)
+    and at most ``high``, and finite. A job declares one per key in a table beside its
+    ``check_config``; :func:`check_bounds` checks the whole table in one pass."""
+
+    low: float
+    low_open: bool = False
+    high: float = math.inf
+
+    def admits(self, value: float) -> bool:
+        above_low = value > self.low if self.low_open else value >= self.low
+        return above_low and value <= self.high
+
+    def describe(self) -> str:
+        if self.low == 0 and self.low_open:
+            low = "positive"
+        else:
+            low = f"{'above' if self.low_open else 'at least'} {self.low:g}"
+        return low + (f" and at most {self.high:g}" if math.isfinite(self.high) else "")
+
+
+AT_LEAST_ONE = Bound(1)  # counts, sizes and intervals
+POSITIVE = Bound(0, low_open=True)  # rates and durations
+#: Adam's first step is 10 x its learning rate (the bias correction) and must fit float32 weights.
+ADAM_LEARNING_RATE = Bound(0, low_open=True, high=3.4028234663852886e38 / 10)
+
+
+def check_bounds(config: Mapping[str, Any], bounds: Mapping[str, Bound], prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for the first dotted key of ``bounds`` whose value is not a finite
+    number within its :class:`Bound` (``null`` is left to the job, which gives it its meaning).
+
+    ``prefix``: where ``config`` sits in the job's file (``"env."``), so the message names the key
+    as the user writes it.
+    """
+    flat = flatten(config)
+    for key, bound in bounds.items():
+        value = flat[key]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{prefix}{key} must be a finite number, {bound.describe()}, got {value!r}")
+        if not bound.admits(value):
+            raise ConfigError(f"{prefix}{key} must be {bound.describe()}, got {value!r}")
