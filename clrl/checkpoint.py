@@ -1,16 +1,22 @@
 """Checkpoints: one file holding weights, the full config, the code version and the training step.
 
 Files are written atomically (a temporary file in the same folder, then ``os.replace``), so an
-interrupted save never destroys the previous checkpoint. Loading refuses a corrupt file, a file of
-another job, an incompatible code version, or (when asked) a config whose model differs.
+interrupted save, or a disk that fills up, never destroys the previous checkpoint. A state holding a
+non-finite number (a diverged run) is never written. Each file carries a SHA-256 digest of its
+state, so damage that still unpickles (flipped bytes in tensor data) is caught on load. Loading
+refuses a corrupt or damaged file, non-finite values, a file of another job, an incompatible code
+version, or (when asked) a config whose model differs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import math
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,7 +32,8 @@ CHECKPOINT_FORMAT = 1
 
 
 class CheckpointError(UserError):
-    """A checkpoint that cannot be used: missing, corrupt, or made for something else."""
+    """A checkpoint that cannot be used: missing, corrupt, damaged, or made for something else; or
+    one that cannot be written (a full disk, a diverged state)."""
 
 
 @dataclass
@@ -74,10 +81,75 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted name, value)`` of every leaf of nested dicts, lists and tuples, in stored order."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from leaves(value, f"{prefix}{key}.")
+    elif isinstance(tree, list | tuple):
+        for index, value in enumerate(tree):
+            yield from leaves(value, f"{prefix}{index}.")
+    else:
+        yield prefix.rstrip("."), tree
+
+
+def first_non_finite(tree: Any) -> str | None:
+    """The first leaf of ``tree`` (weights, optimizer state, ...) holding a NaN or infinity, as
+    ``name (k of n values)``; None when every float in it is finite.
+
+    The one finite check of the project: saving, loading and the training loops all ask it.
+    """
+    for name, value in leaves(tree):
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            bad = int((~torch.isfinite(value.detach())).sum())
+            if bad:
+                return f"{name} ({bad:,} of {value.numel():,} values)"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{name} ({value})"
+    return None
+
+
+def content_digest(tree: Any) -> str:
+    """SHA-256 of every leaf of ``tree``: its name, and a tensor's dtype, shape and bytes (other
+    values by ``repr``), so any changed number, name or shape changes the digest."""
+    digest = hashlib.sha256()
+    for name, value in leaves(tree):
+        digest.update(name.encode() + b"\0")
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{flat.dtype}{tuple(value.shape)}".encode() + b"\0")
+            digest.update(flat.view(torch.uint8).numpy())
+        elif isinstance(value, bytes | bytearray):
+            digest.update(value)
+        else:
+            digest.update(repr(value).encode())
+        digest.update(b"\0")
+    return f"sha256:{digest.hexdigest()}"
+
+
 def save_checkpoint(
-    path: str | Path, *, job: str, step: int, config: dict[str, Any], state: dict[str, Any]
+    path: str | Path,
+    *,
+    job: str,
+    step: int,
+    config: dict[str, Any],
+    state: dict[str, Any],
+    packed: Any = None,
 ) -> Path:
-    """Atomically save ``state`` (state_dicts, tensors, plain Python values) with its metadata."""
+    """Atomically save ``state`` (state_dicts, tensors, plain Python values) with its metadata and
+    its digest (of the state only: the metadata stays editable, e.g. to add a key to an old config).
+
+    A state with a NaN or infinity anywhere (weights, optimizer moments) is refused, and so is a
+    write the disk refuses; either way the file already at ``path`` stays as it was. ``packed``:
+    the tensors ``state`` holds only as serialized bytes (the weights inside SB3's zip), checked
+    for finite values like the rest.
+    """
+    path = Path(path)
+    non_finite = first_non_finite(state) or first_non_finite(packed)
+    if non_finite is not None:
+        raise CheckpointError(
+            f"not saving step {step} to {path}: {non_finite} are not finite (training diverged)"
+        )
     payload = {
         "format": CHECKPOINT_FORMAT,
         "job": job,
@@ -86,10 +158,15 @@ def save_checkpoint(
         "code_version": code_version(),
         "state": state,
     }
+    payload["digest"] = content_digest(state)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        kept = f"; the previous {path.name} is kept" if path.is_file() else ""
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}{kept}") from None
+    return path
 
 
 def load_checkpoint(
@@ -101,6 +178,10 @@ def load_checkpoint(
     map_location: str | torch.device = "cpu",
 ) -> Checkpoint:
     """Load and check a checkpoint written by :func:`save_checkpoint`.
+
+    The state must match the digest stored with it, and every float in it must be finite. A file
+    without a digest (written before checkpoints carried one, like the shipped files in
+    ``clrl/pretrained/``) is accepted unchecked.
 
     ``expected_config``: when given, the listed sections (the architecture) must equal the
     checkpoint's, because weights of another architecture cannot be loaded into this one.
@@ -116,6 +197,11 @@ def load_checkpoint(
     required = {"format", "job", "step", "config", "code_version", "state"}
     if not isinstance(payload, dict) or not required <= payload.keys():
         raise CheckpointError(f"checkpoint {path} is not a clrl checkpoint (missing metadata)")
+    stored_digest = payload.pop("digest", None)
+    if stored_digest is not None and content_digest(payload["state"]) != stored_digest:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its state no longer matches the digest saved with it"
+        )
     if payload["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"checkpoint {path} has format {payload['format']}, this code reads format {CHECKPOINT_FORMAT}"
@@ -128,6 +214,9 @@ def load_checkpoint(
             f"checkpoint {path} was written by clrl {payload['code_version']}, "
             f"incompatible with clrl {__version__}"
         )
+    non_finite = first_non_finite(payload["state"])
+    if non_finite is not None:
+        raise CheckpointError(f"checkpoint {path} holds non-finite values ({non_finite}): a diverged run")
     if expected_config is not None:
         check_sections(path, payload["config"], expected_config, match_sections)
     return Checkpoint(

@@ -57,3 +57,19 @@ def test_export_keeps_only_the_named_state(tmp_path):
     assert set(loaded.state) == {"model"} and loaded.step == 9 and loaded.config == {"a": 1}
     with pytest.raises(CheckpointError, match="no optimizer"):
         export_checkpoint(source, shipped, keep=("optimizer",))
+
+
+def test_the_digest_covers_the_state_and_leaves_the_metadata_editable(tmp_path):
+    """Any changed number of the state is caught; a config key added by hand (what loading an older
+    release's file does in memory) is not damage."""
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, job="cube", step=1, config={"model": {"width": 8}}, state=make_state())
+    payload = torch.load(path, weights_only=True)
+    assert payload["digest"].startswith("sha256:")
+    payload["config"]["model"]["blocks"] = 2
+    torch.save(payload, path)
+    assert load_checkpoint(path).config["model"] == {"width": 8, "blocks": 2}
+    payload["state"]["model"]["bias"][0] += 1e-6
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="is damaged"):
+        load_checkpoint(path)
