@@ -1,13 +1,17 @@
-"""What the three command lines (train, solve, evaluate) share: parsing, job lookup, error handling.
+"""What the three command lines (train, solve, evaluate) share: parsing, job lookup, error handling,
+JSON output.
 
 Bad arguments exit with code 2 and one line; a :class:`~clrl.errors.UserError` raised anywhere below
-exits with its own code and one line; Ctrl-C exits with 130 after the job has saved what it had.
+exits with its own code and one line, and so does a file the system will not write (a full disk, a
+read-only run dir: exit 1); Ctrl-C or SIGTERM exits with 130 after the job has saved what it had.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +53,26 @@ def run_command(entry: Callable[[Sequence[str] | None], int | None], argv: Seque
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # e.g. TensorBoard's writer thread meeting a full disk mid-run
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+def json_line(record: dict) -> str:
+    """``record`` as one line of JSON. NaN and infinity are not JSON, so a non-finite number (a
+    correlation of constant distances, say) is written as ``null``."""
+    return json.dumps(finite_or_null(record), allow_nan=False)
+
+
+def finite_or_null(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(item) for item in value]
+    return value
 
 
 def job_parser(prog: str, action: str, jobs: dict[str, tuple[str, str]]) -> OneLineParser:

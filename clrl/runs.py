@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import random
@@ -14,6 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from clrl.errors import ConfigError, UserError
+
+#: The most parameters a configured model may have; far beyond any model these jobs train, and
+#: refused before anything is allocated (a typo'd width would otherwise ask for petabytes).
+MAX_PARAMETERS = 2_000_000_000
 
 
 def cpu_model() -> str:
@@ -35,15 +42,49 @@ def make_run_dir(job: str, run_dir: str | Path | None = None) -> Path:
         if run_dir is not None
         else Path("runs") / job / datetime.now().strftime("%Y%m%d-%H%M%S")
     )
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the run dir {path}: {exc.strerror or exc}") from None
     return path
 
 
-def make_writer(run_dir: Path):
-    """A TensorBoard ``SummaryWriter`` writing event files into ``run_dir``."""
+def make_writer(run_dir: Path, resumed_step: int | None = None):
+    """A TensorBoard ``SummaryWriter`` writing event files into ``run_dir``.
+
+    ``resumed_step``: the step of the checkpoint a resumed run starts from. Whatever the killed run
+    logged after it is purged (TensorBoard's ``purge_step``), so each step appears once.
+    """
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(log_dir=str(run_dir))
+    purge_step = None if resumed_step is None else resumed_step + 1
+    try:
+        return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+    except OSError as exc:
+        raise UserError(f"cannot write TensorBoard events into {run_dir}: {exc.strerror or exc}") from None
+
+
+def check_model_size(build: Callable[[], torch.nn.Module], sizes: dict) -> None:
+    """Refuse a model whose parameters ``build`` would allocate beyond :data:`MAX_PARAMETERS` or this
+    machine's memory (:class:`ConfigError`), counting them on the meta device, so nothing is
+    allocated. ``build`` may return part of the model (a lower bound); ``sizes``: the config values
+    that set its size, named in the message."""
+    try:
+        with torch.device("meta"):
+            count = sum(parameter.numel() for parameter in build().parameters())
+    except RuntimeError as exc:  # a tensor whose byte size does not even fit in 64 bits
+        if "overflow" not in str(exc):
+            raise
+        count = math.inf
+    # weights, gradients and two Adam moments, in float32
+    needed_bytes, memory_bytes = 16 * count, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if count > MAX_PARAMETERS or needed_bytes > memory_bytes:
+        size = ", ".join(f"{key}={value}" for key, value in sizes.items())
+        parameters = f"at least {count:.3g}" if math.isfinite(count) else "more than 64 bits can count"
+        raise ConfigError(
+            f"the model ({size}) would have {parameters} parameters, more than {MAX_PARAMETERS:.0e} or "
+            f"the {memory_bytes / 2**30:.0f} GiB of this machine can train; make it smaller"
+        )
 
 
 def progress_bar(total: int, initial: int, description: str):
@@ -69,10 +110,20 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if preference.startswith("cuda") and not torch.cuda.is_available():
-        from clrl.errors import UserError
-
         raise UserError(f"device {preference!r} requested but CUDA is not available here")
     return torch.device(preference)
+
+
+def diverged(what: str, checkpoint: Path, saved_step: int | None, remedy: str) -> UserError:
+    """The one-line stop of a run whose loss or weights went non-finite: ``what`` happened, the
+    ``remedy``, and the checkpoint left (``saved_step``: the step this run last saved or resumed
+    from, None when it has none; every saved checkpoint is finite, so it is a good one)."""
+    kept = (
+        f"the last good checkpoint is {checkpoint} (step {saved_step})"
+        if saved_step is not None
+        else "none saved"
+    )
+    return UserError(f"{what}; stopping, {remedy} ({kept})")
 
 
 @contextlib.contextmanager

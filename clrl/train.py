@@ -44,9 +44,10 @@ def latest_run_dir(job: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
     if args.steps is not None and args.steps <= 0:
-        raise UserError(f"--steps must be positive, got {args.steps}")
+        parser.error(f"--steps must be positive, got {args.steps}")
     config = load_config(args.job, args.config, args.overrides)
     module_name, _ = TRAINERS[args.job]
     module = import_job_module(module_name, f"training for {args.job!r}")
