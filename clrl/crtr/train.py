@@ -8,7 +8,9 @@ anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, 
 ``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
 how often greedy latent descent solves puzzles and, for the cube, how often the best child of a
 state at each exact distance is nearer, with an image of one rollout. Checkpoints are
-atomic; Ctrl-C saves before exiting; a NaN loss stops with the last good checkpoint kept.
+atomic and never hold a non-finite number; Ctrl-C and SIGTERM save before exiting; a non-finite loss
+or step stops the run with the last good checkpoint kept. A resumed run purges what the killed run
+logged after its checkpoint from TensorBoard.
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from clrl.checkpoint import load_checkpoint, save_checkpoint
-from clrl.config import differences, with_added_keys
+from clrl.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
+from clrl.config import (
+    ADAM_LEARNING_RATE,
+    AT_LEAST_ONE,
+    POSITIVE,
+    Bound,
+    ConfigError,
+    check_bounds,
+    differences,
+    with_added_keys,
+)
 from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.diagnostics import effective_rank
@@ -33,31 +44,65 @@ from clrl.losses.infonce import contrastive_accuracy, info_nce_from_logits
 from clrl.losses.similarity import pairwise_similarity
 from clrl.planners import greedy
 from clrl.planners.goal_table import cube_goal_table
-from clrl.runs import make_writer, pick_device, progress_bar, saved_on_interrupt, seed_everything
+from clrl.runs import (
+    check_model_size,
+    diverged,
+    make_writer,
+    pick_device,
+    progress_bar,
+    saved_on_interrupt,
+    seed_everything,
+)
+
+#: The range of every numeric key both puzzle jobs read (configs/cube.yaml, configs/sokoban.yaml).
+BOUNDS = {
+    "data.repetition_factor": AT_LEAST_ONE,
+    "data.gamma": Bound(0, low_open=True, high=1),
+    "data.batch_size": AT_LEAST_ONE,
+    "model.blocks": AT_LEAST_ONE,
+    "model.latent_dim": AT_LEAST_ONE,
+    "loss.crtr_weight": Bound(0),
+    "loss.temperature": POSITIVE,
+    "train.steps": AT_LEAST_ONE,
+    "train.lr": ADAM_LEARNING_RATE,
+    "train.log_every": AT_LEAST_ONE,
+    "train.eval_every": AT_LEAST_ONE,
+    "train.checkpoint_every": AT_LEAST_ONE,
+    "eval.trajectories": AT_LEAST_ONE,
+    "eval.greedy_puzzles": AT_LEAST_ONE,
+    "eval.greedy_max_moves": AT_LEAST_ONE,
+}
+#: ... and those only one of them has.
+JOB_BOUNDS = {
+    "cube": {
+        "data.trajectory_length": AT_LEAST_ONE,
+        "model.width": AT_LEAST_ONE,
+        "bellman.weight": Bound(0),
+        "eval.greedy_scramble": AT_LEAST_ONE,
+    },
+    "sokoban": {"data.generated_levels": AT_LEAST_ONE, "model.channels": AT_LEAST_ONE},
+}
+#: Bellman keys that matter only when its loss is on.
+BELLMAN_BOUNDS = {
+    f"bellman.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth", "table_radius", "target_every")
+}
 
 
-def check_config(config: dict[str, Any]) -> None:
-    data, train = config["data"], config["train"]
+def check_config(job: str, config: dict[str, Any]) -> None:
+    """Refuse values no run can use (:class:`ConfigError`, exit code 2), before anything is built."""
+    check_bounds(config, BOUNDS | JOB_BOUNDS.get(job, {}))
+    data = config["data"]
     if data["batch_size"] % data["repetition_factor"] != 0:
-        raise UserError(
+        raise ConfigError(
             f"data.batch_size ({data['batch_size']}) must be a multiple of "
             f"data.repetition_factor ({data['repetition_factor']})"
         )
-    if not 0 < data["gamma"] <= 1:
-        raise UserError(f"data.gamma must be in (0, 1], got {data['gamma']}")
-    if train["lr"] <= 0:
-        raise UserError(f"train.lr must be positive, got {train['lr']}")
-    for key in ("log_every", "eval_every", "checkpoint_every"):
-        if train[key] <= 0:
-            raise UserError(f"train.{key} must be positive, got {train[key]}")
-    crtr_weight, bellman = config["loss"]["crtr_weight"], config.get("bellman")
+    bellman = config.get("bellman")
     bellman_weight = bellman["weight"] if bellman else 0.0
-    if crtr_weight < 0 or bellman_weight < 0 or crtr_weight + bellman_weight == 0:
-        raise UserError("loss.crtr_weight and bellman.weight must be >= 0, and not both 0")
+    if config["loss"]["crtr_weight"] + bellman_weight == 0:
+        raise ConfigError("loss.crtr_weight and bellman.weight must not both be 0")
     if bellman_weight > 0:
-        for key in ("batch_size", "max_depth", "table_radius", "target_every"):
-            if bellman[key] < 1:
-                raise UserError(f"bellman.{key} must be at least 1, got {bellman[key]}")
+        check_bounds(config, BELLMAN_BOUNDS)
 
 
 def latent_scores(encoder: torch.nn.Module, features: torch.Tensor, goal: torch.Tensor, similarity: str):
@@ -75,7 +120,8 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         if ignored:
             # a resumed run is the run it was: its saved config holds, whatever the command line says
             print(f"resuming with the run's saved config; not applied: {', '.join(ignored)}", flush=True)
-    check_config(config)
+    check_config(job, config)
+    check_model_size(lambda: build_model(job, config)[1], config["model"])
     total_steps = steps if steps is not None else config["train"]["steps"]
     data, train_cfg, loss_cfg = config["data"], config["train"], config["loss"]
 
@@ -96,6 +142,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         bellman, head = None, None
     rng = np.random.default_rng(config["seed"])
     step = 0
+    saved_step = None  # the step of the newest finite checkpoint of this run: the one a stop names
     if resume:
         encoder.load_state_dict(saved.state["encoder"])
         if head is not None and "distance_head" in saved.state:
@@ -103,7 +150,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         optimizer.load_state_dict(saved.state["optimizer"])
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
-        step = saved.step
+        step = saved_step = saved.step
         print(f"resuming {run_dir} from step {step}", flush=True)
     elif train_cfg["init_from"] is not None:
         # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
@@ -121,27 +168,29 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             scores = latent_scores(target_encoder, features, goal_features, loss_cfg["similarity"])
             return target_head(scores).cpu().numpy()
 
+    def weights() -> dict[str, Any]:
+        trained = {"encoder": encoder.state_dict()}
+        return trained | ({"distance_head": head.state_dict()} if head is not None else {})
+
     def save() -> None:
-        state = {
-            "encoder": encoder.state_dict(),
+        nonlocal saved_step
+        state = weights() | {
             "optimizer": optimizer.state_dict(),
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
         if bellman is not None:
-            state |= {
-                "distance_head": head.state_dict(),
-                "target_encoder": target_encoder.state_dict(),
-                "target_head": target_head.state_dict(),
-            }
-        if not all(torch.isfinite(p).all() for p in encoder.parameters()):
-            raise UserError(f"the encoder's weights are not finite at step {step}; not saving them")
+            state |= {"target_encoder": target_encoder.state_dict(), "target_head": target_head.state_dict()}
         save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
+        saved_step = step
+
+    def stop(what: str) -> UserError:
+        return diverged(what, checkpoint_path, saved_step, "lower train.lr")
 
     task.prepare(run_dir)
     heldout = task.heldout(config["seed"], config["eval"]["trajectories"])
     reach_suite = task.reach_suite(config["seed"])
-    writer = make_writer(run_dir)
+    writer = make_writer(run_dir, resumed_step=step if resume else None)
     progress = progress_bar(total_steps, step, f"train {job}")
     window_start, window_steps = time.perf_counter(), 0
 
@@ -177,15 +226,13 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
                     bellman["weight"] * terms["bellman_loss"] if bellman is not None else 0.0
                 )
                 if not torch.isfinite(loss):
-                    kept = (
-                        f"the last good checkpoint is {checkpoint_path}"
-                        if checkpoint_path.exists()
-                        else "none saved"
-                    )
-                    raise UserError(f"loss became {loss.item()} at step {step}; stopping ({kept})")
+                    raise stop(f"loss became {loss.item()} at step {step + 1}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                # a finite loss can still take a step to NaN weights (an infinite update)
+                if (non_finite := first_non_finite(weights())) is not None:
+                    raise stop(f"step {step + 1} made the weights non-finite: {non_finite}")
                 step += 1
                 if bellman is not None and step % bellman["target_every"] == 0:
                     target_encoder.load_state_dict(encoder.state_dict())
