@@ -8,14 +8,14 @@ network; ``needs_feature_dim``, ``needs_seed``: constructor arguments).
 
 The run logs ``losses/train_loss`` and, once per ``train.eval_every`` epochs, ``eval/knn_accuracy``,
 ``eval/effective_rank``, ``eval/alignment`` and ``eval/uniformity`` to TensorBoard, and writes
-atomic checkpoints it can resume from.
+atomic checkpoints it can resume from (never a non-finite one). Ctrl-C and SIGTERM save before
+exiting; a non-finite loss or step stops the run with the last good checkpoint kept.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,27 @@ from torch import nn
 from tqdm import tqdm
 
 from clrl.augment import build_two_views
-from clrl.checkpoint import load_checkpoint, save_checkpoint
-from clrl.config import ConfigError
+from clrl.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
+from clrl.config import (
+    ADAM_LEARNING_RATE,
+    AT_LEAST_ONE,
+    POSITIVE,
+    Bound,
+    ConfigError,
+    check_bounds,
+    differences,
+)
 from clrl.data.vision import CONTINUOUS_FACTORS, DATASETS, VisionDataset
 from clrl.errors import UserError
 from clrl.losses import LOSSES, build_loss
-from clrl.runs import make_writer, pick_device, seed_everything
+from clrl.runs import (
+    check_model_size,
+    diverged,
+    make_writer,
+    pick_device,
+    saved_on_interrupt,
+    seed_everything,
+)
 from clrl.vision.metrics import extract_features, knn_accuracy, representation_diagnostics
 from clrl.vision.model import (
     CHECKPOINT_NAME,
@@ -45,9 +60,30 @@ from clrl.vision.model import (
     standardized_factor,
 )
 
+#: The range of every numeric key of configs/vision.yaml the trainer reads (null sizes: per dataset).
+BOUNDS = {
+    "mnist1d_samples": AT_LEAST_ONE,
+    "model.channels": AT_LEAST_ONE,
+    "model.latent_dim": AT_LEAST_ONE,
+    "model.projection_hidden": AT_LEAST_ONE,
+    "model.projection_dim": AT_LEAST_ONE,
+    "train.epochs": AT_LEAST_ONE,
+    "train.batch_size": AT_LEAST_ONE,
+    "train.lr": ADAM_LEARNING_RATE,
+    "train.weight_decay": Bound(0),
+    "train.momentum": Bound(0, high=1),
+    "train.log_every": AT_LEAST_ONE,
+    "train.eval_every": AT_LEAST_ONE,
+    "train.checkpoint_every": AT_LEAST_ONE,
+    "train.diagnostics_samples": AT_LEAST_ONE,
+    "eval.knn_k": AT_LEAST_ONE,
+    "eval.knn_temperature": POSITIVE,
+}
+
 
 def check_config(config: dict[str, Any]) -> None:
-    """Reject values the config schema cannot (unknown names, classes out of range)."""
+    """Reject unknown names, classes out of range, and values outside :data:`BOUNDS` (exit code 2)."""
+    check_bounds(config, BOUNDS)
     if config["loss"] not in LOSSES:
         raise ConfigError(f"unknown loss {config['loss']!r}; known: {', '.join(LOSSES)}")
     if config["dataset"] not in DATASETS:
@@ -66,9 +102,6 @@ def check_config(config: dict[str, Any]) -> None:
     if encoder not in ("auto", *DEFAULT_ENCODER.values()):
         known = ", ".join(sorted({"auto", *DEFAULT_ENCODER.values()}))
         raise ConfigError(f"unknown model.encoder {encoder!r} for vision; known: {known}")
-    for key in ("epochs", "batch_size", "eval_every", "checkpoint_every", "log_every"):
-        if config["train"][key] <= 0:
-            raise ConfigError(f"train.{key} must be positive, got {config['train'][key]}")
 
 
 def build_loss_module(config: dict[str, Any]) -> nn.Module:
@@ -165,6 +198,7 @@ def train(
     steps_per_epoch = len(train_x) // batch_size
     total_steps = steps if steps is not None else train_cfg["epochs"] * steps_per_epoch
 
+    check_model_size(lambda: build_model(config["model"], data), config["model"])
     model = build_model(config["model"], data).to(device)
     key_model = copy.deepcopy(model).requires_grad_(False) if loss_class.needs_momentum_encoder else None
     loss_fn = build_loss_module(config).to(device)
@@ -181,6 +215,7 @@ def train(
 
     checkpoint_path = run_dir / CHECKPOINT_NAME
     step = 0
+    saved_step = None  # the step of the newest finite checkpoint of this run: the one a stop names
     if resume:
         saved = load_checkpoint(checkpoint_path, job=job, expected_config=config, match_sections=("model",))
         for key in ("loss", "dataset", "seed", "ood_classes"):
@@ -189,63 +224,79 @@ def train(
                     f"--resume: the run in {run_dir} used {key}={saved.config[key]!r}, not {config[key]!r}"
                 )
         parts.load(saved.state)
-        step = saved.step
+        step = saved_step = saved.step
         if step >= total_steps:
             print(f"{checkpoint_path} is already at step {step} of {total_steps}; nothing to do")
             return
+        print(f"resuming {run_dir} from step {step}", flush=True)
+        changed = differences(saved.config, config)
+        if changed:
+            print(f"applied since the checkpoint: {', '.join(changed)}", flush=True)
 
     def save() -> None:
+        nonlocal saved_step
         save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=parts.state())
+        saved_step = step
 
-    writer = make_writer(run_dir)
+    def save_and_say() -> str:
+        save()
+        return f"saved step {step} to {checkpoint_path}"
+
+    def stop(what: str) -> UserError:
+        return diverged(what, checkpoint_path, saved_step, "lower train.lr")
+
+    writer = make_writer(run_dir, resumed_step=step if resume else None)
     diagnostics_x = data.test_x[test_in][: train_cfg["diagnostics_samples"]]
     progress = tqdm(total=total_steps, initial=step, desc=f"{config['loss']} on {data.name}", unit="step")
     model.train()
     loss_fn.train()  # stateful losses (queues, Adv-SSL's dual matrix) update in training mode
     try:
-        while step < total_steps:
-            epoch, position = divmod(step, steps_per_epoch)
-            indices = batch_order(len(train_x), batch_size, config["seed"], epoch)[position]
-            batch = train_x[indices].to(device)
-            view_1, view_2 = views(batch)
-            z1 = model.project(view_1)
-            if key_model is not None:
-                with torch.no_grad():
-                    z2 = key_model.project(view_2)
-            else:
-                z2 = model.project(view_2)
-            labels = targets[indices].to(device) if targets is not None else None
-            loss = loss_fn(z1, z2, labels=labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            if key_model is not None:
-                ema_update(key_model, model, train_cfg["momentum"])
-            step += 1
-            progress.update(1)
-            if not math.isfinite(loss.item()):
-                raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower train.lr")
-            if step % train_cfg["log_every"] == 0:
-                writer.add_scalar("losses/train_loss", loss.item(), step)
-                progress.set_postfix(loss=f"{loss.item():.3f}")
-            epoch_done = step % steps_per_epoch == 0
-            if (
-                epoch_done and (step // steps_per_epoch) % train_cfg["eval_every"] == 0
-            ) or step == total_steps:
-                accuracy = epoch_knn_accuracy(model, data, config, device)
-                writer.add_scalar("eval/knn_accuracy", accuracy, step)
-                for name, value in representation_diagnostics(model, views, diagnostics_x, device).items():
-                    writer.add_scalar(f"eval/{name}", value, step)
-                progress.set_postfix(loss=f"{loss.item():.3f}", knn=f"{accuracy:.3f}")
-            if (epoch_done and (step // steps_per_epoch) % train_cfg["checkpoint_every"] == 0) or (
-                step == total_steps
-            ):
-                save()
-    except KeyboardInterrupt:
-        save()
-        raise
+        with saved_on_interrupt(save_and_say):
+            while step < total_steps:
+                epoch, position = divmod(step, steps_per_epoch)
+                indices = batch_order(len(train_x), batch_size, config["seed"], epoch)[position]
+                batch = train_x[indices].to(device)
+                view_1, view_2 = views(batch)
+                z1 = model.project(view_1)
+                if key_model is not None:
+                    with torch.no_grad():
+                        z2 = key_model.project(view_2)
+                else:
+                    z2 = model.project(view_2)
+                labels = targets[indices].to(device) if targets is not None else None
+                loss = loss_fn(z1, z2, labels=labels)
+                if not math.isfinite(loss.item()):
+                    raise stop(f"loss became {loss.item()} at step {step + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                # a finite loss can still take a step to NaN weights (an infinite update)
+                if (non_finite := first_non_finite(model.state_dict())) is not None:
+                    raise stop(f"step {step + 1} made the weights non-finite: {non_finite}")
+                if key_model is not None:
+                    ema_update(key_model, model, train_cfg["momentum"])
+                step += 1
+                progress.update(1)
+                if step % train_cfg["log_every"] == 0:
+                    writer.add_scalar("losses/train_loss", loss.item(), step)
+                    progress.set_postfix(loss=f"{loss.item():.3f}")
+                epoch_done = step % steps_per_epoch == 0
+                if (
+                    epoch_done and (step // steps_per_epoch) % train_cfg["eval_every"] == 0
+                ) or step == total_steps:
+                    accuracy = epoch_knn_accuracy(model, data, config, device)
+                    writer.add_scalar("eval/knn_accuracy", accuracy, step)
+                    for name, value in representation_diagnostics(
+                        model, views, diagnostics_x, device
+                    ).items():
+                        writer.add_scalar(f"eval/{name}", value, step)
+                    progress.set_postfix(loss=f"{loss.item():.3f}", knn=f"{accuracy:.3f}")
+                if (epoch_done and (step // steps_per_epoch) % train_cfg["checkpoint_every"] == 0) or (
+                    step == total_steps
+                ):
+                    save()
     finally:
         progress.close()
         writer.close()
-    print(f"checkpoint: {checkpoint_path} (step {step})", file=sys.stderr)
+    print(f"saved {checkpoint_path} (step {step})")
