@@ -20,7 +20,6 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -323,7 +322,7 @@ def render_rollout(
 class PeriodicCheckpointCallback(BaseCallback):
     """Saves ``save()`` every ``every_steps`` env steps, at the end of a rollout (atomically)."""
 
-    def __init__(self, save: Callable[[], Path], every_steps: int) -> None:
+    def __init__(self, save: Callable[[], object], every_steps: int) -> None:
         super().__init__()
         self.save = save
         self.every_steps = every_steps

@@ -49,7 +49,9 @@ def save_agent(
     for key, levels in (("terrain_levels", terrain_levels), ("push_levels", push_levels)):
         if levels is not None:
             state[key] = torch.as_tensor(np.asarray(levels, dtype=np.int64))
-    return save_checkpoint(path, job=JOB, step=model.num_timesteps, config=config, state=state)
+    # the zip holds the weights and optimizer moments as bytes: they are checked finite before it
+    packed = {"policy": model.policy.state_dict(), "optimizer": model.policy.optimizer.state_dict()}
+    return save_checkpoint(path, job=JOB, step=model.num_timesteps, config=config, state=state, packed=packed)
 
 
 def read_agent(

@@ -6,19 +6,22 @@ process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecN
 :class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` and writes into the run dir:
 
 * TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, ``videos/rollout``);
-* ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C.
+* ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C or
+  SIGTERM (never a non-finite one); each save is printed.
 
 ``--steps N`` is the run's total number of environment steps; with ``--resume`` training continues
-from ``checkpoints/last.pt`` up to that total. ``train.init_from: F`` fine-tunes instead: a new run
-(steps from 0, a fresh optimizer) starts from F's weights, normalisation statistics and curriculum
-levels, under this config's ``env:`` section, which may differ from F's.
+from ``checkpoints/last.pt`` up to that total, under this config's ``ppo:`` and ``train:`` sections
+(it prints what changed), and TensorBoard forgets what a killed run logged after that checkpoint.
+``train.init_from: F`` fine-tunes instead: a new run (steps from 0, a fresh optimizer) starts from
+F's weights, normalisation statistics and curriculum levels, under this config's ``env:`` section,
+which may differ from F's.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
+from tqdm import tqdm
 
 from clrl.agents.callbacks import (
     CurriculumCallback,
@@ -44,16 +48,73 @@ from clrl.agents.environment import make_env
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import CheckpointError
+from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, differences
+from clrl.envs.humanoid.env import check_env_config
 from clrl.envs.humanoid.randomize import intervals
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.errors import ConfigError
-from clrl.runs import seed_everything
+from clrl.runs import check_model_size, diverged, make_writer, saved_on_interrupt, seed_everything
 
 ACTIVATIONS = {"elu": torch.nn.ELU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 CHECKPOINT_NAME = Path("checkpoints") / "last.pt"
 
 
 VEC_ENVS = {"batched": BatchedSubprocVecEnv, "subproc": SubprocVecEnv, "dummy": DummyVecEnv}
+#: The range of every numeric ``ppo:``, ``agent:`` and ``train:`` key the trainer reads.
+BOUNDS = {
+    "ppo.learning_rate": ADAM_LEARNING_RATE,
+    "ppo.desired_kl": POSITIVE,
+    "ppo.n_steps": AT_LEAST_ONE,
+    "ppo.batch_size": AT_LEAST_ONE,
+    "ppo.n_epochs": AT_LEAST_ONE,
+    "ppo.gamma": Bound(0, high=1),
+    "ppo.gae_lambda": Bound(0, high=1),
+    "ppo.clip_range": POSITIVE,
+    "ppo.ent_coef": Bound(0),
+    "ppo.vf_coef": Bound(0),
+    "ppo.max_grad_norm": POSITIVE,
+    "ppo.target_kl": POSITIVE,
+    "agent.latent_dim": AT_LEAST_ONE,
+    "agent.aux_weight": Bound(0),
+    "agent.aux_temperature": POSITIVE,
+    "train.steps": AT_LEAST_ONE,
+    "train.n_envs": AT_LEAST_ONE,
+    "train.checkpoint_every": AT_LEAST_ONE,
+    "train.video_every": Bound(0),
+    "train.video_seconds": POSITIVE,
+    "train.video_frame_skip": AT_LEAST_ONE,
+    "train.curriculum_promote_distance": POSITIVE,
+    "train.push_blame_seconds": Bound(0),
+}
+HIDDEN_SIZES = ("encoder_hidden", "privileged_hidden", "actor_hidden", "critic_hidden")
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Refuse values no run can use (:class:`ConfigError`, exit code 2) in this process, before any
+    env worker starts: an error inside a worker reaches the user only as a broken pipe."""
+    check_bounds(config, BOUNDS)
+    agent = config["agent"]
+    for key in HIDDEN_SIZES:
+        sizes = agent[key]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ConfigError(f"agent.{key} must list layer sizes of at least 1, got {sizes!r}")
+    # the hidden-to-hidden layers alone: a lower bound of the networks' size, known before any env
+    check_model_size(
+        lambda: torch.nn.ModuleList(
+            torch.nn.Linear(a, b) for key in HIDDEN_SIZES for a, b in itertools.pairwise(agent[key])
+        ),
+        {f"agent.{key}": agent[key] for key in HIDDEN_SIZES},
+    )
+    check_env_config(config["env"])
+
+
+class PurgingTensorBoardOutput(TensorBoardOutputFormat):
+    """SB3's TensorBoard output writing through :func:`clrl.runs.make_writer`, so a resumed run
+    purges the steps its killed predecessor logged after the checkpoint."""
+
+    def __init__(self, run_dir: Path, resumed_step: int | None) -> None:
+        self.writer = make_writer(run_dir, resumed_step)
+        self._is_closed = False
 
 
 def make_vec_env(config: dict[str, Any], n_envs: int, seed: int, kind: str, held_out: bool = False) -> VecEnv:
@@ -143,6 +204,7 @@ def wrap_normalize(venv: VecEnv, config: dict[str, Any]) -> VecEnv:
 
 def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None, resume: bool) -> None:
     """Train the humanoid policy into ``run_dir`` (the ``train`` entry point of ``clrl.train``)."""
+    check_config(config)
     settings = config["train"]
     total_steps = int(steps if steps is not None else settings["steps"])
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -171,78 +233,97 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     torch.set_num_threads(rollout_threads)
     n_envs = int(settings["n_envs"])
     floors = push_floors(config)  # checked even when unused: a bad value fails now, not when switched on
+    if checkpoint is not None:
+        print(f"resuming {run_dir} from step {checkpoint.step}", flush=True)
+        changed = differences(checkpoint.config, config)
+        if changed:
+            print(f"applied since the checkpoint: {', '.join(changed)}", flush=True)
+    else:
+        origin = f" from the weights of {settings['init_from']}" if start is not None else ""
+        print(f"training humanoid into {run_dir}{origin}", flush=True)
     # a resumed run must not replay the episode seeds its first part already used
     env_seed = seed if checkpoint is None else seed + checkpoint.step
     venv = wrap_normalize(make_vec_env(config, n_envs, env_seed, settings["vec_env"]), config)
-    # `kill PID` of a background run saves first, like Ctrl-C (nohup'd jobs may ignore SIGINT)
-    previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    model: LatentPPO | None = None
+    curriculum: CurriculumCallback | None = None
+    saved_step = None if checkpoint is None else checkpoint.step  # the checkpoint a stop names
+
+    def save() -> str:
+        nonlocal saved_step
+        if model is None or curriculum is None:
+            return "nothing trained yet, nothing saved"
+        save_agent(checkpoint_path, model, config, curriculum.terrain_levels, curriculum.push_levels)
+        saved_step = model.num_timesteps
+        return f"saved step {saved_step} to {checkpoint_path}"
+
     try:
-        if checkpoint is not None:
-            # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
-            model = restore_model(checkpoint, venv, device=settings["device"], **ppo_hyperparameters(config))
-        else:
-            model = build_model(config, venv, seed)
-            if start is not None:
-                initialise_from(model, start)
-        # a resumed run and a fine-tune both carry on the curriculum of the file they start from
-        source = checkpoint if checkpoint is not None else start
-        source_state = {} if source is None else source.state
-        terrain_levels = saved_levels(source_state, "terrain_levels", n_envs)
-        push_levels = saved_levels(source_state, "push_levels", n_envs)
-        model.set_logger(configure(str(run_dir), ["tensorboard"]))
-        curriculum = CurriculumCallback(
-            n_envs,
-            max_terrain_level=int(config["env"]["terrain"]["levels"]) - 1,
-            promote_distance=float(settings["curriculum_promote_distance"]),
-            terrain_levels=terrain_levels,
-            terrain=bool(settings["curriculum"]),
-            per_terrain=bool(settings["curriculum_per_terrain"]),
-            push_floors=floors if settings["push_curriculum"] else None,
-            push_levels=push_levels,
-            push_blame_seconds=float(settings["push_blame_seconds"]),
-        )
-
-        def save() -> Path:
-            return save_agent(
-                checkpoint_path, model, config, curriculum.terrain_levels, curriculum.push_levels
-            )
-
-        callbacks: list[Any] = [
-            EpisodeStatsCallback(),
-            UpdateThreadsCallback(rollout_threads, update_threads),
-        ]
-        if settings["curriculum"] or settings["push_curriculum"]:
-            callbacks.append(curriculum)
-        if settings["video_every"]:
-            callbacks.append(
-                RolloutVideoCallback(
-                    functools.partial(make_env, config["env"], False, "rgb_array"),
-                    every_steps=int(settings["video_every"]),
-                    seconds=float(settings["video_seconds"]),
-                    control_dt=1.0 / float(config["env"]["control_hz"]),
-                    frame_skip=int(settings["video_frame_skip"]),
+        # `kill PID` of a background run saves first, like Ctrl-C (nohup'd jobs may ignore SIGINT)
+        with saved_on_interrupt(save):
+            if checkpoint is not None:
+                # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
+                model = restore_model(
+                    checkpoint, venv, device=settings["device"], **ppo_hyperparameters(config)
                 )
+            else:
+                model = build_model(config, venv, seed)
+                if start is not None:
+                    initialise_from(model, start)
+            # a resumed run and a fine-tune both carry on the curriculum of the file they start from
+            source = checkpoint if checkpoint is not None else start
+            source_state = {} if source is None else source.state
+            terrain_levels = saved_levels(source_state, "terrain_levels", n_envs)
+            push_levels = saved_levels(source_state, "push_levels", n_envs)
+            resumed_step = None if checkpoint is None else checkpoint.step
+            model.set_logger(Logger(str(run_dir), [PurgingTensorBoardOutput(run_dir, resumed_step)]))
+            curriculum = CurriculumCallback(
+                n_envs,
+                max_terrain_level=int(config["env"]["terrain"]["levels"]) - 1,
+                promote_distance=float(settings["curriculum_promote_distance"]),
+                terrain_levels=terrain_levels,
+                terrain=bool(settings["curriculum"]),
+                per_terrain=bool(settings["curriculum_per_terrain"]),
+                push_floors=floors if settings["push_curriculum"] else None,
+                push_levels=push_levels,
+                push_blame_seconds=float(settings["push_blame_seconds"]),
             )
-        callbacks.append(PeriodicCheckpointCallback(save, int(settings["checkpoint_every"])))
-        callbacks.append(ProgressBarCallback(total_steps))
-        try:
-            model.learn(
-                total_steps - model.num_timesteps,
-                callback=CallbackList(callbacks),
-                reset_num_timesteps=checkpoint is None,
+            callbacks: list[Any] = [
+                EpisodeStatsCallback(),
+                UpdateThreadsCallback(rollout_threads, update_threads),
+            ]
+            if settings["curriculum"] or settings["push_curriculum"]:
+                callbacks.append(curriculum)
+            if settings["video_every"]:
+                callbacks.append(
+                    RolloutVideoCallback(
+                        functools.partial(make_env, config["env"], False, "rgb_array"),
+                        every_steps=int(settings["video_every"]),
+                        seconds=float(settings["video_seconds"]),
+                        control_dt=1.0 / float(config["env"]["control_hz"]),
+                        frame_skip=int(settings["video_frame_skip"]),
+                    )
+                )
+            callbacks.append(
+                PeriodicCheckpointCallback(lambda: tqdm.write(save()), int(settings["checkpoint_every"]))
             )
-        except KeyboardInterrupt:
-            save()
-            print(f"saved {checkpoint_path} at step {model.num_timesteps}")
-            raise
-        save()
+            callbacks.append(ProgressBarCallback(total_steps))
+            try:
+                model.learn(
+                    total_steps - model.num_timesteps,
+                    callback=CallbackList(callbacks),
+                    reset_num_timesteps=checkpoint is None,
+                )
+            except ValueError as exc:  # torch's distribution check meeting a NaN policy output
+                if "found invalid values" not in str(exc):
+                    raise
+                raise diverged(
+                    f"the policy's outputs became non-finite near step {model.num_timesteps}",
+                    checkpoint_path,
+                    saved_step,
+                    "lower ppo.learning_rate",
+                ) from None
+            print(save(), flush=True)
     finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
         venv.close()
-
-
-def raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def saved_levels(checkpoint_state: dict[str, Any], key: str, n_envs: int) -> np.ndarray | None:

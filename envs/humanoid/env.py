@@ -12,6 +12,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from clrl.config import AT_LEAST_ONE, POSITIVE, check_bounds
 from clrl.configs import default_section
 from clrl.errors import ConfigError
 
@@ -36,6 +37,34 @@ from .robots import (
     robot_spec,
 )
 from .terrain import TERRAIN_TYPES, HeightMap
+
+#: The range of every numeric ``env:`` key the env turns into rates, counts and sizes.
+BOUNDS = {
+    "control_hz": POSITIVE,
+    "physics_substeps": AT_LEAST_ONE,
+    "episode_seconds": POSITIVE,
+    "history": AT_LEAST_ONE,
+    "action_scale": POSITIVE,
+    "action_clip": POSITIVE,
+    "gait_frequency": POSITIVE,
+    "command.resample_seconds": POSITIVE,
+    "terrain.levels": AT_LEAST_ONE,
+    "terrain.half_size": POSITIVE,
+    "terrain.resolution": POSITIVE,
+    "scan.points_x": AT_LEAST_ONE,
+    "scan.points_y": AT_LEAST_ONE,
+}
+
+
+def check_env_config(cfg: Mapping[str, Any]) -> None:
+    """Refuse an ``env:`` section no env can run with (:class:`ConfigError`). Every env checks its
+    own; the trainer checks first, because an error inside a worker process reaches the user only
+    as a broken pipe."""
+    check_bounds(cfg, BOUNDS, prefix="env.")
+    if cfg["clock"] not in ("fixed", "adaptive"):
+        raise ConfigError(f"env.clock must be 'fixed' or 'adaptive', got {cfg['clock']!r}")
+    check_config(cfg)
+
 
 TERRAIN_FLOOR = -2.0  # height (m) of the height field's zero level; terrain spans [-2, 2] m
 TERRAIN_RANGE = 4.0
@@ -106,9 +135,7 @@ class HumanoidEnv(gym.Env):
         defaults = config if config is not None else default_section("humanoid", "env")
         self.config = copy.deepcopy(dict(defaults))
         cfg = self.config
-        check_config(cfg)
-        if cfg["clock"] not in ("fixed", "adaptive"):
-            raise ConfigError(f"env.clock must be 'fixed' or 'adaptive', got {cfg['clock']!r}")
+        check_env_config(cfg)
         if render_mode not in (None, "rgb_array"):
             raise ConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
@@ -185,8 +212,6 @@ class HumanoidEnv(gym.Env):
             }
         )
         self.action_clip = float(cfg["action_clip"])
-        if self.action_clip <= 0:
-            raise ConfigError(f"env.action_clip must be positive, got {self.action_clip:g}")
         self.action_space = spaces.Box(-self.action_clip, self.action_clip, (self.action_dim,), np.float32)
 
         noise = cfg["noise"]
