@@ -46,9 +46,11 @@ def test_states_file_keeps_going_past_an_invalid_state(capsys, tmp_path):
     states.write_text(f"{AFTER_R}\n{TWISTED}\n{SOLVED}\n")
     code, out, err = solve(capsys, "cube", "--states-file", str(states), "--planner", "kociemba", "--json")
     assert code == 1, "an invalid state makes the exit code non-zero"
-    assert [r["state"] for r in records(out)] == [AFTER_R, SOLVED]
+    first, invalid, last = records(out)  # a row for every line, so a batch reader sees which failed
+    assert [r["line"] for r in (first, invalid, last)] == [1, 2, 3]
+    assert invalid["state"] == TWISTED and not invalid["solved"] and invalid["error"]
     assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
-    for record in records(out):
+    for record in (first, last):
         assert_solves(record)
 
 

@@ -8,12 +8,12 @@ Two measurements, both on fixed-seed puzzles the model never trained on:
   solution length, mean nodes expanded and seconds per puzzle.
 
 The table prints as Markdown (``--out`` also writes it to a file); ``--json`` prints one object per
-row instead.
+row instead (a value that is not a finite number, like the correlation of constant distances, as
+``null``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
+from clrl.cli import json_line
 from clrl.crtr.model import LearnedModel, pretrained_path
 from clrl.crtr.solve import LEARNED_PLANNERS, SearchSettings, solve_one
 from clrl.envs.cube.constants import SOLVED_STATE
@@ -118,7 +119,7 @@ def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, 
 
 def emit(row: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(row), flush=True)
+        print(json_line(row), flush=True)
 
 
 def format_table(job: str, checkpoint: Path | None, representation, table) -> str:

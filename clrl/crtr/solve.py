@@ -5,17 +5,20 @@ checkpoint (the shipped one by default); the baselines are a hand-written heuris
 two-phase solver for the cube and the classical push-level solver for Sokoban. Every solution is
 replayed on the environment's kernels before it is reported. What runs where no flag says otherwise
 is the ``solve`` section of the job's config.
+
+``--json`` prints one row per puzzle, also for a line of ``--states-file`` that is not a cube (with
+``solved: false`` and its ``error``). The exit code is 0 when every puzzle is solved, else 1.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from clrl.cli import json_line
 from clrl.config import load_config
 from clrl.crtr.model import LearnedModel
 from clrl.envs.cube.constants import SOLVED_STATE
@@ -35,6 +38,10 @@ from clrl.planners.running import (
 )
 
 LEARNED_PLANNERS = HEURISTIC_PLANNERS
+#: The learned Sokoban distance encodes one goal state per free cell, each a full one-hot grid: a
+#: level of C cells costs ~C^2 x 7 floats in the first layer alone (a 200x200 level: tens of GB).
+#: Boxoban levels have 100 cells; this allows 32x32.
+MAX_LEARNED_SOKOBAN_CELLS = 1024
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,12 @@ def solve_one(
     ``U2``) and counted as written; Sokoban solutions in LURD.
     """
     domain = SokobanDomain(settings.prune_deadlocks) if job == "sokoban" else CubeDomain()
+    if job == "sokoban" and planner in LEARNED_PLANNERS and start.size > MAX_LEARNED_SOKOBAN_CELLS:
+        height, width = start.shape
+        raise UserError(
+            f"a {height}x{width} level is too large for the learned planners (at most "
+            f"{MAX_LEARNED_SOKOBAN_CELLS} cells, e.g. 32x32); use --planner classical"
+        )
     if planner == "kociemba":
         result = kociemba_solve(start)
     elif planner == "classical":
@@ -90,27 +103,45 @@ def solve_one(
     return result, solution, len(solution)
 
 
-def cube_starts(args) -> list[tuple[str, np.ndarray | None, str | None]]:
-    """``(label, state or None, error)`` for every cube to solve, in input order."""
+@dataclass(frozen=True)
+class CubeStart:
+    """One cube to solve: its ``label`` (the text given, or the scramble), its ``state`` (None when
+    the text is not a cube, and ``error`` says why) and its ``line`` in a states file."""
+
+    label: str
+    state: np.ndarray | None
+    error: str | None = None
+    line: int | None = None
+
+
+def cube_starts(args) -> list[CubeStart]:
+    """Every cube to solve, in input order."""
     if args.state is not None:
         return [parse_start(args.state)]
     if args.states_file is not None:
         try:
-            lines = args.states_file.read_text().splitlines()
+            # utf-8-sig: a byte-order mark, as some Windows editors write, is not part of the first line
+            lines = args.states_file.read_text(encoding="utf-8-sig").splitlines()
         except OSError as exc:
             raise UserError(f"cannot read {args.states_file}: {exc.strerror or exc}") from None
-        return [parse_start(line.strip()) for line in lines if line.strip() and not line.startswith("#")]
+        except UnicodeDecodeError:
+            raise UserError(f"{args.states_file} is not a UTF-8 text file") from None
+        return [
+            parse_start(line.strip(), number)
+            for number, line in enumerate(lines, start=1)
+            if line.strip() and not line.startswith("#")
+        ]
     if args.scramble is None:
         raise UserError("say which cube to solve: --scramble N, --state FACELETS or --states-file FILE")
     moves = scramble(args.seed, args.scramble)
-    return [(format_moves(moves), apply_sequence(SOLVED_STATE[None], moves)[0], None)]
+    return [CubeStart(format_moves(moves), apply_sequence(SOLVED_STATE[None], moves)[0])]
 
 
-def parse_start(text: str) -> tuple[str, np.ndarray | None, str | None]:
+def parse_start(text: str, line: int | None = None) -> CubeStart:
     try:
-        return text, parse_facelets(text), None
+        return CubeStart(text, parse_facelets(text), line=line)
     except InvalidCubeState as exc:
-        return text, None, str(exc)
+        return CubeStart(text, None, str(exc), line)
 
 
 def chosen_settings(args, defaults: dict[str, Any], planner: str) -> SearchSettings:
@@ -134,11 +165,16 @@ def solve_cubes(args) -> int:
     if planner == "astar":
         model.fit_move_scale(model.task.heldout(seed=12345, count=64))
     failures = 0
-    for label, start, error in starts:
-        if error is not None:
+    for cube in starts:
+        record = {} if cube.line is None else {"line": cube.line}
+        if cube.error is not None:
             failures += 1
-            print(f"error: {label}: {error}", file=sys.stderr)
+            print(f"error: {cube.label}: {cube.error}", file=sys.stderr)
+            if args.json:  # a row for every input line, so a batch reader sees which one failed
+                unsolved = result_record(SearchResult(False), "", 0, planner)
+                print_record(record | {"state": cube.label} | unsolved | {"error": cube.error}, True)
             continue
+        start = cube.state
         result, solution, length = solve_one("cube", planner, start, model, settings)
         used, attempts = planner, []
         if not result.solved and args.planner is None and defaults["fallback"]:
@@ -148,9 +184,9 @@ def solve_cubes(args) -> int:
             used = defaults["fallback"]
             result, solution, length = solve_one("cube", used, start, None, SearchSettings(0, 0))
         failures += not result.solved
-        record = {"state": format_facelets(start)}
+        record["state"] = format_facelets(start)
         if args.scramble is not None:
-            record["scramble"] = label
+            record["scramble"] = cube.label
         record.update(result_record(result, solution, length, used))
         if attempts:
             record["failed_attempts"] = attempts
@@ -202,7 +238,7 @@ def result_record(result: SearchResult, solution: str, length: int, planner: str
 
 def print_record(record: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(record), flush=True)
+        print(json_line(record), flush=True)
         return
     for key, title in (("scramble", "scramble"), ("state", "state"), ("index", "level")):
         if key in record:

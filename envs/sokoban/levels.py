@@ -145,7 +145,8 @@ def load_levels(path: str | Path) -> list[Level]:
     """Read all levels of a Boxoban file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        # utf-8-sig: a byte-order mark, as some Windows editors write, is not part of the first row
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise LevelFormatError(f"{path}: cannot read level file ({error.strerror})") from error
     except UnicodeDecodeError as error:
@@ -182,9 +183,7 @@ def _parse_rows(rows: list[str], *, name: str, source: str, first_line: int) -> 
     num_boxes = int(((grid == BOX) | (grid == BOX_ON_GOAL)).sum())
     num_goals = int(((grid == GOAL) | (grid == BOX_ON_GOAL) | (grid == PLAYER_ON_GOAL)).sum())
     if num_boxes != num_goals:
-        raise LevelFormatError(
-            f"{where}, {all_lines}: {num_boxes} boxes but {num_goals} goals"
-        )
+        raise LevelFormatError(f"{where}, {all_lines}: {num_boxes} boxes but {num_goals} goals")
     if num_boxes == 0:
         raise LevelFormatError(f"{where}, {all_lines}: no boxes")
     leak = _reachable_border_cell(grid, tuple(players[0]))
