@@ -35,6 +35,23 @@ def test_bad_arguments_exit_2_with_one_line(args):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--steps", "0"),
+        ("train.steps=-5",),
+        ("train.lr=.nan",),
+        ("model.width=0",),
+        ("model.width=1000000000000",),  # refused before a petabyte is asked for
+    ],
+)
+def test_bad_values_exit_2_with_one_line(args, tmp_path):
+    result = run("clrl.train", "cube", "--run-dir", str(tmp_path / "run"), *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error:")
+    assert not list(tmp_path.rglob("*.pt"))
+
+
 def test_solve_and_evaluate_help():
     for module in ("clrl.solve", "clrl.evaluate"):
         assert run(module, "--help").returncode == 0
