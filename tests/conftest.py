@@ -1,10 +1,34 @@
 """Fixtures shared by the puzzle command tests."""
 
+import hashlib
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from clrl.config import load_config
-from clrl.crtr.model import CHECKPOINT_NAME
-from clrl.crtr.train import train
+
+def numba_cache_dir() -> Path:
+    """A Numba cache folder named after the source of every kernel module (``clrl.envs``).
+
+    Numba's ``cache=True`` checks only the file of the cached function, so a kernel that calls into
+    an edited module (``rewards.compute`` inside ``kernels.step_rewards``) would run its stale
+    compiled code; here any edit under ``clrl.envs`` gives the session a fresh cache.
+    """
+    envs = Path(importlib.util.find_spec("clrl.envs").submodule_search_locations[0])
+    digest = hashlib.sha256()
+    for path in sorted(envs.rglob("*.py")):
+        digest.update(path.relative_to(envs).as_posix().encode() + b"\0" + path.read_bytes())
+    base = os.environ.get("NUMBA_CACHE_DIR") or Path(tempfile.gettempdir()) / "clrl-numba-cache"
+    return Path(base) / digest.hexdigest()[:16]
+
+
+os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())  # before anything imports Numba (env workers too)
+
+from clrl.config import load_config  # noqa: E402
+from clrl.crtr.model import CHECKPOINT_NAME  # noqa: E402
+from clrl.crtr.train import train  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
