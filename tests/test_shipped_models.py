@@ -60,7 +60,7 @@ def table() -> GoalTable:
 
 def test_shipped_encoders_load_with_their_task_and_architecture(cube, sokoban):
     assert cube.task.job == "cube" and sokoban.task.job == "sokoban"
-    latent = cube.encoder(cube.task.featurize(SOLVED_STATE[None]))
+    latent = cube.encoder(cube.task.featurize(SOLVED_STATE[None].copy()))
     assert latent.shape == (1, cube.config["model"]["latent_dim"]) and torch.isfinite(latent).all()
     goals = sokoban.task.goals(sokoban.task.heldout(seed=0, count=1).states[0])
     latents = sokoban.encoder(sokoban.task.featurize(goals))
