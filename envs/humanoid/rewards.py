@@ -82,7 +82,8 @@ def base_height(s: RewardInputs) -> float:
 @njit(cache=True)
 def feet_phase_contact(s: RewardInputs) -> float:
     """Fraction of feet whose contact matches the clock's stance/swing."""
-    return ((s.contact[0] == s.stance[0]) + (s.contact[1] == s.stance[1])) / 2.0
+    # int() first: two NumPy bools add as a logical or in Python (py_func), as integers in Numba
+    return (int(s.contact[0] == s.stance[0]) + int(s.contact[1] == s.stance[1])) / 2.0
 
 
 @njit(cache=True)

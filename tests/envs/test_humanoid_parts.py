@@ -274,16 +274,7 @@ def test_every_reward_term_has_its_hand_worked_value(name):
     assert getattr(rewards, name)(inputs) == pytest.approx(HAND_WORKED[name], rel=1e-12, abs=1e-15)
 
 
-PYTHON_BOOL_SUM = pytest.mark.xfail(
-    strict=True,
-    reason="rewards.feet_phase_contact adds two NumPy bools, which in Python is a logical or: its "
-    "py_func gives 0.5 where both feet match the clock (compiled, Numba adds them as integers: 1.0)",
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=PYTHON_BOOL_SUM) if n == "feet_phase_contact" else n for n in HAND_WORKED]
-)
+@pytest.mark.parametrize("name", list(HAND_WORKED))
 def test_every_reward_terms_python_function_has_its_hand_worked_value(name):
     """The module promises each term can be called from Python too, as ``term.py_func(inputs)``."""
     from clrl.envs.humanoid import rewards
