@@ -91,45 +91,78 @@ def main() -> None:
         return row
 
     small = states[: args.numpy_states]
-    numpy_loop = measure("NumPy, per-state loop (`state[perm]`)", 1, len(small), "moves",
-                         lambda: numpy_per_state_moves(small, moves[: len(small)], out[: len(small)]))
-    measure("NumPy, one batched gather (`take_along_axis`)", 1, args.states, "moves",
-            lambda: numpy_batched_moves(states, moves))
-    measure("Numba `apply_moves`, serial kernel", 1, args.states, "moves",
-            lambda: cube_kernels.apply_moves_kernel(states, moves, out))
+    numpy_loop = measure(
+        "NumPy, per-state loop (`state[perm]`)",
+        1,
+        len(small),
+        "moves",
+        lambda: numpy_per_state_moves(small, moves[: len(small)], out[: len(small)]),
+    )
+    measure(
+        "NumPy, one batched gather (`take_along_axis`)",
+        1,
+        args.states,
+        "moves",
+        lambda: numpy_batched_moves(states, moves),
+    )
+    measure(
+        "Numba `apply_moves`, serial kernel",
+        1,
+        args.states,
+        "moves",
+        lambda: cube_kernels.apply_moves_kernel(states, moves, out),
+    )
     parallel = {
-        threads: measure("Numba `apply_moves`, parallel kernel", threads, args.states, "moves",
-                         lambda: apply_moves(states, moves, out=out))
+        threads: measure(
+            "Numba `apply_moves`, parallel kernel",
+            threads,
+            args.states,
+            "moves",
+            lambda: apply_moves(states, moves, out=out),
+        )
         for threads in thread_counts
     }
     parents = states[: args.states // 12]
     for threads in thread_counts:
-        measure("Numba `children` (12 per state)", threads, 12 * len(parents), "moves",
-                lambda: children(parents))
+        measure(
+            "Numba `children` (12 per state)", threads, 12 * len(parents), "moves", lambda: children(parents)
+        )
     for threads in thread_counts:
-        measure(f"`random_walk_trajectories` (length {args.length}, incl. RNG)", threads,
-                args.trajectories * (args.length + 1), "states",
-                lambda: random_walk_trajectories(rng, args.trajectories, args.length))
+        measure(
+            f"`random_walk_trajectories` (length {args.length}, incl. RNG)",
+            threads,
+            args.trajectories * (args.length + 1),
+            "states",
+            lambda: random_walk_trajectories(rng, args.trajectories, args.length),
+        )
 
     command = " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv])
     print("## Cube kernel throughput\n")
-    print(f"- machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, Numba {numba.__version__} (threading layer {numba.threading_layer()})")
+    print(
+        f"- machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, Numba {numba.__version__} (threading layer {numba.threading_layer()})"
+    )
     print(f"- load average when it finished: {os.getloadavg()[0]:.1f} (other jobs share these cores)")
     print(f"- command: `{command}`")
-    print(f"- batch: {args.states:,} states for the kernels, {args.numpy_states:,} for the per-state loop; "
-          f"best of {args.repeats} timings. Wall: items per second of elapsed time. CPU: items per second "
-          "of process CPU time summed over threads, i.e. per busy core, which time slices lost to other "
-          "jobs do not dilute.\n")
+    print(
+        f"- batch: {args.states:,} states for the kernels, {args.numpy_states:,} for the per-state loop; "
+        f"best of {args.repeats} timings. Wall: items per second of elapsed time. CPU: items per second "
+        "of process CPU time summed over threads, i.e. per busy core, which time slices lost to other "
+        "jobs do not dilute.\n"
+    )
     print("| what | threads | wall, M/s | CPU, M/s per core | unit | CPU vs NumPy per-state |")
     print("|---|---:|---:|---:|---|---:|")
     for row in rows:
         ratio = f"{row.cpu_rate / numpy_loop.cpu_rate:,.0f}x" if row.unit == "moves" else ""
-        print(f"| {row.what} | {row.threads} | {row.wall_rate / 1e6:,.2f} | {row.cpu_rate / 1e6:,.2f} "
-              f"| {row.unit} | {ratio} |")
+        print(
+            f"| {row.what} | {row.threads} | {row.wall_rate / 1e6:,.2f} | {row.cpu_rate / 1e6:,.2f} "
+            f"| {row.unit} | {ratio} |"
+        )
     if len(parallel) == 2:
-        print(f"\n2-thread / 1-thread wall speed-up of `apply_moves`: "
-              f"{parallel[2].wall_rate / parallel[1].wall_rate:.2f}x")
+        print(
+            f"\n2-thread / 1-thread wall speed-up of `apply_moves`: "
+            f"{parallel[2].wall_rate / parallel[1].wall_rate:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def machine() -> str:
 
 def python_step_array(state: np.ndarray, action: int) -> None:
     """The same rules in pure Python on the kernel's own ``(H, W)`` uint8 array (as gym-sokoban does)."""
-    (r, c), = np.argwhere(state >= 5)
+    ((r, c),) = np.argwhere(state >= 5)
     dr, dc = _DELTAS[action]
     r1, c1, r2, c2 = r + dr, c + dc, r + 2 * dr, c + 2 * dc
     here, ahead = state[r, c], state[r1, c1]
@@ -257,8 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         budget = f"budget {args.budget:,} expanded push states"
         print(f"### Classical solver (A*, weight {args.weight}, {budget})\n")
         print(f"Levels: {source}, {stats['levels']} levels\n")
-        print("| solved | rate | nodes mean / median / max | seconds mean / median / max | total s "
-              "| mean LURD length | mean pushes |")
+        print(
+            "| solved | rate | nodes mean / median / max | seconds mean / median / max | total s "
+            "| mean LURD length | mean pushes |"
+        )
         print("|---:|---:|---|---|---:|---:|---:|")
         print(
             f"| {stats['solved']}/{stats['levels']} | {100 * stats['rate']:.1f}% | "

@@ -64,9 +64,7 @@ def _state_from_text(text: str) -> np.ndarray:
     """Letters -> face ids, checking length, letters, counts and centres (relabelling by the centres)."""
     letters = "".join(text.split()).upper()
     if len(letters) != NUM_STICKERS:
-        raise InvalidCubeState(
-            f"a cube state has {NUM_STICKERS} facelet letters, got {len(letters)}"
-        )
+        raise InvalidCubeState(f"a cube state has {NUM_STICKERS} facelet letters, got {len(letters)}")
     for index, letter in enumerate(letters):
         if letter not in FACE_NAMES:
             raise InvalidCubeState(
@@ -81,9 +79,7 @@ def _state_from_text(text: str) -> np.ndarray:
     for face, letter in enumerate(centres):
         if centres.index(letter) != face:
             first, second = (facelet_name(int(CENTRE_FACELETS[f])) for f in (centres.index(letter), face))
-            raise InvalidCubeState(
-                f"centres are not distinct: {first} and {second} both read {letter!r}"
-            )
+            raise InvalidCubeState(f"centres are not distinct: {first} and {second} both read {letter!r}")
     # A letter means "the colour of the face whose centre shows it", so a cube held in another
     # orientation (centres not in URFDLB order) is relabelled to the standard one.
     face_of_letter = {letter: face for face, letter in enumerate(centres)}

@@ -263,8 +263,16 @@ def hash_states(states: np.ndarray) -> np.ndarray:
 
 
 ALL_KERNELS = (
-    apply_moves_kernel, _apply_moves_parallel, apply_sequences_kernel, _apply_sequences_parallel,
-    children_kernel, _children_parallel,
-    is_solved_kernel, _is_solved_parallel, pack_states_kernel, _pack_states_parallel,
-    hash_states_kernel, _hash_states_parallel,
+    apply_moves_kernel,
+    _apply_moves_parallel,
+    apply_sequences_kernel,
+    _apply_sequences_parallel,
+    children_kernel,
+    _children_parallel,
+    is_solved_kernel,
+    _is_solved_parallel,
+    pack_states_kernel,
+    _pack_states_parallel,
+    hash_states_kernel,
+    _hash_states_parallel,
 )

@@ -149,7 +149,6 @@ def has_box_on_dead_square(state: np.ndarray) -> bool:
     return bool(np.any(dead_squares(state) & (state == BOX)))
 
 
-
 @njit(cache=True)
 def _deadlocked_states(states: np.ndarray, dead: np.ndarray) -> np.ndarray:
     height, width = states.shape[1], states.shape[2]

@@ -73,7 +73,11 @@ def room_topology(
 
 @njit(cache=True)
 def _reverse_play(
-    solved: np.ndarray, player_row: int, player_col: int, actions: np.ndarray, coins: np.ndarray,
+    solved: np.ndarray,
+    player_row: int,
+    player_col: int,
+    actions: np.ndarray,
+    coins: np.ndarray,
     pull_probability: float,
 ) -> tuple[np.ndarray, float]:
     """Random walk with pulls from a solved grid, driven by pre-drawn ``actions`` and ``coins``.
@@ -190,4 +194,3 @@ def generate_levels(
         level = generate_level(np.random.default_rng(child), shape, num_boxes, **kwargs)
         levels.append(Level(grid=level.grid, name=f"{seed}/{index}", source="generator"))
     return levels
-

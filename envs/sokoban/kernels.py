@@ -203,7 +203,7 @@ def hash_states(states: np.ndarray) -> np.ndarray:
 def one_hot(states: np.ndarray) -> np.ndarray:
     """One-hot planes of cell types: ``(H, W) -> (7, H, W)`` or ``(N, H, W) -> (N, 7, H, W)``, uint8."""
     states = np.asarray(states)
-    planes = (states[..., None, :, :] == np.arange(NUM_CELL_TYPES, dtype=np.uint8)[:, None, None])
+    planes = states[..., None, :, :] == np.arange(NUM_CELL_TYPES, dtype=np.uint8)[:, None, None]
     return planes.astype(np.uint8)
 
 
@@ -233,4 +233,3 @@ def replay(level: Level | np.ndarray, solution: str) -> tuple[np.ndarray, bool]:
     """Replay a LURD solution; return ``(final state (H, W), solved)``. Illegal moves raise."""
     final = replay_states(level, solution)[-1]
     return final, bool(is_solved(final[None])[0])
-

@@ -130,8 +130,15 @@ def _matching_heuristic(box_cells: np.ndarray, dist: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _flood(start: int, walls: np.ndarray, box_index: np.ndarray, width: int, mark: np.ndarray, stamp: int,
-           queue: np.ndarray) -> int:
+def _flood(
+    start: int,
+    walls: np.ndarray,
+    box_index: np.ndarray,
+    width: int,
+    mark: np.ndarray,
+    stamp: int,
+    queue: np.ndarray,
+) -> int:
     """Mark (with ``stamp``) the cells the player reaches from ``start``; return the smallest one."""
     mark[start] = stamp
     queue[0] = start

@@ -93,14 +93,21 @@ def test_renderings_show_the_stickers():
 
 
 def test_vector_env_steps_like_the_kernels_and_autoresets_next_step():
-    envs = gym.make_vec("clrl/Cube-v0", num_envs=4, vectorization_mode="vector_entry_point",
-                        scramble_depth=1, max_episode_steps=5)
+    envs = gym.make_vec(
+        "clrl/Cube-v0",
+        num_envs=4,
+        vectorization_mode="vector_entry_point",
+        scramble_depth=1,
+        max_episode_steps=5,
+    )
     assert isinstance(envs.unwrapped, CubeVectorEnv)
     obs, _ = envs.reset(seed=3)
-    undo = np.array([
-        next(INVERSE_MOVE[m] for m in range(12) if np.array_equal(apply_moves(SOLVED_STATE, m)[0], cube))
-        for cube in obs
-    ])
+    undo = np.array(
+        [
+            next(INVERSE_MOVE[m] for m in range(12) if np.array_equal(apply_moves(SOLVED_STATE, m)[0], cube))
+            for cube in obs
+        ]
+    )
     actions = undo.copy()
     actions[0] = (undo[0] + 2) % 12  # cube 0 does something else
     expected = apply_moves(obs, actions)

@@ -84,8 +84,9 @@ def test_opposite_faces_commute_and_adjacent_faces_do_not():
     states = _scrambled(8, seed=2)
 
     def commute(a: str, b: str) -> bool:
-        return np.array_equal(apply_sequence(states, parse_moves(f"{a} {b}")),
-                              apply_sequence(states, parse_moves(f"{b} {a}")))
+        return np.array_equal(
+            apply_sequence(states, parse_moves(f"{a} {b}")), apply_sequence(states, parse_moves(f"{b} {a}"))
+        )
 
     for a, b in [("U", "D"), ("R", "L'"), ("F2", "B"), ("U'", "D2")]:
         assert commute(a, b)

@@ -16,14 +16,16 @@ def cells(mask: np.ndarray) -> set[tuple[int, int]]:
 
 
 def test_corners_and_walls_without_goals_are_dead():
-    level = parse_level("""
+    level = parse_level(
+        """
 #######
 #     #
 # @   #
 #   $ #
 #.    #
 #######
-""".strip("\n"))
+""".strip("\n")
+    )
     dead = dead_squares(level.grid)
     # The top and right walls hold no goal, so boxes along them are lost; the left and bottom walls
     # lead to the goal in the bottom-left corner.
@@ -33,13 +35,15 @@ def test_corners_and_walls_without_goals_are_dead():
 
 
 def test_dead_end_corridor_and_goal_in_corner():
-    level = parse_level("""
+    level = parse_level(
+        """
 #########
 #.   ####
 # $@    #
 #   ### #
 #########
-""".strip("\n"))
+""".strip("\n")
+    )
     dead = dead_squares(level.grid)
     assert not dead[1, 1]  # a goal in a corner is live
     # Inside the corridor a box can still be pushed back out, but not from its far end.
@@ -48,56 +52,66 @@ def test_dead_end_corridor_and_goal_in_corner():
 
 
 def test_two_boxes_side_by_side_against_a_wall_are_frozen():
-    level = parse_level("""
+    level = parse_level(
+        """
 ######
 # $$ #
 #.  .#
 #@   #
 ######
-""".strip("\n"))
+""".strip("\n")
+    )
     assert is_freeze_deadlock(level.grid)
     # One box alone against the same wall can still slide along it to a goal: no freeze.
-    single = parse_level("""
+    single = parse_level(
+        """
 ######
 #.$  #
 #    #
 #@   #
 ######
-""".strip("\n"))
+""".strip("\n")
+    )
     assert not is_freeze_deadlock(single.grid)
 
 
 def test_frozen_boxes_on_goals_are_no_deadlock():
-    on_goals = parse_level("""
+    on_goals = parse_level(
+        """
 ######
 #**  #
 #  @ #
 ######
-""".strip("\n"))
+""".strip("\n")
+    )
     assert not is_freeze_deadlock(on_goals.grid)
 
 
 def test_square_of_four_boxes_in_open_floor_is_frozen():
-    level = parse_level("""
+    level = parse_level(
+        """
 ########
 #      #
 # $$   #
 # $$ @ #
 #. .. .#
 ########
-""".strip("\n"))
+""".strip("\n")
+    )
     assert is_freeze_deadlock(level.grid)
 
 
 def test_a_box_free_to_move_is_no_deadlock():
-    level = parse_level("""
+    level = parse_level(
+        """
 #######
 #     #
 # $$  #
 #  @  #
 #.  . #
 #######
-""".strip("\n"))
+""".strip("\n")
+    )
     assert not is_freeze_deadlock(level.grid)
 
 

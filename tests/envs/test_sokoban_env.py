@@ -17,12 +17,14 @@ from clrl.envs.sokoban.viewer import TILE_SIZE
 
 UP, DOWN, LEFT, RIGHT = range(4)
 
-CORRIDOR = parse_level("""
+CORRIDOR = parse_level(
+    """
 #######
 #@$ . #
 #  $. #
 #######
-""".strip("\n"))
+""".strip("\n")
+)
 
 
 @pytest.mark.parametrize("render_mode", ["ansi", "rgb_array"])

@@ -47,7 +47,8 @@ def test_push_moves_the_box_and_the_player():
     state = grid(ROOM)
     next_states, moved, pushed = step(state[None], np.array([DOWN]))
     assert moved[0] and pushed[0]
-    assert format_grid(next_states[0]) == format_grid(grid("""
+    assert format_grid(next_states[0]) == format_grid(
+        grid("""
 #######
 #     #
 # $ $ #
@@ -56,7 +57,8 @@ def test_push_moves_the_box_and_the_player():
 #  $. #
 #  .  #
 #######
-"""))
+""")
+    )
 
 
 def test_no_push_into_a_box_or_a_wall_and_no_pulling():
@@ -101,7 +103,7 @@ def test_walking_is_undone_by_the_reverse_move_but_a_push_is_not():
 def _reference_step(text: str, action: int) -> str:
     """The rules written directly on Boxoban text: a slow, independent reference."""
     rows = [list(row) for row in text.splitlines()]
-    (r, c), = [(i, j) for i, row in enumerate(rows) for j, ch in enumerate(row) if ch in "@+"]
+    ((r, c),) = [(i, j) for i, row in enumerate(rows) for j, ch in enumerate(row) if ch in "@+"]
     dr, dc = [(-1, 0), (1, 0), (0, -1), (0, 1)][action]
 
     def leave(ch: str) -> str:

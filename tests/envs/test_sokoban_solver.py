@@ -27,25 +27,33 @@ def test_matching_cost_equals_brute_force_over_permutations():
 
 
 def test_tiny_level_push_optimal_solution():
-    level = parse_level("""
+    level = parse_level(
+        """
 #######
 #@ $ .#
 #######
-""".strip("\n"))
+""".strip("\n")
+    )
     result = solve(level)
     assert result.solved and result.solution == "rRR" and result.pushes == 2
     assert result.to_dict(index=3) | {"seconds": 0} == {
-        "index": 3, "solved": True, "solution": "rRR", "length": 3, "nodes_expanded": result.nodes_expanded,
+        "index": 3,
+        "solved": True,
+        "solution": "rRR",
+        "length": 3,
+        "nodes_expanded": result.nodes_expanded,
         "seconds": 0,
     }
 
 
 def test_unsolvable_level_is_reported_without_exhausting_the_budget():
-    level = parse_level("""
+    level = parse_level(
+        """
 #######
 #.@  $#
 #######
-""".strip("\n"))
+""".strip("\n")
+    )
     result = solve(level)
     assert not result.solved and not result.exhausted and result.solution == ""
 
