@@ -48,7 +48,11 @@ def build_parser() -> OneLineParser:
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, metavar="NODES", help="node budget of the search")
     parser.add_argument("--beam-width", type=int, metavar="W", help="beam width (beam planner)")
-    parser.add_argument("--checkpoint", type=Path, help="learned model (default: the shipped one)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="learned model: a file, or the name of a shipped one (default: the shipped JOB.pt)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per puzzle")
 
 
