@@ -1,4 +1,9 @@
-"""What every job shares: its run directory, TensorBoard writer, seeding and device."""
+"""What every job shares: its run directory, TensorBoard writer, seeding and device.
+
+Under ``torchrun`` (:mod:`clrl.distributed`) only rank 0 writes TensorBoard events and draws a
+progress bar; the other ranks get a writer that writes nothing and a silent bar, so a trainer calls
+them the same way on every rank.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clrl import distributed
 from clrl.errors import ConfigError, UserError
 
 #: The most parameters a configured model may have; far beyond any model these jobs train, and
@@ -54,7 +60,10 @@ def make_writer(run_dir: Path, resumed_step: int | None = None):
 
     ``resumed_step``: the step of the checkpoint a resumed run starts from. Whatever the killed run
     logged after it is purged (TensorBoard's ``purge_step``), so each step appears once.
+    On a rank other than 0 of a ``torchrun`` run: a writer that writes nothing.
     """
+    if not distributed.is_main():
+        return NoWriter()
     from torch.utils.tensorboard import SummaryWriter
 
     purge_step = None if resumed_step is None else resumed_step + 1
@@ -62,6 +71,13 @@ def make_writer(run_dir: Path, resumed_step: int | None = None):
         return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
     except OSError as exc:
         raise UserError(f"cannot write TensorBoard events into {run_dir}: {exc.strerror or exc}") from None
+
+
+class NoWriter:
+    """What a rank other than 0 logs to: every ``SummaryWriter`` method, doing nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
 
 
 def check_model_size(build: Callable[[], torch.nn.Module], sizes: dict) -> None:
@@ -88,12 +104,19 @@ def check_model_size(build: Callable[[], torch.nn.Module], sizes: dict) -> None:
 
 
 def progress_bar(total: int, initial: int, description: str):
-    """A tqdm bar; redrawn at most every 30 s when the output is a log file rather than a terminal."""
+    """A tqdm bar; redrawn at most every 30 s when the output is a log file rather than a terminal.
+    Silent on a rank other than 0."""
     from tqdm import tqdm
 
     interval = 0.1 if sys.stderr.isatty() else 30.0
     return tqdm(
-        total=total, initial=initial, desc=description, unit="step", mininterval=interval, dynamic_ncols=True
+        total=total,
+        initial=initial,
+        desc=description,
+        unit="step",
+        mininterval=interval,
+        dynamic_ncols=True,
+        disable=not distributed.is_main(),
     )
 
 
@@ -106,12 +129,13 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; ``cpu`` / ``cuda`` / ``cuda:N`` are taken as given."""
+    """``auto`` picks CUDA when present, else CPU; ``cpu`` / ``cuda`` / ``cuda:N`` are taken as given,
+    except that each rank of a ``torchrun`` run takes its own GPU for ``auto`` and ``cuda``."""
     if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if preference.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {preference!r} requested but CUDA is not available here")
-    return torch.device(preference)
+    return distributed.local_device(torch.device(preference))
 
 
 def diverged(what: str, checkpoint: Path, saved_step: int | None, remedy: str) -> UserError:
@@ -127,22 +151,50 @@ def diverged(what: str, checkpoint: Path, saved_step: int | None, remedy: str) -
 
 
 @contextlib.contextmanager
-def saved_on_interrupt(save: Callable[[], str]) -> Iterator[None]:
+def saved_on_interrupt(save: Callable[[], str]) -> Iterator[Callable[[], None]]:
     """Ctrl-C, or SIGTERM (what ``kill``, ``timeout`` and schedulers send), inside the block: call
     ``save`` first and print what it says it saved, then let the interrupt end the command (exit 130).
 
     The one place every training loop gets this from, so no job loses the steps since its last
-    checkpoint to a polite stop.
+    checkpoint to a polite stop. Alone, the interrupt stops the process at once. Under ``torchrun``
+    a rank that gets Ctrl-C or SIGTERM (``torchrun`` passes them on to all ranks) only notes it, and
+    the function this yields, called by the training loop at the start of each step, stops every
+    rank there together as soon as one of them was interrupted: no rank is left waiting in a
+    collective, and rank 0 saves the last whole step. (A second Ctrl-C stops a rank at once.) Rank 0
+    also saves when a collective fails because another rank is gone or silent past
+    :data:`clrl.distributed.TIMEOUT`; :func:`clrl.distributed.session` then ends the command with one
+    line. A training step changes the weights only after its collectives, so that save holds the
+    last whole step.
     """
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    interrupted: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not distributed.is_distributed() or interrupted:
+            raise KeyboardInterrupt
+        interrupted.append(signum)
+
+    def stop_if_interrupted() -> None:
+        if distributed.any_rank(bool(interrupted)):
+            raise KeyboardInterrupt
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_signal)}
+    if distributed.is_distributed():
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_signal)
     try:
-        yield
+        yield stop_if_interrupted
     except KeyboardInterrupt:
-        print(f"interrupted: {save()}", file=sys.stderr, flush=True)
+        print(f"interrupted: {saved_by_main(save)}", file=sys.stderr, flush=True)
+        raise
+    except RuntimeError as exc:
+        if not distributed.lost_peer(exc):
+            raise
+        print(f"another process of this run stopped: {saved_by_main(save)}", file=sys.stderr, flush=True)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def saved_by_main(save: Callable[[], str]) -> str:
+    """What ``save`` says it saved, on rank 0; the other ranks of a ``torchrun`` run save nothing."""
+    return save() if distributed.is_main() else f"rank {distributed.rank()} leaves saving to rank 0"

@@ -3,6 +3,10 @@
 Each job lives in its own module, which provides
 ``train(job, config, *, run_dir, steps, resume) -> None``. ``--steps`` counts optimizer steps for
 the puzzles and vision, environment steps for the humanoid.
+
+``torchrun --nproc_per_node N -m clrl.train cube|sokoban|vision ...`` trains one model on N
+processes (several machines with ``--nnodes``): see :mod:`clrl.distributed`. The humanoid trains in
+one process only.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from clrl import distributed
 from clrl.cli import OneLineParser, import_job_module, job_parser, run_command
 from clrl.config import load_config
 from clrl.errors import UserError
@@ -24,6 +29,8 @@ TRAINERS = {
     ),
     "vision": ("clrl.vision.train", "contrastive losses on image benchmarks (configs/vision.yaml)"),
 }
+#: The jobs ``torchrun`` can spread over several processes.
+DATA_PARALLEL = ("cube", "sokoban", "vision")
 
 
 def build_parser() -> OneLineParser:
@@ -48,13 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     if args.steps is not None and args.steps <= 0:
         parser.error(f"--steps must be positive, got {args.steps}")
+    if distributed.launched_world_size() > 1 and args.job not in DATA_PARALLEL:
+        parser.error(f"{args.job} trains in one process; run it without torchrun")
     config = load_config(args.job, args.config, args.overrides)
     module_name, _ = TRAINERS[args.job]
     module = import_job_module(module_name, f"training for {args.job!r}")
-    run_dir = args.run_dir if args.run_dir is not None or not args.resume else latest_run_dir(args.job)
-    module.train(
-        args.job, config, run_dir=make_run_dir(args.job, run_dir), steps=args.steps, resume=args.resume
-    )
+    with distributed.session(config.get("device", "auto")):
+        run_dir = None
+        if distributed.is_main():  # one run dir for all ranks, even when named after the time
+            given = args.run_dir if args.run_dir is not None or not args.resume else latest_run_dir(args.job)
+            run_dir = make_run_dir(args.job, given)
+        run_dir = distributed.from_main(run_dir)
+        module.train(args.job, config, run_dir=run_dir, steps=args.steps, resume=args.resume)
     return 0
 
 

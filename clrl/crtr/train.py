@@ -11,6 +11,11 @@ state at each exact distance is nearer, with an image of one rollout. Checkpoint
 atomic and never hold a non-finite number; Ctrl-C and SIGTERM save before exiting; a non-finite loss
 or step stops the run with the last good checkpoint kept. A resumed run purges what the killed run
 logged after its checkpoint from TensorBoard.
+
+Under ``torchrun`` (:mod:`clrl.distributed`) each rank samples its own ``data.batch_size / N``
+rows (whole trajectories of ``R`` rows) from its own stream, and the loss sees the latents of all
+ranks, gathered with their gradients: the negatives and gradients of one process with the whole
+batch. Rank 0 evaluates, logs and saves. The Bellman term trains in one process only.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from clrl import distributed
 from clrl.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from clrl.config import (
     ADAM_LEARNING_RATE,
@@ -103,12 +109,35 @@ def check_config(job: str, config: dict[str, Any]) -> None:
         raise ConfigError("loss.crtr_weight and bellman.weight must not both be 0")
     if bellman_weight > 0:
         check_bounds(config, BELLMAN_BOUNDS)
+        if distributed.world_size() > 1:
+            raise ConfigError("bellman.weight > 0 trains in one process only; run it without torchrun")
 
 
 def latent_scores(encoder: torch.nn.Module, features: torch.Tensor, goal: torch.Tensor, similarity: str):
     """``(N,)`` latent scores ``-sim(phi(s), phi(goal))`` of the states, then the goal, encoded together."""
     latents = encoder(torch.cat([features, goal]))
     return -pairwise_similarity(latents[:-1], latents[-1:], similarity)[:, 0]
+
+
+def crtr_batch_loss(
+    model: torch.nn.Module, task, anchors: np.ndarray, futures: np.ndarray, loss_cfg: dict[str, Any], device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The CRTR loss of the global batch, from this rank's share of it.
+
+    ``anchors``, ``futures``: ``(b, *S)`` states, this rank's ``b = B / N`` rows (whole groups of
+    ``R``); encoded in one pass of ``model``, then gathered from all ranks with their gradients
+    (:func:`clrl.distributed.gather`) into the ``(B, d)`` anchor latents, which are returned with the
+    ``(B, B)`` logits and the scalar loss.
+    """
+    latents = model(task.featurize(np.concatenate([anchors, futures])).to(device))
+    anchor_latents, future_latents = (distributed.gather(part) for part in latents.chunk(2))
+    logits = crtr_logits(
+        anchor_latents,
+        future_latents,
+        similarity=loss_cfg["similarity"],
+        temperature=loss_cfg["temperature"],
+    )
+    return info_nce_from_logits(logits, loss_cfg["direction"]), logits, anchor_latents
 
 
 def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None, resume: bool) -> None:
@@ -119,11 +148,15 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         ignored = differences(config, given)
         if ignored:
             # a resumed run is the run it was: its saved config holds, whatever the command line says
-            print(f"resuming with the run's saved config; not applied: {', '.join(ignored)}", flush=True)
+            distributed.print_main(f"resuming with the run's saved config; not applied: {', '.join(ignored)}")
     check_config(job, config)
+    data = config["data"]
+    batch_size = distributed.local_batch_size(
+        data["batch_size"], "data.batch_size", data["repetition_factor"], "data.repetition_factor"
+    )
     check_model_size(lambda: build_model(job, config)[1], config["model"])
     total_steps = steps if steps is not None else config["train"]["steps"]
-    data, train_cfg, loss_cfg = config["data"], config["train"], config["loss"]
+    train_cfg, loss_cfg = config["train"], config["loss"]
 
     seed_everything(config["seed"])
     device = pick_device(config["device"])
@@ -151,11 +184,14 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
         step = saved_step = saved.step
-        print(f"resuming {run_dir} from step {step}", flush=True)
+        distributed.print_main(f"resuming {run_dir} from step {step}")
     elif train_cfg["init_from"] is not None:
         # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
         start = load_checkpoint(train_cfg["init_from"], job=job, expected_config=config)
         encoder.load_state_dict(start.state["encoder"])
+    if distributed.is_distributed():
+        rng = distributed.seed_rank(config["seed"], step)
+    model = distributed.wrap(encoder)  # what trains; encoder is what evaluates and saves
     if bellman is not None:
         target_encoder, target_head = copy.deepcopy(encoder).eval(), copy.deepcopy(head)
         if resume and "target_encoder" in saved.state:
@@ -181,15 +217,18 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         }
         if bellman is not None:
             state |= {"target_encoder": target_encoder.state_dict(), "target_head": target_head.state_dict()}
-        save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
+        if distributed.is_main():
+            save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
         saved_step = step
 
     def stop(what: str) -> UserError:
         return diverged(what, checkpoint_path, saved_step, "lower train.lr")
 
-    task.prepare(run_dir)
-    heldout = task.heldout(config["seed"], config["eval"]["trajectories"])
-    reach_suite = task.reach_suite(config["seed"])
+    with distributed.main_first():  # a dataset the task builds is cached in the run dir once
+        task.prepare(run_dir)
+    if distributed.is_main():
+        heldout = task.heldout(config["seed"], config["eval"]["trajectories"])
+        reach_suite = task.reach_suite(config["seed"])
     writer = make_writer(run_dir, resumed_step=step if resume else None)
     progress = progress_bar(total_steps, step, f"train {job}")
     window_start, window_steps = time.perf_counter(), 0
@@ -199,22 +238,17 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         return f"saved step {step} to {checkpoint_path}"
 
     try:
-        with saved_on_interrupt(save_and_say):
+        with saved_on_interrupt(save_and_say) as stop_if_interrupted:
             while step < total_steps:
+                stop_if_interrupted()  # under torchrun: all ranks together, at a step's start
                 terms = {}
                 if loss_cfg["crtr_weight"] > 0:
                     anchors, futures = task.sample_batch(
-                        rng, data["batch_size"], data["repetition_factor"], data["gamma"]
+                        rng, batch_size, data["repetition_factor"], data["gamma"]
                     )
-                    latents = encoder(task.featurize(np.concatenate([anchors, futures])).to(device))
-                    anchor_latents, future_latents = latents.chunk(2)
-                    logits = crtr_logits(
-                        anchor_latents,
-                        future_latents,
-                        similarity=loss_cfg["similarity"],
-                        temperature=loss_cfg["temperature"],
+                    terms["crtr_loss"], logits, anchor_latents = crtr_batch_loss(
+                        model, task, anchors, futures, loss_cfg, device
                     )
-                    terms["crtr_loss"] = info_nce_from_logits(logits, loss_cfg["direction"])
                 if bellman is not None:
                     states = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
                     targets = torch.from_numpy(bellman_targets(table, states, target_distance)).to(device)
@@ -258,7 +292,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
                     writer.add_scalar("charts/SPS", window_steps / seconds, step)
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                     window_start, window_steps = time.perf_counter(), 0
-                if step % train_cfg["eval_every"] == 0 or step == total_steps:
+                if distributed.is_main() and (step % train_cfg["eval_every"] == 0 or step == total_steps):
                     metrics, frames = evaluate_encoder(task, encoder, config, heldout, device, reach_suite)
                     for name, value in metrics.items():
                         writer.add_scalar(f"eval/{name}", value, step)
@@ -269,7 +303,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     finally:
         progress.close()
         writer.close()
-    print(f"saved {checkpoint_path} (step {step})")
+    distributed.print_main(f"saved {checkpoint_path} (step {step})")
 
 
 def evaluate_encoder(

@@ -10,6 +10,11 @@ The run logs ``losses/train_loss`` and, once per ``train.eval_every`` epochs, ``
 ``eval/effective_rank``, ``eval/alignment`` and ``eval/uniformity`` to TensorBoard, and writes
 atomic checkpoints it can resume from (never a non-finite one). Ctrl-C and SIGTERM save before
 exiting; a non-finite loss or step stops the run with the last good checkpoint kept.
+
+Under ``torchrun`` (:mod:`clrl.distributed`) each rank takes its own slice of the step's global
+batch, augments it from its own random stream, and the loss sees the projections of all ranks,
+gathered with their gradients. Batch norm statistics span the global batch on CUDA
+(``SyncBatchNorm``); on the CPU each rank normalises its own slice. Rank 0 evaluates, logs and saves.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from clrl import distributed
 from clrl.augment import build_two_views
 from clrl.checkpoint import first_non_finite, load_checkpoint, save_checkpoint
 from clrl.config import (
@@ -43,6 +48,7 @@ from clrl.runs import (
     diverged,
     make_writer,
     pick_device,
+    progress_bar,
     saved_on_interrupt,
     seed_everything,
 )
@@ -148,6 +154,17 @@ class TrainingParts:
         torch.set_rng_state(state["torch_rng"])
 
 
+class Projection(nn.Module):
+    """The model's projections as its ``forward``: what ``DistributedDataParallel`` trains through."""
+
+    def __init__(self, model: VisionModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.project(x)
+
+
 @torch.no_grad()
 def ema_update(key_model: nn.Module, model: nn.Module, momentum: float) -> None:
     for key_param, param in zip(key_model.parameters(), model.parameters(), strict=True):
@@ -195,11 +212,13 @@ def train(
     batch_size = min(train_cfg["batch_size"], len(train_x))
     if batch_size < 2:
         raise ConfigError("training needs at least 2 in-distribution samples per batch")
+    local_batch_size = distributed.local_batch_size(batch_size, "train.batch_size")
+    share = slice(distributed.rank() * local_batch_size, (distributed.rank() + 1) * local_batch_size)
     steps_per_epoch = len(train_x) // batch_size
     total_steps = steps if steps is not None else train_cfg["epochs"] * steps_per_epoch
 
     check_model_size(lambda: build_model(config["model"], data), config["model"])
-    model = build_model(config["model"], data).to(device)
+    model = distributed.sync_batch_norm(build_model(config["model"], data)).to(device)
     key_model = copy.deepcopy(model).requires_grad_(False) if loss_class.needs_momentum_encoder else None
     loss_fn = build_loss_module(config).to(device)
     parameters = list(model.parameters()) + [p for p in loss_fn.parameters() if p.requires_grad]
@@ -226,16 +245,21 @@ def train(
         parts.load(saved.state)
         step = saved_step = saved.step
         if step >= total_steps:
-            print(f"{checkpoint_path} is already at step {step} of {total_steps}; nothing to do")
+            done = f"{checkpoint_path} is already at step {step} of {total_steps}; nothing to do"
+            distributed.print_main(done)
             return
-        print(f"resuming {run_dir} from step {step}", flush=True)
+        distributed.print_main(f"resuming {run_dir} from step {step}")
         changed = differences(saved.config, config)
         if changed:
-            print(f"applied since the checkpoint: {', '.join(changed)}", flush=True)
+            distributed.print_main(f"applied since the checkpoint: {', '.join(changed)}")
+    if distributed.is_distributed():
+        distributed.seed_rank(config["seed"], step)  # each rank its own augmentations
+    projection = distributed.wrap(Projection(model))  # what trains; model is what evaluates and saves
 
     def save() -> None:
         nonlocal saved_step
-        save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=parts.state())
+        if distributed.is_main():
+            save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=parts.state())
         saved_step = step
 
     def save_and_say() -> str:
@@ -247,22 +271,23 @@ def train(
 
     writer = make_writer(run_dir, resumed_step=step if resume else None)
     diagnostics_x = data.test_x[test_in][: train_cfg["diagnostics_samples"]]
-    progress = tqdm(total=total_steps, initial=step, desc=f"{config['loss']} on {data.name}", unit="step")
+    progress = progress_bar(total_steps, step, f"{config['loss']} on {data.name}")
     model.train()
     loss_fn.train()  # stateful losses (queues, Adv-SSL's dual matrix) update in training mode
     try:
-        with saved_on_interrupt(save_and_say):
+        with saved_on_interrupt(save_and_say) as stop_if_interrupted:
             while step < total_steps:
+                stop_if_interrupted()  # under torchrun: all ranks together, at a step's start
                 epoch, position = divmod(step, steps_per_epoch)
                 indices = batch_order(len(train_x), batch_size, config["seed"], epoch)[position]
-                batch = train_x[indices].to(device)
+                batch = train_x[indices[share]].to(device)  # this rank's slice of the global batch
                 view_1, view_2 = views(batch)
-                z1 = model.project(view_1)
+                z1 = distributed.gather(projection(view_1))
                 if key_model is not None:
                     with torch.no_grad():
-                        z2 = key_model.project(view_2)
+                        z2 = distributed.gather(key_model.project(view_2))
                 else:
-                    z2 = model.project(view_2)
+                    z2 = distributed.gather(projection(view_2))
                 labels = targets[indices].to(device) if targets is not None else None
                 loss = loss_fn(z1, z2, labels=labels)
                 if not math.isfinite(loss.item()):
@@ -282,9 +307,10 @@ def train(
                     writer.add_scalar("losses/train_loss", loss.item(), step)
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                 epoch_done = step % steps_per_epoch == 0
-                if (
-                    epoch_done and (step // steps_per_epoch) % train_cfg["eval_every"] == 0
-                ) or step == total_steps:
+                if distributed.is_main() and (
+                    (epoch_done and (step // steps_per_epoch) % train_cfg["eval_every"] == 0)
+                    or step == total_steps
+                ):
                     accuracy = epoch_knn_accuracy(model, data, config, device)
                     writer.add_scalar("eval/knn_accuracy", accuracy, step)
                     for name, value in representation_diagnostics(
@@ -299,4 +325,4 @@ def train(
     finally:
         progress.close()
         writer.close()
-    print(f"saved {checkpoint_path} (step {step})")
+    distributed.print_main(f"saved {checkpoint_path} (step {step})")
