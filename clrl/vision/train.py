@@ -6,10 +6,11 @@ class declares (``needs_labels``: the dataset's continuous factor as per-sample 
 that keep orientation; ``needs_momentum_encoder``: the second view encoded by an EMA copy of the
 network; ``needs_feature_dim``, ``needs_seed``: constructor arguments).
 
-The run logs ``losses/train_loss`` and, once per ``train.eval_every`` epochs, ``eval/knn_accuracy``,
-``eval/effective_rank``, ``eval/alignment`` and ``eval/uniformity`` to TensorBoard, and writes
-atomic checkpoints it can resume from (never a non-finite one). Ctrl-C and SIGTERM save before
-exiting; a non-finite loss or step stops the run with the last good checkpoint kept.
+The run logs ``losses/train_loss``, ``charts/SPS`` (optimizer steps per second) and, once per
+``train.eval_every`` epochs, ``eval/knn_accuracy``, ``eval/effective_rank``, ``eval/alignment`` and
+``eval/uniformity`` to TensorBoard, and writes atomic checkpoints it can resume from (never a
+non-finite one). Ctrl-C and SIGTERM save before exiting; a non-finite loss or step stops the run
+with the last good checkpoint kept.
 
 Under ``torchrun`` (:mod:`clrl.distributed`) each rank takes its own slice of the step's global
 batch, augments it from its own random stream, and the loss sees the projections of all ranks,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +274,7 @@ def train(
     writer = make_writer(run_dir, resumed_step=step if resume else None)
     diagnostics_x = data.test_x[test_in][: train_cfg["diagnostics_samples"]]
     progress = progress_bar(total_steps, step, f"{config['loss']} on {data.name}")
+    window_start, window_steps = time.perf_counter(), 0
     model.train()
     loss_fn.train()  # stateful losses (queues, Adv-SSL's dual matrix) update in training mode
     try:
@@ -302,9 +305,12 @@ def train(
                 if key_model is not None:
                     ema_update(key_model, model, train_cfg["momentum"])
                 step += 1
+                window_steps += 1
                 progress.update(1)
                 if step % train_cfg["log_every"] == 0:
                     writer.add_scalar("losses/train_loss", loss.item(), step)
+                    writer.add_scalar("charts/SPS", window_steps / (time.perf_counter() - window_start), step)
+                    window_start, window_steps = time.perf_counter(), 0
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                 epoch_done = step % steps_per_epoch == 0
                 if distributed.is_main() and (
