@@ -175,7 +175,7 @@ def test_flipped_bytes_in_tensor_data_are_refused(tmp_path: Path) -> None:
 def test_a_file_without_digest_still_loads_even_when_damaged(tmp_path: Path) -> None:
     """Files written before checkpoints carried a digest (those shipped in clrl/pretrained/) load
     unchecked: there is nothing to check them against."""
-    load_checkpoint(shipped_checkpoint("cube.pt"), job="cube")
+    load_checkpoint(shipped_checkpoint("sokoban.pt"), job="sokoban")  # shipped before digests existed
     path = tmp_path / "shipped_style.pt"
     marker = torch.arange(4096, dtype=torch.float32)
     save_checkpoint(path, job="cube", step=1, config={}, state={"encoder": {"weight": marker}})
