@@ -87,5 +87,5 @@ def test_bellman_run_learns_and_resumes_exactly(tmp_path):
 def test_no_loss_at_all_is_refused(tmp_path):
     config = bellman_config()
     config["bellman"]["weight"] = 0.0
-    with pytest.raises(UserError, match="not both 0"):
+    with pytest.raises(UserError, match="must not both be 0"):
         train("cube", config, run_dir=tmp_path, steps=1, resume=False)
