@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from clrl.checkpoint import load_checkpoint
+from clrl.config import load_config
 from clrl.crtr.bellman import DistanceHead, bellman_targets, scramble_states
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
@@ -12,7 +13,6 @@ from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.errors import UserError
 from clrl.planners import CubeDomain, GoalTable
 from clrl.planners.exact_distance import table_distance
-from tests.test_puzzle_training import tiny_cube_config
 
 DOMAIN = CubeDomain()
 
@@ -56,7 +56,12 @@ def test_distance_head_is_increasing_in_the_latent_score():
 
 
 def bellman_config():
-    config = tiny_cube_config(eval_every=1000)
+    config = load_config("cube")
+    config["device"] = "cpu"
+    config["data"].update(batch_size=64, trajectory_length=8)
+    config["model"].update(width=64, blocks=1, latent_dim=16)
+    config["train"].update(lr=1e-3, log_every=10, eval_every=1000, checkpoint_every=20)
+    config["eval"].update(trajectories=20, greedy_puzzles=4, greedy_scramble=3, greedy_max_moves=10)
     config["loss"]["crtr_weight"] = 0.0
     config["bellman"].update(weight=1.0, batch_size=64, max_depth=6, table_radius=3, target_every=10)
     config["eval"].update(nearer_child_states=10, nearer_child_max_distance=3)
