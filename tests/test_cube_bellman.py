@@ -26,7 +26,7 @@ def tables():
 
 def test_targets_are_exact_inside_the_table_and_one_past_it(tables):
     small, large = tables
-    states = scramble_states(np.random.default_rng(0), 200, 5)
+    states, _ = scramble_states(np.random.default_rng(0), 200, 5)
     exact = table_distance(large, DOMAIN, states)
     # A child distance that is far too low everywhere: it is raised to the table radius + 1.
     targets = bellman_targets(small, states, lambda children: np.zeros(len(children)))
@@ -39,7 +39,7 @@ def test_targets_are_exact_inside_the_table_and_one_past_it(tables):
 
 def test_with_exact_child_distances_the_target_is_the_exact_distance(tables):
     small, large = tables
-    states = scramble_states(np.random.default_rng(1), 200, 4)
+    states, _ = scramble_states(np.random.default_rng(1), 200, 4)
     exact = table_distance(large, DOMAIN, states)
     assert (exact == 4).any()
     targets = bellman_targets(small, states, lambda c: table_distance(large, DOMAIN, c).astype(float))
@@ -92,5 +92,44 @@ def test_bellman_run_learns_and_resumes_exactly(tmp_path):
 def test_no_loss_at_all_is_refused(tmp_path):
     config = bellman_config()
     config["bellman"]["weight"] = 0.0
-    with pytest.raises(UserError, match="must not both be 0"):
+    with pytest.raises(UserError, match="must not all be 0"):
         train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+
+
+def test_scramble_walk_lengths_bound_the_exact_distance(tables):
+    _, large = tables
+    states, walk_lengths = scramble_states(np.random.default_rng(2), 300, 5)
+    exact = table_distance(large, DOMAIN, states)
+    assert (exact >= 0).all() and (exact <= walk_lengths).all()
+    assert (exact < walk_lengths).any(), "some walks double back"
+    assert set(walk_lengths) == {1, 2, 3, 4, 5}
+
+
+def test_walk_regression_run_orders_states_by_walk_length(tmp_path):
+    config = bellman_config()
+    config["bellman"]["weight"] = 0.0
+    config["walk_regression"].update(weight=1.0, batch_size=256, max_depth=6)
+    train("cube", config, run_dir=tmp_path, steps=150, resume=False)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="cube")
+    assert "distance_head" in saved.state and "target_encoder" not in saved.state
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0}).Reload()
+    losses = [event.value for event in scalars.Scalars("losses/walk_regression_loss")]
+    assert losses[-1] < 0.5 * losses[0], "the regression loss should fall in a tiny run"
+    # the trained encoder's latent score orders held-out states by walk length
+    (spearman,) = [event.value for event in scalars.Scalars("eval/spearman")][-1:]
+    assert spearman > 0.5
+
+
+def test_fine_tuning_starts_from_the_saved_distance_head(tmp_path):
+    config = bellman_config()
+    train("cube", config, run_dir=tmp_path / "first", steps=20, resume=False)
+    first = load_checkpoint(tmp_path / "first" / CHECKPOINT_NAME, job="cube")
+    config["train"]["init_from"] = str(tmp_path / "first" / CHECKPOINT_NAME)
+    config["train"]["lr"] = 1e-12  # one step that moves nothing: the head must be the one loaded
+    train("cube", config, run_dir=tmp_path / "second", steps=1, resume=False)
+    second = load_checkpoint(tmp_path / "second" / CHECKPOINT_NAME, job="cube")
+    for key, value in first.state["distance_head"].items():
+        torch.testing.assert_close(second.state["distance_head"][key], value)

@@ -44,11 +44,13 @@ class DistanceHead(nn.Module):
         return F.softplus(self.raw_scale) * scores + self.offset
 
 
-def scramble_states(rng: np.random.Generator, count: int, max_depth: int) -> np.ndarray:
-    """``(count, 54)`` cubes, each ``k ~ U{1..max_depth}`` quarter turns from solved, no immediate undos."""
+def scramble_states(rng: np.random.Generator, count: int, max_depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(count, 54)`` cubes, each ``k ~ U{1..max_depth}`` quarter turns from solved along a random
+    walk with no immediate undos, and the ``(count,)`` walk lengths ``k`` (an upper bound on the
+    distance: walks double back)."""
     walks = random_walk_trajectories(rng, count, max_depth).states  # walk i ends solved at index max_depth
     depths = rng.integers(1, max_depth + 1, size=count)
-    return walks[np.arange(count), max_depth - depths]
+    return walks[np.arange(count), max_depth - depths], depths
 
 
 def bellman_targets(

@@ -4,7 +4,9 @@ Reads top to bottom: build the task, encoder and optimizer from the config (or a
 resuming; ``train.init_from`` starts the encoder from an earlier run's), then loop: sample a CRTR
 batch (trajectories repeated R times, so negatives include states of the same trajectory), encode
 anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, with
-``bellman.weight > 0``, the Bellman loss of :mod:`clrl.crtr.bellman`), and log. Every
+``bellman.weight > 0``, the Bellman loss of :mod:`clrl.crtr.bellman`; with
+``walk_regression.weight > 0``, the supervised yardstick of :mod:`clrl.crtr.walk_regression`), and
+log. Every
 ``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
 how often greedy latent descent solves puzzles and, for the cube, how often the best child of a
 state at each exact distance is nearer, with an image of one rollout. Checkpoints are
@@ -15,7 +17,8 @@ logged after its checkpoint from TensorBoard.
 Under ``torchrun`` (:mod:`clrl.distributed`) each rank samples its own ``data.batch_size / N``
 rows (whole trajectories of ``R`` rows) from its own stream, and the loss sees the latents of all
 ranks, gathered with their gradients: the negatives and gradients of one process with the whole
-batch. Rank 0 evaluates, logs and saves. The Bellman term trains in one process only.
+batch. Rank 0 evaluates, logs and saves. The Bellman and walk-regression terms train in one
+process only.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from clrl.config import (
     with_added_keys,
 )
 from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
+from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.diagnostics import effective_rank
 from clrl.errors import UserError
@@ -84,14 +88,26 @@ JOB_BOUNDS = {
         "data.trajectory_length": AT_LEAST_ONE,
         "model.width": AT_LEAST_ONE,
         "bellman.weight": Bound(0),
+        "walk_regression.weight": Bound(0),
         "eval.greedy_scramble": AT_LEAST_ONE,
     },
     "sokoban": {"data.generated_levels": AT_LEAST_ONE, "model.channels": AT_LEAST_ONE},
 }
-#: Bellman keys that matter only when its loss is on.
+#: Keys that matter only when their loss is on.
 BELLMAN_BOUNDS = {
     f"bellman.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth", "table_radius", "target_every")
 }
+WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
+
+
+def loss_weights(config: dict[str, Any]) -> dict[str, float]:
+    """The weight of each loss term a run trains (``crtr_loss``, ``bellman_loss``,
+    ``walk_regression_loss``); a section the job lacks weighs 0."""
+    return {
+        "crtr_loss": config["loss"]["crtr_weight"],
+        "bellman_loss": config["bellman"]["weight"] if "bellman" in config else 0.0,
+        "walk_regression_loss": config["walk_regression"]["weight"] if "walk_regression" in config else 0.0,
+    }
 
 
 def check_config(job: str, config: dict[str, Any]) -> None:
@@ -103,14 +119,14 @@ def check_config(job: str, config: dict[str, Any]) -> None:
             f"data.batch_size ({data['batch_size']}) must be a multiple of "
             f"data.repetition_factor ({data['repetition_factor']})"
         )
-    bellman = config.get("bellman")
-    bellman_weight = bellman["weight"] if bellman else 0.0
-    if config["loss"]["crtr_weight"] + bellman_weight == 0:
-        raise ConfigError("loss.crtr_weight and bellman.weight must not both be 0")
-    if bellman_weight > 0:
-        check_bounds(config, BELLMAN_BOUNDS)
-        if distributed.world_size() > 1:
-            raise ConfigError("bellman.weight > 0 trains in one process only; run it without torchrun")
+    weights = loss_weights(config)
+    if sum(weights.values()) == 0:
+        raise ConfigError("loss.crtr_weight, bellman.weight and walk_regression.weight must not all be 0")
+    for section, bounds in (("bellman", BELLMAN_BOUNDS), ("walk_regression", WALK_REGRESSION_BOUNDS)):
+        if weights[f"{section}_loss"] > 0:
+            check_bounds(config, bounds)
+            if distributed.world_size() > 1:
+                raise ConfigError(f"{section}.weight > 0 trains in one process only; run it without torchrun")
 
 
 def latent_scores(encoder: torch.nn.Module, features: torch.Tensor, goal: torch.Tensor, similarity: str):
@@ -163,16 +179,19 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     task, encoder = build_model(job, config)
     encoder.to(device)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=train_cfg["lr"])
-    bellman = config.get("bellman")  # cube only: the targets need the goal table
-    if bellman is not None and bellman["weight"] > 0:
+    weight_of = loss_weights(config)
+    # cube only: the Bellman targets need the goal table, the walk lengths the cube's random walks
+    bellman = config["bellman"] if weight_of["bellman_loss"] > 0 else None
+    walk_regression = config["walk_regression"] if weight_of["walk_regression_loss"] > 0 else None
+    head = None
+    if bellman is not None or walk_regression is not None:
         if job != "cube":
-            raise UserError("bellman refinement needs the cube's goal table; set bellman.weight=0")
-        head = DistanceHead().to(device)
+            raise UserError("bellman and walk_regression train the cube only; set their weights to 0")
+        head = DistanceHead().to(device)  # reads moves to go off the latent score
         optimizer.add_param_group({"params": head.parameters()})
-        table = cube_goal_table(bellman["table_radius"])
         goal_features = task.featurize(task.goals(None)).to(device)
-    else:
-        bellman, head = None, None
+    if bellman is not None:
+        table = cube_goal_table(bellman["table_radius"])
     rng = np.random.default_rng(config["seed"])
     step = 0
     saved_step = None  # the step of the newest finite checkpoint of this run: the one a stop names
@@ -189,6 +208,8 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
         start = load_checkpoint(train_cfg["init_from"], job=job, expected_config=config)
         encoder.load_state_dict(start.state["encoder"])
+        if head is not None and "distance_head" in start.state:
+            head.load_state_dict(start.state["distance_head"])
     if distributed.is_distributed():
         rng = distributed.seed_rank(config["seed"], step)
     model = distributed.wrap(encoder)  # what trains; encoder is what evaluates and saves
@@ -250,15 +271,23 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
                         model, task, anchors, futures, loss_cfg, device
                     )
                 if bellman is not None:
-                    states = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
+                    states, _ = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
                     targets = torch.from_numpy(bellman_targets(table, states, target_distance)).to(device)
                     scores = latent_scores(
                         encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
                     )
                     terms["bellman_loss"] = bellman_loss(head(scores), targets)
-                loss = loss_cfg["crtr_weight"] * terms.get("crtr_loss", 0.0) + (
-                    bellman["weight"] * terms["bellman_loss"] if bellman is not None else 0.0
-                )
+                if walk_regression is not None:
+                    states, walk_lengths = scramble_states(
+                        rng, walk_regression["batch_size"], walk_regression["max_depth"]
+                    )
+                    scores = latent_scores(
+                        encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
+                    )
+                    terms["walk_regression_loss"] = walk_regression_loss(
+                        head(scores), torch.from_numpy(walk_lengths).to(device)
+                    )
+                loss = sum(weight_of[name] * term for name, term in terms.items())
                 if not torch.isfinite(loss):
                     raise stop(f"loss became {loss.item()} at step {step + 1}")
                 optimizer.zero_grad(set_to_none=True)
