@@ -45,8 +45,8 @@ from clrl.config import (
     with_added_keys,
 )
 from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
-from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
+from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
 from clrl.errors import UserError
 from clrl.losses.crtr import crtr_logits
