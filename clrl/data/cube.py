@@ -1,7 +1,11 @@
-"""The Rubik's Cube as a CRTR task (:class:`clrl.data.tasks.PuzzleTask`): random walks from solved."""
+"""The Rubik's Cube as a CRTR task (:class:`clrl.data.tasks.PuzzleTask`): random walks from solved,
+or the near-optimal solution paths of Kociemba's two-phase solver."""
 
 from __future__ import annotations
 
+import os
+from multiprocessing import Pool
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +14,7 @@ import torch.nn.functional as F
 
 from clrl.data.tasks import HeldOut
 from clrl.envs.cube.constants import NUM_FACES, NUM_STICKERS, SOLVED_STATE
+from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
 from clrl.envs.cube.viewer import render_rgb
 from clrl.errors import UserError
@@ -17,13 +22,23 @@ from clrl.losses.crtr import sample_crtr_batch
 from clrl.planners.domain import CubeDomain
 from clrl.planners.exact_distance import nearer_child_rate, states_at_distance
 from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
+from clrl.planners.running import kociemba_solve
+from clrl.runs import progress_bar
+
+TRAJECTORY_SOURCES = ("walks", "kociemba")
+KOCIEMBA_PATHS_FILE = "kociemba_paths.npz"
 
 
 class CubeTask:
-    """Rubik's Cube: fresh reversed random walks from solved every batch (nothing is stored).
+    """Rubik's Cube: fresh reversed random walks from solved every batch (nothing is stored), or,
+    with ``data.trajectories: kociemba``, the solution paths of ``data.kociemba_cubes`` random cubes
+    (built once, cached in the run dir).
 
     The moves-to-go of a state on a walk is its distance from the walk's end; for the short walks
-    used here it is close to the true distance, and it is what CRTR's evaluation uses.
+    used here it is close to the true distance, and it is what CRTR's evaluation uses. Random walks
+    double back, so a state 20 moves along one is usually nearer; a two-phase solution path is
+    within a few quarter turns of optimal all along, so its offsets are near-true distances from
+    about 30 moves out (the random cube's distance) down to solved.
     """
 
     job = "cube"
@@ -34,6 +49,14 @@ class CubeTask:
         self.input = config["model"]["input"]
         self.nearer_child_states = config["eval"]["nearer_child_states"]
         self.nearer_child_max_distance = config["eval"]["nearer_child_max_distance"]
+        self.source = config["data"]["trajectories"]
+        self.kociemba_cubes = config["data"]["kociemba_cubes"]
+        self.seed = config["seed"]
+        self._paths: tuple[np.ndarray, np.ndarray] | None = None
+        if self.source not in TRAJECTORY_SOURCES:
+            raise UserError(
+                f"data.trajectories must be one of {', '.join(TRAJECTORY_SOURCES)}, got {self.source!r}"
+            )
         if self.input not in ("onehot", "ids"):
             raise UserError(f"model.input must be 'onehot' or 'ids', got {self.input!r}")
         if self.length < 1:
@@ -42,8 +65,20 @@ class CubeTask:
     def encoder_inputs(self) -> dict[str, int]:
         return {"in_dim": NUM_STICKERS * NUM_FACES if self.input == "onehot" else NUM_STICKERS}
 
-    def prepare(self, run_dir) -> None:
-        """Nothing to prepare: walks are generated fresh for every batch."""
+    def prepare(self, run_dir: Path) -> None:
+        """Walks need nothing; Kociemba paths are loaded from the run dir, or built and saved there."""
+        if self.source != "kociemba":
+            return
+        cache = Path(run_dir) / KOCIEMBA_PATHS_FILE
+        if cache.exists():
+            with np.load(cache) as saved:
+                self._paths = saved["states"], saved["offsets"]
+        else:
+            cubes = random_states(np.random.default_rng([self.seed, 4]), self.kociemba_cubes, 1000)
+            self._paths = kociemba_paths(cubes)
+            partial = cache.with_name(cache.name + ".partial.npz")
+            np.savez(partial, states=self._paths[0], offsets=self._paths[1])
+            os.replace(partial, cache)
 
     def featurize(self, states: np.ndarray) -> torch.Tensor:
         """``(N, 54) uint8 -> (N, 324)`` one-hot stickers, or ``(N, 54)`` colour ids scaled to [0, 1]."""
@@ -56,6 +91,14 @@ class CubeTask:
         self, rng: np.random.Generator, batch_size: int, repetition_factor: int, gamma: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Anchor and future states ``(B, 54)`` of one CRTR batch (layout of :func:`sample_crtr_batch`)."""
+        if self.source == "kociemba":
+            if self._paths is None:
+                raise RuntimeError("CubeTask.prepare(run_dir) builds the Kociemba paths before sampling")
+            states, offsets = self._paths
+            path, anchor, future = sample_crtr_batch(
+                rng, np.diff(offsets), batch_size, repetition_factor, gamma
+            )
+            return states[offsets[path] + anchor], states[offsets[path] + future]
         num_walks = batch_size // repetition_factor
         walks = random_walk_trajectories(rng, num_walks, self.length).states
         lengths = np.full(num_walks, self.length + 1)
@@ -99,3 +142,28 @@ class CubeTask:
             distance: nearer_child_rate(table, self.domain, heuristic, states, distance)
             for distance, states in suite.items()
         }
+
+
+def solution_path(cube: np.ndarray) -> np.ndarray:
+    """``(L + 1, 54)``: ``cube``, then each state along its Kociemba solution (quarter turns) to solved."""
+    states = [cube]
+    for action in kociemba_solve(cube).actions:
+        states.append(apply_moves(states[-1][None], action)[0])
+    return np.stack(states)
+
+
+def kociemba_paths(cubes: np.ndarray, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The solution paths of ``cubes``, concatenated: ``(T, 54)`` states and ``(K + 1,)`` offsets
+    (path ``k`` is ``states[offsets[k]:offsets[k + 1]]`` and ends solved). About 20 ms per cube per
+    core; ``workers`` processes (default: one per core)."""
+    workers = workers or os.cpu_count() or 1
+    progress = progress_bar(len(cubes), 0, "kociemba paths")
+    with Pool(workers) as pool:
+        paths = []
+        for path in pool.imap(solution_path, cubes, chunksize=64):
+            paths.append(path)
+            progress.update(1)
+    progress.close()
+    offsets = np.zeros(len(paths) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(path) for path in paths])
+    return np.concatenate(paths), offsets
