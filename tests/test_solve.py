@@ -126,6 +126,24 @@ def test_sokoban_json_from_a_level_file(capsys, tmp_path):
     assert code == 0 and record["index"] == 0 and record["solution"] == "rRR" and record["length"] == 3
 
 
+def test_levels_file_keeps_going_past_a_malformed_level(capsys, tmp_path):
+    level = "#######\n#@ $ .#\n#######\n"
+    levels = tmp_path / "levels.txt"
+    levels.write_text(f"; 0\n{level}\n; 1\n{level.replace('.', 'X')}\n; 2\n{level}")
+    code, out, err = solve(capsys, "sokoban", "--levels", str(levels), "--json")
+    assert code == 1, "a malformed level makes the exit code non-zero"
+    first, malformed, last = records(out)  # a row for every level, so a batch reader sees which failed
+    assert [r["index"] for r in (first, malformed, last)] == [0, 1, 2]
+    assert first["solved"] and last["solved"] and first["solution"] == last["solution"] == "rRR"
+    assert (
+        not malformed["solved"] and "level 1, line 8, column 6: unknown character 'X'" in malformed["error"]
+    )
+    assert {"solution", "length", "nodes_expanded", "seconds"} <= malformed.keys()
+    assert err.count("\n") == 1 and err.startswith("error:") and "Traceback" not in err
+    code, out, err = solve(capsys, "sokoban", "--levels", str(levels))
+    assert code == 1 and out.count("rRR (3 moves)") == 2 and err.count("\n") == 1
+
+
 def test_default_planner_falls_back_to_kociemba_and_says_so(capsys, tiny_checkpoint):
     code, out, _ = solve(
         capsys, "cube", "--scramble", "20", "--checkpoint", str(tiny_checkpoint), "--budget", "64", "--json"

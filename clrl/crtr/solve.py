@@ -6,8 +6,10 @@ two-phase solver for the cube and the classical push-level solver for Sokoban. E
 replayed on the environment's kernels before it is reported. What runs where no flag says otherwise
 is the ``solve`` section of the job's config.
 
-``--json`` prints one row per puzzle, also for a line of ``--states-file`` that is not a cube (with
-``solved: false`` and its ``error``). The exit code is 0 when every puzzle is solved, else 1.
+``--json`` prints one row per puzzle, also for a line of ``--states-file`` that is not a cube or a
+level of ``--levels`` that cannot be read (with ``solved: false`` and its ``error``); either is also
+an ``error:`` line on stderr, and the rest are still solved. The exit code is 0 when every puzzle is
+solved, else 1.
 """
 
 from __future__ import annotations
@@ -195,12 +197,12 @@ def solve_cubes(args) -> int:
 
 
 def solve_sokoban(args) -> int:
-    from clrl.envs.sokoban.levels import load_levels
+    from clrl.envs.sokoban.levels import LevelFormatError, load_each_level
 
     defaults = load_config("sokoban")["solve"]
     planner = args.planner or defaults["planner"]
     settings = chosen_settings(args, defaults, planner)
-    levels = load_levels(args.levels)
+    levels = load_each_level(args.levels)
     if args.index is not None:
         if not 0 <= args.index < len(levels):
             raise UserError(f"--index {args.index} is out of range: {args.levels} has {len(levels)} levels")
@@ -210,6 +212,13 @@ def solve_sokoban(args) -> int:
     model = LearnedModel.load("sokoban", args.checkpoint) if planner in LEARNED_PLANNERS else None
     failures = 0
     for index, level in chosen:
+        if isinstance(level, LevelFormatError):
+            failures += 1
+            print(f"error: {level}", file=sys.stderr)
+            if args.json:  # a row for every level, so a batch reader sees which one failed
+                unsolved = result_record(SearchResult(False), "", 0, planner)
+                print_record({"index": index} | unsolved | {"error": str(level)}, True)
+            continue
         result, solution, length = solve_one("sokoban", planner, level.grid, model, settings)
         failures += not result.solved
         print_record({"index": index, **result_record(result, solution, length, planner)}, args.json)

@@ -9,6 +9,7 @@ naming the file, the level and the line.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,47 +112,79 @@ def parse_level(text: str, *, name: str = "0", source: str = "<text>", first_lin
 
 
 def parse_levels(text: str, *, source: str = "<text>") -> list[Level]:
-    """Parse every level of a Boxoban file text (levels separated by ``; N`` lines)."""
-    levels: list[Level] = []
+    """Parse every level of a Boxoban file text (levels separated by ``; N`` lines); the first
+    malformed level raises its :class:`LevelFormatError`."""
+    levels = [
+        _parse_rows(rows, name=name, source=source, first_line=first_line)
+        for name, first_line, rows in _level_rows(text)
+    ]
+    if not levels:
+        raise LevelFormatError(f"{source}: no levels found")
+    return levels
+
+
+def parse_each_level(text: str, *, source: str = "<text>") -> list[Level | LevelFormatError]:
+    """Every level of a Boxoban file text, each parsed on its own: a malformed level is its
+    :class:`LevelFormatError`, in its place, so a batch can go on past it (a text without any level
+    still raises)."""
+    entries: list[Level | LevelFormatError] = []
+    for name, first_line, rows in _level_rows(text):
+        try:
+            entries.append(_parse_rows(rows, name=name, source=source, first_line=first_line))
+        except LevelFormatError as error:
+            entries.append(error)
+    if not entries:
+        raise LevelFormatError(f"{source}: no levels found")
+    return entries
+
+
+def _level_rows(text: str) -> Iterator[tuple[str, int, list[str]]]:
+    """``(name, first line, rows)`` of each level of a Boxoban file text, in file order; a level
+    without a ``; N`` line is named by its position."""
+    count = 0
     rows: list[str] = []
     name, first_line = None, 1
-
-    def flush() -> None:
-        if rows:
-            level_name = name if name is not None else str(len(levels))
-            levels.append(_parse_rows(rows, name=level_name, source=source, first_line=first_line))
-
     for line_number, line in enumerate(text.splitlines(), start=1):
         line = line.rstrip("\r\n")
         if line.startswith(";"):
-            flush()
-            rows, name, first_line = [], line[1:].strip() or str(len(levels)), line_number + 1
+            if rows:
+                yield (name if name is not None else str(count)), first_line, rows
+                count += 1
+            rows, name, first_line = [], line[1:].strip() or str(count), line_number + 1
         elif not line.strip():
             if rows:  # a blank line ends the rows of the current level
-                flush()
+                yield (name if name is not None else str(count)), first_line, rows
+                count += 1
                 rows, name = [], None
             first_line = line_number + 1
         else:
             if not rows:
                 first_line = line_number
             rows.append(line)
-    flush()
-    if not levels:
-        raise LevelFormatError(f"{source}: no levels found")
-    return levels
+    if rows:
+        yield (name if name is not None else str(count)), first_line, rows
 
 
 def load_levels(path: str | Path) -> list[Level]:
     """Read all levels of a Boxoban file."""
+    return parse_levels(read_level_file(path), source=str(path))
+
+
+def load_each_level(path: str | Path) -> list[Level | LevelFormatError]:
+    """Read all levels of a Boxoban file, a malformed one as its error (:func:`parse_each_level`)."""
+    return parse_each_level(read_level_file(path), source=str(path))
+
+
+def read_level_file(path: str | Path) -> str:
+    """The text of a level file; one that cannot be read raises :class:`LevelFormatError`."""
     path = Path(path)
     try:
         # utf-8-sig: a byte-order mark, as some Windows editors write, is not part of the first row
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise LevelFormatError(f"{path}: cannot read level file ({error.strerror})") from error
     except UnicodeDecodeError as error:
         raise LevelFormatError(f"{path}: not a text file") from error
-    return parse_levels(text, source=str(path))
 
 
 def _parse_rows(rows: list[str], *, name: str, source: str, first_line: int) -> Level:
