@@ -85,6 +85,32 @@ def test_bad_config_values_are_rejected(tmp_path):
     config["model"]["input"] = "pixels"
     with pytest.raises(UserError, match="model.input"):
         train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+    for key, value, message in (
+        ("similarity", "cos", "loss.similarity must be one of dot, neg_sq_l2, neg_mrn, neg_iqe"),
+        ("direction", "sideways", "loss.direction must be one of"),
+    ):
+        config = tiny_cube_config()
+        config["loss"][key] = value
+        with pytest.raises(UserError, match=message):
+            train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+    config = tiny_cube_config()
+    config["loss"]["similarity"], config["model"]["latent_dim"] = "neg_iqe", 12
+    with pytest.raises(UserError, match="multiple of 8"):
+        train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+
+
+def test_a_quasimetric_encoder_trains_and_plans(tmp_path):
+    config = tiny_cube_config()
+    config["loss"]["similarity"] = "neg_mrn"
+    train("cube", config, run_dir=tmp_path, steps=20, resume=False)
+    from clrl.crtr.model import LearnedModel
+
+    model = LearnedModel.load("cube", tmp_path / CHECKPOINT_NAME)
+    solved = model.task.goals(None)
+    one_move = model.task.domain.children(solved)[0][0]  # (12, 54)
+    scores = model.heuristic(solved)(np.concatenate([solved, one_move]))
+    assert abs(float(scores[0])) < 1e-5, "a quasimetric puts the goal at distance 0"
+    assert (scores[1:] >= 0).all()
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

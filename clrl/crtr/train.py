@@ -49,8 +49,9 @@ from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, 
 from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
 from clrl.errors import UserError
-from clrl.losses.crtr import crtr_logits
-from clrl.losses.infonce import contrastive_accuracy, info_nce_from_logits
+from clrl.losses.crtr import CRTR_SIMILARITIES, crtr_logits
+from clrl.losses.infonce import DIRECTIONS, contrastive_accuracy, info_nce_from_logits
+from clrl.losses.quasimetric import IQE_COMPONENTS
 from clrl.losses.similarity import pairwise_similarity
 from clrl.planners import greedy
 from clrl.planners.goal_table import cube_goal_table
@@ -119,6 +120,15 @@ def check_config(job: str, config: dict[str, Any]) -> None:
             f"data.batch_size ({data['batch_size']}) must be a multiple of "
             f"data.repetition_factor ({data['repetition_factor']})"
         )
+    loss = config["loss"]
+    for key, allowed in (("similarity", CRTR_SIMILARITIES), ("direction", DIRECTIONS)):
+        if loss[key] not in allowed:
+            raise ConfigError(f"loss.{key} must be one of {', '.join(allowed)}, got {loss[key]!r}")
+    latent_dim = config["model"]["latent_dim"]
+    if loss["similarity"] == "neg_mrn" and latent_dim % 2:
+        raise ConfigError(f"loss.similarity=neg_mrn needs an even model.latent_dim, got {latent_dim}")
+    if loss["similarity"] == "neg_iqe" and latent_dim % IQE_COMPONENTS:
+        raise ConfigError(f"loss.similarity=neg_iqe needs model.latent_dim a multiple of {IQE_COMPONENTS}")
     weights = loss_weights(config)
     if sum(weights.values()) == 0:
         raise ConfigError("loss.crtr_weight, bellman.weight and walk_regression.weight must not all be 0")

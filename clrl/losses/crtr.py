@@ -19,7 +19,7 @@ from torch import Tensor
 from clrl.losses.infonce import info_nce_from_logits, info_nce_logits
 from clrl.losses.similarity import check_pair, check_positive
 
-CRTR_SIMILARITIES = ("dot", "neg_sq_l2")
+CRTR_SIMILARITIES = ("dot", "neg_sq_l2", "neg_mrn", "neg_iqe")
 
 
 def crtr_logits(
@@ -66,8 +66,9 @@ def crtr_loss(
     Args:
         anchor_latents: ``(B, d)`` latents of the anchor states.
         future_latents: ``(B, d)`` latents of their future states (same encoder).
-        similarity: ``"dot"`` (default) or ``"neg_sq_l2"`` (``-||a - b||^2``, whose negation is the
-            latent distance a planner can use as a heuristic).
+        similarity: ``"dot"`` (default), ``"neg_sq_l2"`` (``-||a - b||^2``, whose negation is the
+            latent distance a planner can use as a heuristic), or minus a quasimetric distance
+            from anchor to future, ``"neg_mrn"`` or ``"neg_iqe"`` (:mod:`clrl.losses.quasimetric`).
         temperature: ``logits = similarity / temperature``; ``None`` means ``1 / sqrt(d)``.
         direction: ``"backward"`` (default), ``"forward"`` or ``"symmetric"``.
 

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-SIMILARITY_KINDS = ("cosine", "dot", "neg_sq_l2", "neg_l2")
+from clrl.losses.quasimetric import iqe_distance, mrn_distance
+
+SIMILARITY_KINDS = ("cosine", "dot", "neg_sq_l2", "neg_l2", "neg_mrn", "neg_iqe")
 
 
 def pairwise_similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
@@ -26,7 +28,9 @@ def pairwise_similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
             ``"cosine"``   ``<a_i, b_j> / (||a_i|| ||b_j||)``;
             ``"dot"``      ``<a_i, b_j>``;
             ``"neg_sq_l2"`` ``-||a_i - b_j||^2``;
-            ``"neg_l2"``   ``-||a_i - b_j||`` (its gradient is zero, not NaN, where ``a_i == b_j``).
+            ``"neg_l2"``   ``-||a_i - b_j||`` (its gradient is zero, not NaN, where ``a_i == b_j``);
+            ``"neg_mrn"``, ``"neg_iqe"`` minus a quasimetric distance ``d(a_i, b_j)``
+            (:mod:`clrl.losses.quasimetric`; asymmetric, with the triangle inequality).
 
     Returns:
         ``(n, m)`` similarity matrix ``S[i, j] = sim(a_i, b_j)``.
@@ -53,6 +57,10 @@ def pairwise_similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
     if kind == "neg_l2":
         # The direct (non-matmul) kernel is exact and has a zero subgradient at distance 0.
         return -torch.cdist(a, b, p=2.0, compute_mode="donot_use_mm_for_euclid_dist")
+    if kind == "neg_mrn":
+        return -mrn_distance(a, b)
+    if kind == "neg_iqe":
+        return -iqe_distance(a, b)
     raise ValueError(f"unknown similarity {kind!r}; expected one of {', '.join(SIMILARITY_KINDS)}")
 
 

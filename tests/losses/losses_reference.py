@@ -20,7 +20,45 @@ def reference_similarity(u: torch.Tensor, v: torch.Tensor, kind: str) -> torch.T
         return -sq
     if kind == "neg_l2":
         return -sq.sqrt()
+    if kind == "neg_mrn":
+        return -torch.tensor(reference_mrn(u, v), dtype=u.dtype)
+    if kind == "neg_iqe":
+        return -torch.tensor(reference_iqe(u, v, components=8, alpha=0.5), dtype=u.dtype)
     raise AssertionError(kind)
+
+
+def union_length(intervals) -> float:
+    """Measure of a union of closed intervals, by merging them in order (the textbook way)."""
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
+
+def reference_iqe(x, y, components: int, alpha: float) -> float:
+    """IQE of one pair: per component the union of ``[x_j, max(x_j, y_j)]``, then max-mean."""
+    size = len(x) // components
+    parts = []
+    for c in range(components):
+        block = range(c * size, (c + 1) * size)
+        parts.append(union_length([(float(x[j]), float(max(x[j], y[j]))) for j in block]))
+    return alpha * max(parts) + (1 - alpha) * sum(parts) / components
+
+
+def reference_mrn(x, y) -> float:
+    """MRN of one pair: distance of the first halves plus the largest positive step of the second."""
+    half = len(x) // 2
+    metric = sum((float(x[c]) - float(y[c])) ** 2 for c in range(half)) ** 0.5
+    return metric + max(max(float(x[c]) - float(y[c]), 0.0) for c in range(half, len(x)))
 
 
 def log_sum_exp(values: list) -> torch.Tensor:

@@ -10,8 +10,8 @@ from clrl.losses import SIMILARITY_KINDS, pairwise_similarity
 @pytest.mark.parametrize("kind", SIMILARITY_KINDS)
 def test_matches_per_pair_formula(kind):
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(4, 3, dtype=torch.float64, generator=generator)
-    b = torch.randn(5, 3, dtype=torch.float64, generator=generator)
+    a = torch.randn(4, 8, dtype=torch.float64, generator=generator)  # 8: IQE's default components
+    b = torch.randn(5, 8, dtype=torch.float64, generator=generator)
     matrix = pairwise_similarity(a, b, kind)
     assert matrix.shape == (4, 5)
     for i in range(4):
