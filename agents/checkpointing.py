@@ -12,7 +12,9 @@ and the environment step like every clrl checkpoint. Its ``state`` holds
 
 from __future__ import annotations
 
+import copy
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,15 @@ from clrl.checkpoint import Checkpoint, CheckpointError, check_sections, load_ch
 JOB = "humanoid"
 #: Config sections that fix observation and network shapes; resuming with others is refused.
 ARCHITECTURE_SECTIONS = ("env", "agent")
-#: ``env:`` keys added after humanoid checkpoints were shipped, with the value those runs had.
-ENV_KEYS_ADDED = {"action_clip": 1.0, "rewards.hip_roll_yaw": 0.0}
+#: ``env:`` keys added after humanoid checkpoints were shipped, with the value those runs had (the
+#: command keys: the yaw-rate mode, with no zeroing of slow commands; ``heading`` is unused there).
+ENV_KEYS_ADDED = {
+    "action_clip": 1.0,
+    "rewards.hip_roll_yaw": 0.0,
+    "command.mode": "yaw_rate",
+    "command.heading": [-math.pi, math.pi],
+    "command.min_lin_vel": 0.0,
+}
 
 
 def save_agent(
@@ -72,7 +81,7 @@ def read_agent(
         node = checkpoint.config["env"]
         for section in sections:
             node = node[section]
-        node.setdefault(key, value)
+        node.setdefault(key, copy.deepcopy(value))
     if expected_config is not None:
         check_sections(path, checkpoint.config, expected_config, match_sections)
     return checkpoint

@@ -11,7 +11,12 @@ the report gives, per scenario:
 * ``fall_rate``: fraction of episodes that ended in a fall;
 * ``survival_s``: mean time until a fall or the end of the episode, in seconds;
 * ``lin_tracking_error`` / ``yaw_tracking_error``: mean per-step velocity tracking error
-  (m/s: planar speed error; rad/s: yaw rate error);
+  (m/s: planar speed error; rad/s: yaw rate error, against the yaw-rate command of the env's
+  ``command.mode``, which in heading mode is computed from the heading error every step);
+* ``heading_drift``: how fast the robot turned away from the commanded heading, in rad/s: the
+  absolute heading error at the episode's end (``info["heading_error"]``: unwrapped, so a full
+  turn counts) over the episode's duration, averaged over the episodes. The scenarios command no
+  turn (``eval.common_overrides``), so it is the veer of a robot told to walk straight;
 * ``distance_m``: mean distance from the start point at the end of the episode;
 * ``cost_of_transport``: motor work / (robot weight * distance), over the episodes that moved at
   least 0.1 m (``null`` if none did); dimensionless, lower is better.
@@ -84,6 +89,7 @@ class ScenarioResult:
     survival_s: float
     lin_tracking_error: float
     yaw_tracking_error: float
+    heading_drift: float
     distance_m: float
     cost_of_transport: float | None
     checkpoint: str
@@ -99,6 +105,7 @@ class EpisodeRecord:
     steps: int = 0
     lin_error_sum: float = 0.0
     yaw_error_sum: float = 0.0
+    heading_error: float = 0.0  # rad, at the latest step
     distance: float = 0.0
     energy: float = 0.0
     seconds_since_push: float = float("inf")  # at the episode's end: since the last push began
@@ -107,6 +114,7 @@ class EpisodeRecord:
         self.steps += 1
         self.lin_error_sum += float(info["tracking_error_lin"])
         self.yaw_error_sum += float(info["tracking_error_yaw"])
+        self.heading_error = float(info["heading_error"])
         self.distance = float(info["distance"])
         self.energy += float(info["energy"])
         self.seconds_since_push = float(info["seconds_since_push"])
@@ -266,6 +274,7 @@ def summarise(
         survival_s=float(np.mean([r.steps * control_dt for r in records])),
         lin_tracking_error=float(np.mean([r.lin_error_sum / r.steps for r in records])),
         yaw_tracking_error=float(np.mean([r.yaw_error_sum / r.steps for r in records])),
+        heading_drift=float(np.mean([abs(r.heading_error) / (r.steps * control_dt) for r in records])),
         distance_m=float(np.mean([r.distance for r in records])),
         cost_of_transport=cot,
         checkpoint=str(checkpoint),
@@ -277,14 +286,15 @@ def summarise(
 def markdown_table(results: list[ScenarioResult]) -> str:
     lines = [
         "| scenario | episodes | fall rate | survival (s) | lin err (m/s) | yaw err (rad/s) "
-        "| distance (m) | CoT |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| heading drift (rad/s) | distance (m) | CoT |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         cot = "-" if r.cost_of_transport is None else f"{r.cost_of_transport:.2f}"
         lines.append(
             f"| {r.scenario} | {r.episodes} | {r.fall_rate:.2f} | {r.survival_s:.1f} "
-            f"| {r.lin_tracking_error:.3f} | {r.yaw_tracking_error:.3f} | {r.distance_m:.2f} | {cot} |"
+            f"| {r.lin_tracking_error:.3f} | {r.yaw_tracking_error:.3f} | {r.heading_drift:.3f} "
+            f"| {r.distance_m:.2f} | {cot} |"
         )
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from clrl.config import AT_LEAST_ONE, POSITIVE, check_bounds
+from clrl.config import AT_LEAST_ONE, POSITIVE, Bound, check_bounds
 from clrl.configs import default_section
 from clrl.errors import ConfigError
 
@@ -20,6 +20,7 @@ from . import clock, kernels, rewards
 from .randomize import (
     NominalModel,
     check_config,
+    intervals,
     measured_dynamics,
     randomize,
     sample,
@@ -48,6 +49,7 @@ BOUNDS = {
     "action_clip": POSITIVE,
     "gait_frequency": POSITIVE,
     "command.resample_seconds": POSITIVE,
+    "command.min_lin_vel": Bound(0),
     "terrain.levels": AT_LEAST_ONE,
     "terrain.half_size": POSITIVE,
     "terrain.resolution": POSITIVE,
@@ -63,6 +65,13 @@ def check_env_config(cfg: Mapping[str, Any]) -> None:
     check_bounds(cfg, BOUNDS, prefix="env.")
     if cfg["clock"] not in ("fixed", "adaptive"):
         raise ConfigError(f"env.clock must be 'fixed' or 'adaptive', got {cfg['clock']!r}")
+    command = cfg["command"]
+    if command["mode"] not in COMMAND_MODES:
+        raise ConfigError(
+            f"env.command.mode must be one of {', '.join(COMMAND_MODES)}, got {command['mode']!r}"
+        )
+    for key in COMMAND_RANGES:
+        intervals(command[key], f"env.command.{key}")
     check_config(cfg)
 
 
@@ -73,6 +82,21 @@ KNEE_CONTACT_HEIGHT = 0.08  # m: a knee or torso this close to the terrain has h
 OFF_TERRAIN_MARGIN = 1.0  # m from the terrain's edge where an episode is truncated
 HIDDEN_GROUP = 5  # geom group the renderer skips: the parked ground (drawing a height field is slow)
 OUT_OF_REACH = -100.0  # m: height where the unused ground geom (plane or height field) is parked
+COMMAND_MODES = ("heading", "yaw_rate")
+COMMAND_RANGES = ("lin_vel_x", "lin_vel_y", "yaw_rate", "heading")
+HEADING_GAIN = 0.5  # 1/s: yaw-rate command per rad of heading error (legged_gym's)
+HEADING_MAX_YAW_RATE = 1.0  # rad/s: the heading mode's yaw-rate command is clipped to +-this (legged_gym's)
+
+
+def wrap_angle(angle: float) -> float:
+    """``angle`` (rad) wrapped to [-pi, pi)."""
+    return (angle + math.pi) % (2.0 * math.pi) - math.pi
+
+
+def heading_yaw_rate(target: float, heading: float) -> float:
+    """legged_gym's heading command: ``clip(0.5 * wrap(target - heading), -1, 1)`` rad/s."""
+    rate = HEADING_GAIN * wrap_angle(target - heading)
+    return min(max(rate, -HEADING_MAX_YAW_RATE), HEADING_MAX_YAW_RATE)
 
 
 class HumanoidEnv(gym.Env):
@@ -92,7 +116,8 @@ class HumanoidEnv(gym.Env):
       velocity (3, base frame, rad/s), projected gravity (3, base frame), leg joint positions
       relative to nominal (n, rad), leg joint velocities (n, rad/s), previous action (A), velocity
       command (3: vx, vy m/s, yaw rate rad/s), gait clock (4: sin left, sin right, cos left, cos
-      right). n = 12 leg joints, A = n (+1 with ``clock: adaptive``): P = 49 (50) for the G1.
+      right). n = 12 leg joints, A = n (+1 with ``clock: adaptive``): P = 49 (50) for the G1. The
+      fields and their sizes, in this order, are :attr:`policy_frame_fields`.
     - ``privileged``: ``(Q,)``, what only the simulator knows, in the order of
       :attr:`privileged_fields` (name, size): base linear and angular velocity (base frame), clean
       projected gravity, base height above the terrain, foot friction, added base mass (kg), base
@@ -106,6 +131,14 @@ class HumanoidEnv(gym.Env):
     ``clock: adaptive`` the last entry sets the gait frequency within ``gait_frequency_range``
     (-1 and 1 are its ends).
 
+    Command (``env.command``), drawn at reset and every ``resample_seconds``: forward and sideways
+    velocities (base frame) from ``lin_vel_x`` and ``lin_vel_y``, both set to zero when their planar
+    speed is below ``min_lin_vel``, and zero altogether with ``standing_probability``. The yaw part
+    depends on ``mode``: ``heading`` (legged_gym's heading command) draws a target heading, the
+    episode's start heading plus an offset from ``heading``, and every control step sets the yaw-rate
+    command to ``clip(0.5 * wrap(target - heading), -1, 1)`` rad/s (a standing command holds the
+    current heading); ``yaw_rate`` draws the yaw rate itself from ``yaw_rate``.
+
     Reward: ``dt * sum(scale * term)`` over the named terms in :mod:`rewards` with the scales of
     ``env.rewards``; each scaled term is in ``info["reward_terms"]``.
 
@@ -114,7 +147,11 @@ class HumanoidEnv(gym.Env):
     Truncation: ``episode_seconds`` elapsed, or the robot reached the terrain's edge.
 
     Info at every step: ``reward_terms``, ``tracking_error_lin`` (m/s), ``tracking_error_yaw``
-    (rad/s), ``terrain_level``, ``terrain_type``, ``gait_frequency`` (Hz), ``base_height`` (m),
+    (rad/s; both against the command the step was taken under), ``heading_error`` (rad: heading
+    minus the commanded heading, unwrapped, where the commanded heading is the target heading or,
+    in ``yaw_rate`` mode, the start heading plus the integral of the yaw-rate commands),
+    ``command_speed`` (m/s: mean planar speed of the commands this episode's steps were taken
+    under), ``terrain_level``, ``terrain_type``, ``gait_frequency`` (Hz), ``base_height`` (m),
     ``distance`` (m travelled in the plane since reset), ``energy`` (J of positive and negative
     motor work in this step, for the cost of transport), ``fell``, ``push_floor`` (N) and
     ``seconds_since_push`` (since the last push began; ``inf`` before the first).
@@ -145,6 +182,8 @@ class HumanoidEnv(gym.Env):
         self.substeps = int(cfg["physics_substeps"])
         self.max_steps = int(round(cfg["episode_seconds"] / self.control_dt))
         self._resample_steps = self._seconds_to_steps(cfg["command"]["resample_seconds"])
+        self.heading_mode = cfg["command"]["mode"] == "heading"
+        self._min_lin_vel = float(cfg["command"]["min_lin_vel"])
         self.adaptive_clock = cfg["clock"] == "adaptive"
         self.ranges = cfg["held_out"] if held_out else cfg["randomization"]
         self.terrain_config = cfg["terrain"]
@@ -181,12 +220,22 @@ class HumanoidEnv(gym.Env):
 
         self.n_legs = len(self.robot.leg_joints)
         self.action_dim = self.n_legs + (1 if self.adaptive_clock else 0)
-        self.frame_size = 3 + 3 + 2 * self.n_legs + self.action_dim + 3 + 4
+        self.policy_frame_fields = (
+            ("ang_vel", 3),
+            ("projected_gravity", 3),
+            ("joint_pos", self.n_legs),
+            ("joint_vel", self.n_legs),
+            ("previous_action", self.action_dim),
+            ("command", 3),
+            ("clock", 4),
+        )
+        self.frame_size = sum(size for _, size in self.policy_frame_fields)
         self.history = int(cfg["history"])
         scan = cfg["scan"]
         grid_x = (np.arange(scan["points_x"]) - (scan["points_x"] - 1) / 2) * scan["spacing"]
         grid_y = (np.arange(scan["points_y"]) - (scan["points_y"] - 1) / 2) * scan["spacing"]
         self._scan_offsets = np.stack(np.meshgrid(grid_x, grid_y), axis=-1).reshape(-1, 2)
+        self.scan_offsets = self._scan_offsets  # (S, 2) m: the terrain_scan points, base yaw frame
         self.privileged_fields = (
             ("base_lin_vel", 3),
             ("base_ang_vel", 3),
@@ -359,6 +408,10 @@ class HumanoidEnv(gym.Env):
         self.steps = 0
         self.phase = 0.0
         self.gait_frequency = float(self.config["gait_frequency"])
+        # heading bookkeeping (rad): unwrapped heading, and the heading the commands ask for
+        self.heading = self._start_heading = self._heading_reference = float(yaw)
+        self._last_yaw = float(yaw)
+        self._commanded_distance = 0.0
         self._sample_command(rng)
         self.push_force = np.zeros(3)
         self._push_steps_left = 0
@@ -421,16 +474,25 @@ class HumanoidEnv(gym.Env):
         values = self._terms[self._term_index].tolist()
         reward, terms = sum(values), dict(zip(self._term_names, values, strict=True))
 
+        step_command = self._command_list  # the command this step was taken under
+        self._commanded_distance += math.hypot(step_command[0], step_command[1]) * self.control_dt
+        yaw = self._yaw()
+        self.heading += wrap_angle(yaw - self._last_yaw)
+        self._last_yaw = yaw
+        if not self.heading_mode:
+            self._heading_reference += step_command[2] * self.control_dt
         self.phase = clock.advance(self.phase, self.gait_frequency, self.control_dt)
         self.previous_action = action
         if self.steps % self._resample_steps == 0:
             self._sample_command(rng)
+        elif self.heading_mode:
+            self._steer()
         x, y = measured.position[:2].tolist()
         off_terrain = max(abs(x), abs(y)) > self.height_map.half_size - OFF_TERRAIN_MARGIN
         truncated = bool(self.steps >= self.max_steps or off_terrain) and not fell
 
         self._observe(rng, base_height)
-        info = self._info(energy, terms, fell, base_height)
+        info = self._info(energy, terms, fell, base_height, step_command)
         return self._observation(), reward, fell, truncated, info
 
     def render(self):
@@ -463,14 +525,38 @@ class HumanoidEnv(gym.Env):
         return max(1, int(round(seconds / self.control_dt)))
 
     def _sample_command(self, rng: np.random.Generator) -> None:
+        """Draw a new command (see the class docstring); in heading mode also its target heading."""
         command = self.config["command"]
         if rng.uniform() < command["standing_probability"]:
             self.command = np.zeros(3)
+            if self.heading_mode:
+                self._heading_reference = self.heading  # hold the current heading
         else:
+            yaw_key = "heading" if self.heading_mode else "yaw_rate"
             self.command = np.array(
-                [sample(rng, command[key], key) for key in ("lin_vel_x", "lin_vel_y", "yaw_rate")]
+                [sample(rng, command[key], key) for key in ("lin_vel_x", "lin_vel_y", yaw_key)]
             )
+            if self._min_lin_vel > 0.0 and math.hypot(self.command[0], self.command[1]) < self._min_lin_vel:
+                self.command[:2] = 0.0
+            if self.heading_mode:
+                # the new target, reached from the previous one the short way round (an unchanged
+                # target stays put however far the robot has turned away from it)
+                target = self._start_heading + float(self.command[2])
+                self._heading_reference += wrap_angle(target - self._heading_reference)
+        if self.heading_mode:
+            self._steer()
+        else:
+            self._command_list = self.command.tolist()
+
+    def _steer(self) -> None:
+        """Heading mode: the yaw-rate command that turns the robot towards its target heading."""
+        self.command[2] = heading_yaw_rate(self._heading_reference, self.heading)
         self._command_list = self.command.tolist()
+
+    def _yaw(self) -> float:
+        """The base's heading (rad, in [-pi, pi]): the yaw of its x axis in the world's plane."""
+        rot = self._xmat[self.root_body]
+        return math.atan2(rot[3], rot[0])
 
     def _update_push(self, rng: np.random.Generator) -> None:
         if self.steps >= self._next_push_step:
@@ -526,15 +612,27 @@ class HumanoidEnv(gym.Env):
             "privileged": self._privileged.astype(np.float32),
         }
 
-    def _info(self, energy: float, terms: dict[str, float], fell: bool, base_height: float) -> dict[str, Any]:
+    def _info(
+        self,
+        energy: float,
+        terms: dict[str, float],
+        fell: bool,
+        base_height: float,
+        command: list[float] | None = None,
+    ) -> dict[str, Any]:
         measured = self._measured
-        command = self._command_list
+        command = self._command_list if command is None else command
+        elapsed = self.steps * self.control_dt
         lin_x, lin_y, _ = measured.lin_vel.tolist()
         x, y, _ = measured.position.tolist()
         return {
             "reward_terms": terms,
             "tracking_error_lin": math.hypot(command[0] - lin_x, command[1] - lin_y),
             "tracking_error_yaw": abs(command[2] - float(measured.ang_vel[2])),
+            "heading_error": self.heading - self._heading_reference,
+            "command_speed": (
+                self._commanded_distance / elapsed if elapsed > 0 else math.hypot(command[0], command[1])
+            ),
             "terrain_level": self.terrain_level,
             "terrain_type": self.terrain.kind,
             "gait_frequency": self.gait_frequency,

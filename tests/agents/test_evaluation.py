@@ -11,7 +11,15 @@ import mujoco
 import numpy as np
 import pytest
 
-from clrl.agents.evaluation import evaluate, held_out_factor_scenarios, make_scenario_env, parse_scenarios
+from clrl.agents.evaluation import (
+    EpisodeRecord,
+    evaluate,
+    held_out_factor_scenarios,
+    make_scenario_env,
+    markdown_table,
+    parse_scenarios,
+    summarise,
+)
 from clrl.agents.training import CHECKPOINT_NAME
 from clrl.checkpoint import CheckpointError
 from clrl.config import ConfigError, load_config
@@ -25,6 +33,7 @@ REPORT_KEYS = {
     "survival_s",
     "lin_tracking_error",
     "yaw_tracking_error",
+    "heading_drift",
     "distance_m",
     "cost_of_transport",
     "checkpoint",
@@ -57,11 +66,35 @@ def test_json_report_has_one_object_per_scenario(
         assert report["checkpoint"] == str(checkpoint) and report["checkpoint_step"] == tiny_steps
         assert 0.0 <= report["fall_rate"] <= 1.0
         assert 0.0 < report["survival_s"] <= 0.2 + 1e-9  # episodes were cut at 0.2 s
-        for key in ("lin_tracking_error", "yaw_tracking_error", "distance_m"):
+        for key in ("lin_tracking_error", "yaw_tracking_error", "heading_drift", "distance_m"):
             assert math.isfinite(report[key]) and report[key] >= 0.0
         assert report["cost_of_transport"] is None or report["cost_of_transport"] > 0.0
     rows = table.read_text().splitlines()
     assert len(rows) == 2 + len(reports) and rows[2].startswith(f"| {reports[0]['scenario']} | 1 |")
+
+
+def test_heading_drift_is_the_final_heading_error_per_second_of_each_episode() -> None:
+    """Two episodes: 1 rad off after 10 s (0.1 rad/s) and 0.6 rad the other way after 2 s (0.3 rad/s)."""
+    records = [
+        EpisodeRecord(steps=500, heading_error=1.0, yaw_error_sum=500 * 0.2),
+        EpisodeRecord(steps=100, heading_error=-0.6, yaw_error_sum=100 * 0.4, fell=True),
+    ]
+    result = summarise("flat", records, 0.02, 300.0, Path("x.pt"), 0, 0.0)
+    assert result.heading_drift == pytest.approx(0.2)
+    assert result.yaw_tracking_error == pytest.approx(0.3)
+    header, _, row = markdown_table([result]).splitlines()
+    assert "heading drift (rad/s)" in header and "| 0.200 |" in row
+
+
+def test_the_scenarios_command_no_turn_in_either_command_mode() -> None:
+    config = load_config("humanoid")
+    for mode in ("heading", "yaw_rate"):
+        trained = {**config["env"], "command": {**config["env"]["command"], "mode": mode}}
+        for scenario in parse_scenarios(config["eval"], trained):
+            command = scenario.env_config["command"]
+            assert command["mode"] == mode
+            assert command["heading"] == [0.0, 0.0] and command["yaw_rate"] == [0.0, 0.0]
+            assert command["lin_vel_x"] == [0.5, 0.5] and command["standing_probability"] == 0.0
 
 
 def test_video_flag_saves_the_first_episode(tiny_run: Path, tmp_path: Path) -> None:

@@ -270,18 +270,26 @@ def test_init_from_refuses_another_network_in_one_line(
 def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_trained_under(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
-    """Files from before ``env.action_clip`` (the 20.0M policy: clipped to +-1) and the
-    ``hip_roll_yaw`` reward term (trained without it) still evaluate and resume."""
+    """Files from before ``env.action_clip`` (the 20.0M policy: clipped to +-1), the
+    ``hip_roll_yaw`` reward term (trained without it) and the heading command (trained on drawn yaw
+    rates, slow commands kept) still evaluate and resume, in the command mode they trained under."""
     payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
     del payload["config"]["env"]["action_clip"]
     del payload["config"]["env"]["rewards"]["hip_roll_yaw"]
+    for key in ("mode", "heading", "min_lin_vel"):
+        del payload["config"]["env"]["command"][key]
     older = tmp_path / "older.pt"
     torch.save(payload, older)
-    config = load_config("humanoid", overrides=[*tiny_overrides, "env.action_clip=1.0"])
+    as_trained = ["env.action_clip=1.0", "env.command.mode=yaw_rate", "env.command.min_lin_vel=0.0"]
+    config = load_config("humanoid", overrides=[*tiny_overrides, *as_trained])
     env = read_agent(older, expected_config=config).config["env"]  # so a resume accepts it
     assert (env["action_clip"], env["rewards"]["hip_roll_yaw"]) == (1.0, 0.0)
+    assert (env["command"]["mode"], env["command"]["min_lin_vel"]) == ("yaw_rate", 0.0)
+    assert not make_env(env).unwrapped.heading_mode
     with pytest.raises(CheckpointError, match="env.action_clip"):  # the committed clip is wider
         read_agent(older, expected_config=load_config("humanoid", overrides=tiny_overrides))
+    with pytest.raises(CheckpointError, match="env.command"):  # the committed mode is heading
+        read_agent(older, expected_config=load_config("humanoid", overrides=[*tiny_overrides, as_trained[0]]))
 
 
 class TrainingStarted(Exception):
@@ -292,7 +300,9 @@ def test_the_shipped_policy_resumes_under_the_committed_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--resume`` from the shipped file (docs/humanoid.md) with the committed env: and agent: (only
-    train: and ppo: made small) starts training from its weights, step count and curriculum levels."""
+    train: and ppo: made small, and the command mode the file trained under, which reads as
+    ``yaw_rate`` from a file that predates the key) starts training from its weights, step count and
+    curriculum levels."""
     shipped = read_agent(default_checkpoint())
     run_dir = tmp_path / "run"
     (run_dir / CHECKPOINT_NAME).parent.mkdir(parents=True)
@@ -305,6 +315,8 @@ def test_the_shipped_policy_resumes_under_the_committed_config(
 
     monkeypatch.setattr(CurriculumCallback, "_on_training_start", record)
     small = [
+        "env.command.mode=yaw_rate",
+        "env.command.min_lin_vel=0.0",
         "train.n_envs=2",
         "train.vec_env=dummy",
         "train.video_every=0",
