@@ -49,6 +49,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, metavar="NODES", help="node budget of the search")
     parser.add_argument("--beam-width", type=int, metavar="W", help="beam width (beam planner)")
     parser.add_argument(
+        "--precision",
+        metavar="P",
+        help="float32 or bfloat16: number format of the learned distance's forward pass (default: config)",
+    )
+    parser.add_argument(
         "--checkpoint",
         type=Path,
         help="learned model: a file, or the name of a shipped one (default: the shipped JOB.pt)",

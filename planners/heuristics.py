@@ -14,6 +14,9 @@ import torch
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.losses.similarity import pairwise_similarity
 
+#: Number formats the learned distance can be computed in.
+PRECISIONS = ("float32", "bfloat16")
+
 
 class LatentDistance:
     """``h(s) = min_g -sim(phi(s), phi(g))`` with the similarity the encoder was trained with.
@@ -22,7 +25,9 @@ class LatentDistance:
     negated inner product, which CRTR trains to fall as the goal gets nearer in moves. ``goals``
     holds one goal state (the solved cube) or several equally good ones (a solved Sokoban level
     with the player anywhere); the nearest counts. States are scored in chunks of ``batch_size``
-    under ``torch.inference_mode``.
+    under ``torch.inference_mode``; ``precision="bfloat16"`` runs the encoder under bfloat16
+    autocast (about twice as fast on CPUs with AVX-512 BF16, at a small cost in ordering near-ties)
+    and compares the latents in float32.
     """
 
     def __init__(
@@ -33,21 +38,26 @@ class LatentDistance:
         similarity: str,
         device: torch.device | str = "cpu",
         batch_size: int = 8192,
+        precision: str = "float32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.encoder = encoder.eval().to(device)
         self.featurize = featurize
         self.similarity = similarity
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.autocast = precision == "bfloat16"
         self.goal_latents = self.embed(goals)
 
     @torch.inference_mode()
     def embed(self, states: np.ndarray) -> torch.Tensor:
-        chunks = [
-            self.encoder(self.featurize(states[i : i + self.batch_size]).to(self.device))
-            for i in range(0, len(states), self.batch_size)
-        ]
-        return torch.cat(chunks)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            chunks = [
+                self.encoder(self.featurize(states[i : i + self.batch_size]).to(self.device))
+                for i in range(0, len(states), self.batch_size)
+            ]
+        return torch.cat(chunks).float()
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
         scores = -pairwise_similarity(self.embed(states), self.goal_latents, self.similarity)

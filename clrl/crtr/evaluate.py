@@ -59,7 +59,7 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
     model = None
     checkpoint = args.checkpoint or pretrained_path(job)
     if args.checkpoint is not None or any(p in LEARNED_PLANNERS for p in planners):
-        model = LearnedModel.load(job, args.checkpoint)
+        model = LearnedModel.load(job, args.checkpoint, benchmark.get("precision", "float32"))
     rows = []
     if model is not None:
         heldout = model.task.heldout(args.seed + 7, benchmark["spearman_trajectories"])

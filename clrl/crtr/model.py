@@ -21,8 +21,9 @@ from clrl.data.cube import CubeTask
 from clrl.data.sokoban import SokobanTask
 from clrl.data.tasks import HeldOut, PuzzleTask
 from clrl.encoders import build_encoder
-from clrl.errors import UserError
+from clrl.errors import ConfigError, UserError
 from clrl.planners import LatentDistance
+from clrl.planners.heuristics import PRECISIONS
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TASKS = {"cube": CubeTask, "sokoban": SokobanTask}
@@ -42,10 +43,16 @@ def build_model(job: str, config: dict[str, Any]) -> tuple[PuzzleTask, torch.nn.
 
 
 def latent_heuristic(
-    task: PuzzleTask, encoder: torch.nn.Module, config: dict[str, Any], start: np.ndarray, device
+    task: PuzzleTask,
+    encoder: torch.nn.Module,
+    config: dict[str, Any],
+    start: np.ndarray,
+    device,
+    precision: str = "float32",
 ) -> LatentDistance:
     """Latent distance to the goals of the puzzle that starts at ``start``, as a planner heuristic."""
-    return LatentDistance(encoder, task.featurize, task.goals(start), config["loss"]["similarity"], device)
+    similarity = config["loss"]["similarity"]
+    return LatentDistance(encoder, task.featurize, task.goals(start), similarity, device, precision=precision)
 
 
 def distance_to_own_goal(
@@ -88,18 +95,21 @@ class LearnedModel:
     encoder: torch.nn.Module
     config: dict[str, Any]
     moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
+    precision: str = "float32"  # of the encoder's forward pass when planning (planners.heuristics.PRECISIONS)
 
     @classmethod
-    def load(cls, job: str, checkpoint: Path | None) -> LearnedModel:
+    def load(cls, job: str, checkpoint: Path | None, precision: str = "float32") -> LearnedModel:
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         saved = load_checkpoint(resolve_checkpoint(job, checkpoint), job=job)
         config = with_added_keys(job, saved.config)
         task, encoder = build_model(job, config)
         encoder.load_state_dict(saved.state["encoder"])
         encoder.eval()
-        return cls(task, encoder, config)
+        return cls(task, encoder, config, precision=precision)
 
     def heuristic(self, start: np.ndarray) -> LatentDistance:
-        return latent_heuristic(self.task, self.encoder, self.config, start, "cpu")
+        return latent_heuristic(self.task, self.encoder, self.config, start, "cpu", self.precision)
 
     def distances(self, heldout: HeldOut) -> np.ndarray:
         """Latent distance of held-out states to their own trajectory's goal."""

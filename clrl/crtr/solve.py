@@ -163,7 +163,8 @@ def solve_cubes(args) -> int:
     planner = args.planner or defaults["planner"]
     settings = chosen_settings(args, defaults, planner)
     starts = cube_starts(args)
-    model = LearnedModel.load("cube", args.checkpoint) if planner in LEARNED_PLANNERS else None
+    precision = args.precision or defaults["precision"]
+    model = LearnedModel.load("cube", args.checkpoint, precision) if planner in LEARNED_PLANNERS else None
     if planner == "astar":
         model.fit_move_scale(model.task.heldout(seed=12345, count=64))
     failures = 0
@@ -209,7 +210,8 @@ def solve_sokoban(args) -> int:
         chosen = [(args.index, levels[args.index])]
     else:
         chosen = list(enumerate(levels))
-    model = LearnedModel.load("sokoban", args.checkpoint) if planner in LEARNED_PLANNERS else None
+    precision = args.precision or "float32"
+    model = LearnedModel.load("sokoban", args.checkpoint, precision) if planner in LEARNED_PLANNERS else None
     failures = 0
     for index, level in chosen:
         if isinstance(level, LevelFormatError):
