@@ -13,8 +13,11 @@ Two measurements, both with the encoder alone (no goal table, no search):
   ``--every`` moves, and how the state the encoder scores lowest on the path looks: stickers out of
   place (a random cube has ~40 of 54; one quarter turn moves 20) and its Kociemba length.
 
-    python benchmarks/cube_greedy_reach.py [--checkpoint F] [--states 300] [--max-distance 12] [--cubes 3]
-        [--moves 3000]
+    python benchmarks/cube_greedy_reach.py [--checkpoint F [F ...]] [--states 300] [--max-distance 12]
+        [--cubes 3] [--moves 3000]
+
+Several checkpoints are compared on the same states (one column each; the greedy paths follow the
+first).
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ def kociemba_length(state: np.ndarray) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", type=Path, default=None, help="cube checkpoint (default: shipped)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        default=[None],
+        help="cube checkpoints, files or shipped names (default: the shipped cube.pt)",
+    )
     parser.add_argument("--states", type=int, default=300, help="states per exact distance")
     parser.add_argument(
         "--max-distance", type=int, default=12, help="largest exact distance (beyond 7: breadth-first search)"
@@ -60,18 +69,21 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"`python {shlex.join(sys.argv)}` on {cpu_model()} ({platform.machine()})\n")
-    model = LearnedModel.load("cube", args.checkpoint)
+    models = [LearnedModel.load("cube", checkpoint) for checkpoint in args.checkpoint]
     domain = CubeDomain()
     table = cube_goal_table(TABLE_RADIUS)
     rng = np.random.default_rng(args.seed)
 
-    heuristic = model.heuristic(SOLVED_STATE)
-    print("| exact distance | best-scoring child one move nearer | mean latent distance |")
-    print("|---:|---:|---:|")
+    heuristics = [model.heuristic(SOLVED_STATE) for model in models]
+    names = [str(checkpoint or "shipped cube.pt") for checkpoint in args.checkpoint]
+    print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
+    print("| exact distance | " + " | ".join(names) + " |")
+    print("|---:|" + "---:|" * len(names))
     for distance in range(1, args.max_distance + 1):
         states = states_at_distance(table, domain, random_states, distance, args.states, rng)
-        accuracy = nearer_child_rate(table, domain, heuristic, states, distance)
-        print(f"| {distance} | {accuracy:.1%} | {heuristic(states).mean():.3f} |", flush=True)
+        rates = [nearer_child_rate(table, domain, heuristic, states, distance) for heuristic in heuristics]
+        cells = [f"{rate:.1%} ({h(states).mean():.3f})" for rate, h in zip(rates, heuristics, strict=True)]
+        print(f"| {distance} | " + " | ".join(cells) + " |", flush=True)
 
     if args.cubes == 0:
         return 0
@@ -81,6 +93,7 @@ def main() -> int:
         "| lowest-scoring state: stickers out of place, Kociemba length |"
     )
     print("|---:|---|---|---|")
+    model = models[0]
     for index, start in enumerate(suite_puzzles("cube", "random", args.cubes, args.seed, {})):
         heuristic = model.heuristic(start)
         result = greedy(domain, heuristic, start, max_moves=args.moves)
