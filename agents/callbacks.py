@@ -10,6 +10,9 @@ All scalars go through SB3's logger (one TensorBoard event stream with SB3's ``t
 * ``reward/<term>``: mean per control step of each scaled reward term in ``info["reward_terms"]``;
 * ``charts/tracking_error_lin``, ``charts/tracking_error_yaw``, ``charts/gait_frequency``,
   ``charts/terrain_level``, ``charts/push_floor`` (N), ``charts/base_height``: means per control step;
+* ``curriculum/level_<terrain type>`` (``level_rough``, ``level_slope_up``, ``level_stairs_up`` ...):
+  the mean over the training envs of the curriculum's level for each terrain type that has a
+  difficulty (all but flat), and ``curriculum/push_level`` with the push curriculum;
 * ``charts/SPS``: environment steps per second of wall time, training included;
 * ``videos/rollout``: a few seconds of the deterministic policy, tracking camera.
 """
@@ -107,7 +110,7 @@ class EpisodeStatsCallback(BaseCallback):
 
 
 def next_level(level: int, top: int, promoted: bool, demoted: bool) -> int:
-    """One curriculum step: down one after ``demoted``, else up one after ``promoted``, within 0..top."""
+    """One push curriculum step: down one after ``demoted``, else up one after ``promoted``, within 0..top."""
     if demoted:
         return max(level - 1, 0)
     if promoted:
@@ -115,15 +118,45 @@ def next_level(level: int, top: int, promoted: bool, demoted: bool) -> int:
     return level
 
 
+def next_terrain_level(
+    level: int,
+    top: int,
+    distance: float,
+    required_distance: float,
+    promote_distance: float,
+    rng: np.random.Generator,
+    may_demote: bool = True,
+) -> int:
+    """legged_gym's terrain curriculum step (``_update_terrain_curriculum`` of ``legged_robot.py``).
+
+    Up one level after an episode that ended more than ``promote_distance`` (half a terrain tile)
+    from its start; otherwise down one if it ended less than ``required_distance`` (half of what
+    the command asked for: ``0.5 * |commanded velocity| * episode length``) from it. A robot that
+    clears the top level goes to a level drawn uniformly from 0..top; none goes below 0.
+    ``may_demote=False`` keeps a level a short walk would lower (a fall blamed on a push).
+    """
+    if distance > promote_distance:
+        level += 1
+    elif distance < required_distance and may_demote:
+        level -= 1
+    if level > top:
+        return int(rng.integers(0, top + 1))
+    return max(level, 0)
+
+
 class CurriculumCallback(BaseCallback):
-    """Per-env terrain and push difficulty, raised after a good episode and lowered after a fall.
+    """Per-env terrain and push difficulty, moved at the end of each episode.
 
     With a push curriculum, a fall that comes within ``push_blame_seconds`` of the start of a push
     is the push's; any other fall (every fall, without one) is the terrain's. At the end of each
     episode:
 
-    * terrain: one level up after walking ``promote_distance`` metres without falling, one down
-      after a fall of the terrain's. The levels are kept per env and terrain type (columns in
+    * terrain: legged_gym's rule (:func:`next_terrain_level`): one level up after ending more than
+      ``promote_distance`` metres from the start, one down after ending less than half the
+      distance the commands asked for (``0.5 * info["command_speed"] * episode_seconds``: the
+      commands' mean planar speed over the whole episode length, so a fall early in an episode
+      counts as a short walk), a random level after clearing the top one. A fall blamed on a push
+      does not lower the terrain level. The levels are kept per env and terrain type (columns in
       :data:`TERRAIN_TYPES` order). With ``per_terrain`` only the level of the episode's terrain
       type moves (legged_gym gives each terrain type its own column of levels), so stairs that
       topple the policy do not hold its slopes back; without it one level moves for every type.
@@ -137,7 +170,9 @@ class CurriculumCallback(BaseCallback):
     Args:
         n_envs: number of training envs.
         max_terrain_level: highest terrain level the env accepts.
-        promote_distance: metres walked in one episode (without falling) to move one terrain level up.
+        promote_distance: metres from the start at an episode's end to move one terrain level up
+            (``train.curriculum_promote_distance``; legged_gym: half a terrain tile).
+        episode_seconds: the env's episode length (s), for the distance a command asks for.
         terrain_levels: starting terrain levels (e.g. from a checkpoint), ``(n_envs, len(TERRAIN_TYPES))``
             or one per env for every type, ``(n_envs,)``; zeros by default.
         terrain: whether the terrain levels move (``train.curriculum``).
@@ -145,6 +180,7 @@ class CurriculumCallback(BaseCallback):
         push_floors: lowest push force (N) of each push level; ``None``: no push curriculum.
         push_levels: starting push levels; zeros by default.
         push_blame_seconds: how soon after a push's start a fall counts as the push's.
+        seed: seeds the draw of a random level for the robots that clear the top one.
     """
 
     def __init__(
@@ -152,16 +188,20 @@ class CurriculumCallback(BaseCallback):
         n_envs: int,
         max_terrain_level: int,
         promote_distance: float,
+        episode_seconds: float = 20.0,
         terrain_levels: np.ndarray | None = None,
         terrain: bool = True,
         per_terrain: bool = False,
         push_floors: np.ndarray | None = None,
         push_levels: np.ndarray | None = None,
         push_blame_seconds: float = 2.0,
+        seed: int | None = None,
     ):
         super().__init__()
         self.max_terrain_level = max_terrain_level
         self.promote_distance = promote_distance
+        self.episode_seconds = episode_seconds
+        self.rng = np.random.default_rng(seed)
         self.terrain = terrain
         self.per_terrain = per_terrain
         self.push_floors = None if push_floors is None else np.asarray(push_floors, dtype=np.float64)
@@ -191,12 +231,14 @@ class CurriculumCallback(BaseCallback):
             if self.terrain:
                 kind = info["terrain_type"]
                 old = self.terrain_levels[index, TERRAIN_COLUMNS[kind]]
-                walked_far = info.get("distance", 0.0) >= self.promote_distance
-                level = next_level(
+                level = next_terrain_level(
                     old,
                     self.max_terrain_level,
-                    promoted=walked_far and not fell,
-                    demoted=fell and not push_fall,
+                    distance=info.get("distance", 0.0),
+                    required_distance=0.5 * info.get("command_speed", 0.0) * self.episode_seconds,
+                    promote_distance=self.promote_distance,
+                    rng=self.rng,
+                    may_demote=not push_fall,
                 )
                 if level != old:
                     if self.per_terrain:
@@ -214,12 +256,14 @@ class CurriculumCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        if self.terrain and self.per_terrain:
+        if self.terrain:
             for kind, column in TERRAIN_COLUMNS.items():
                 if kind != "flat":  # flat ground has no difficulty
                     self.logger.record(
-                        f"charts/terrain_level_{kind}", float(self.terrain_levels[:, column].mean())
+                        f"curriculum/level_{kind}", float(self.terrain_levels[:, column].mean())
                     )
+        if self.push_floors is not None:
+            self.logger.record("curriculum/push_level", float(self.push_levels.mean()))
 
     def _send_terrain(self, index: int, kind: str | None) -> None:
         """The level of ``kind`` (``None``: of every type, all equal) to env ``index``."""

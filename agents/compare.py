@@ -4,7 +4,7 @@
 TensorBoard events and its checkpoint's config and prints, per run, the mean of the last ``W``
 logged values at or before step ``N`` (default: the largest step all runs reached) of the episodic
 return, episode length, fall rate, contrastive accuracy and steps/s (or of the scalars given with
-``--tags``, e.g. ``charts/fall_rate_stairs_up charts/terrain_level_slope_up``), with the machine
+``--tags``, e.g. ``charts/fall_rate_stairs_up curriculum/level_slope_up``), with the machine
 and the exact command above the table.
 """
 

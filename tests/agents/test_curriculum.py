@@ -1,4 +1,5 @@
-"""The per-env terrain and push curriculum: its level rule and what it sends to real humanoid envs."""
+"""The per-env terrain and push curriculum: its level rules (legged_gym's for the terrain), what it
+sends to real humanoid envs, what it logs, and the levels a resumed run starts from."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from clrl.agents.callbacks import CurriculumCallback, next_level
+from clrl.agents.callbacks import CurriculumCallback, next_level, next_terrain_level
 from clrl.agents.checkpointing import read_agent
 from clrl.agents.environment import make_env
 from clrl.agents.training import CHECKPOINT_NAME, push_floors
@@ -23,13 +25,37 @@ from clrl.train import main as train_main
 CONFIG = load_config("humanoid")
 
 
-def test_next_level_moves_one_step_within_bounds_and_a_demotion_wins():
+def test_next_push_level_moves_one_step_within_bounds_and_a_demotion_wins():
     assert next_level(2, 4, promoted=True, demoted=False) == 3
     assert next_level(4, 4, promoted=True, demoted=False) == 4
     assert next_level(2, 4, promoted=False, demoted=True) == 1
     assert next_level(0, 4, promoted=False, demoted=True) == 0
     assert next_level(2, 4, promoted=True, demoted=True) == 1
     assert next_level(2, 4, promoted=False, demoted=False) == 2
+
+
+def terrain_step(level: int, distance: float, required: float = 5.0, **kwargs) -> int:
+    """One terrain step at top level 9, half a tile of 4 m, ``required`` m asked for."""
+    rng = kwargs.pop("rng", np.random.default_rng(0))
+    return next_terrain_level(level, 9, distance, required, promote_distance=4.0, rng=rng, **kwargs)
+
+
+def test_terrain_level_follows_legged_gyms_promote_and_demote_rule():
+    assert terrain_step(3, distance=4.5) == 4  # past half a tile: up, though short of the 5 m asked for
+    assert terrain_step(3, distance=4.0, required=3.0) == 3  # exactly half a tile is not more: stays
+    assert terrain_step(3, distance=2.0) == 2  # under half the commanded distance: down
+    assert terrain_step(3, distance=2.0, required=1.5) == 3  # between the two: stays
+    assert terrain_step(0, distance=0.0) == 0  # never below level 0
+    assert terrain_step(3, distance=0.0, required=0.0) == 3  # a standing command asks for nothing
+    assert terrain_step(3, distance=0.0, may_demote=False) == 3  # a fall blamed on a push
+    assert terrain_step(3, distance=6.0, may_demote=False) == 4
+
+
+def test_robots_that_clear_the_top_level_go_to_a_random_level():
+    rng = np.random.default_rng(0)
+    levels = [terrain_step(9, distance=5.0, rng=rng) for _ in range(400)]
+    assert set(levels) == set(range(10))  # uniform over 0..9, the top included, as in legged_gym
+    assert terrain_step(8, distance=5.0) == 9  # reaching the top is not clearing it
 
 
 def test_push_floors_span_the_configured_floor_and_stay_in_the_training_range():
@@ -40,9 +66,21 @@ def test_push_floors_span_the_configured_floor_and_stay_in_the_training_range():
 
 
 def episode_end(
-    fell: bool, distance: float = 0.0, since_push: float = math.inf, terrain: str = "rough"
+    fell: bool,
+    distance: float = 0.0,
+    since_push: float = math.inf,
+    terrain: str = "rough",
+    command_speed: float = 0.5,
 ) -> dict:
-    return {"fell": fell, "distance": distance, "seconds_since_push": since_push, "terrain_type": terrain}
+    """An episode's last info: with the 20 s episodes of the tests a 0.5 m/s command asks for 10 m,
+    so an episode that ends under 5 m from its start goes down unless it passed half a tile."""
+    return {
+        "fell": fell,
+        "distance": distance,
+        "seconds_since_push": since_push,
+        "terrain_type": terrain,
+        "command_speed": command_speed,
+    }
 
 
 def levels_of(venv, kind: str) -> list[int]:
@@ -77,9 +115,9 @@ def test_falls_are_blamed_on_a_recent_push_or_on_the_terrain(venv):
     curriculum.locals = {
         "dones": np.array([True, True, True, False]),
         "infos": [
-            episode_end(fell=False, distance=4.0),  # walked far, no fall: both up
+            episode_end(fell=False, distance=4.0),  # past half a tile (3 m here), no fall: both up
             episode_end(fell=True, since_push=1.2),  # toppled by a push: pushes down, terrain stays
-            episode_end(fell=True, since_push=5.0),  # fell long after a push: terrain down, pushes stay
+            episode_end(fell=True, since_push=5.0),  # fell long after a push, short: terrain down
             episode_end(fell=True, since_push=0.1),  # still running: nothing changes
         ],
     }
@@ -103,8 +141,8 @@ def test_without_push_floors_only_the_terrain_moves_and_every_fall_is_the_terrai
         "dones": np.array([True, True, True, False]),
         "infos": [
             episode_end(fell=False, distance=4.0),
-            episode_end(fell=False),
-            episode_end(fell=True, since_push=0.5),
+            episode_end(fell=False),  # stood still under a walking command: down, but 0 is the floor
+            episode_end(fell=True, since_push=0.5),  # every fall is the terrain's: down
             {},
         ],
     }
@@ -126,7 +164,8 @@ def test_per_terrain_levels_move_only_the_episodes_terrain_type(venv):
         "infos": [
             episode_end(fell=True, terrain="stairs_up"),  # stairs down a level, slopes stay
             episode_end(fell=False, distance=4.0, terrain="slope_up"),  # slopes up, stairs stay
-            episode_end(fell=False, distance=1.0, terrain="stairs_up"),  # too short a walk: no change
+            # 2 m: short of half a tile, over half of the 0.1 m/s x 20 s asked for: no change
+            episode_end(fell=False, distance=2.0, terrain="stairs_up", command_speed=0.1),
             episode_end(fell=True, terrain="slope_up"),
         ],
     }
@@ -137,6 +176,30 @@ def test_per_terrain_levels_move_only_the_episodes_terrain_type(venv):
     stairs, slopes = TERRAIN_TYPES.index("stairs_up"), TERRAIN_TYPES.index("slope_up")
     np.testing.assert_array_equal(curriculum.terrain_levels[:, stairs], [2, 3, 3, 3])
     np.testing.assert_array_equal(curriculum.terrain_levels[:, slopes], [3, 4, 3, 2])
+
+
+def test_the_mean_level_of_each_terrain_type_is_logged_under_curriculum(venv):
+    start = np.arange(4 * len(TERRAIN_TYPES)).reshape(4, len(TERRAIN_TYPES)) % 10
+    curriculum = CurriculumCallback(
+        4,
+        max_terrain_level=9,
+        promote_distance=3.0,
+        terrain_levels=start,
+        per_terrain=True,
+        push_floors=np.array([0.0, 30.0]),
+        push_levels=np.array([1, 0, 0, 1]),
+    )
+    logger = Logger(folder=None, output_formats=[])
+    curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0, logger=logger))
+    curriculum.on_rollout_end()
+    logged = logger.name_to_value
+    for column, kind in enumerate(TERRAIN_TYPES):
+        if kind == "flat":  # no difficulty: nothing to show
+            assert f"curriculum/level_{kind}" not in logged
+        else:
+            assert logged[f"curriculum/level_{kind}"] == pytest.approx(start[:, column].mean())
+    assert {"curriculum/level_stairs_up", "curriculum/level_slope_down"} <= set(logged)
+    assert logged["curriculum/push_level"] == pytest.approx(0.5)
 
 
 def test_levels_of_a_file_written_before_per_terrain_levels_apply_to_every_type():
