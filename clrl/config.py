@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,15 @@ __all__ = [
     "ADAM_LEARNING_RATE",
     "AT_LEAST_ONE",
     "POSITIVE",
+    "RESUMABLE_KEYS",
     "Bound",
     "ConfigError",
     "check_bounds",
     "default_config",
     "load_config",
+    "given_keys",
     "read_yaml",
+    "resume_config",
     "with_added_keys",
 ]
 
@@ -106,6 +109,80 @@ def differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
         for key in sorted(set(saved_flat) | set(given_flat))
         if saved_flat.get(key) != given_flat.get(key)
     ]
+
+
+#: What a resumed run may change (``--resume`` with ``key=value``, ``--steps`` or ``--config F``): how
+#: far it trains, how often it logs, evaluates, saves and records video, and its learning rate (set
+#: on the loaded optimizer). Each job has some of these keys; every other key is what the run is
+#: (its model, data, loss, seed ...), and :func:`resume_config` refuses a change to it.
+RESUMABLE_KEYS = (
+    "train.steps",
+    "train.epochs",
+    "train.lr",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.video_every",
+)
+
+
+def given_keys(path: str | Path | None, overrides: Iterable[str]) -> set[str]:
+    """The dotted keys a config file and ``key=value`` overrides set: what a user asked for, as
+    opposed to the defaults that :func:`load_config` fills around them."""
+    keys = set(flatten(read_yaml(path))) if path is not None else set()
+    keys.update(parse_override(item)[0] for item in overrides)
+    return keys
+
+
+def resume_config(
+    job: str,
+    saved: dict[str, Any],
+    config: dict[str, Any],
+    given: Iterable[str] | None = None,
+    *,
+    source: str,
+    complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
+    """The config a resumed run trains under, and what changed: ``{key: (saved, new)}``.
+
+    ``saved``: the checkpoint's config, completed by :func:`with_added_keys` (a key added since is
+    at its default, never a change). ``config``: the config asked for; ``given``: the dotted keys of
+    it that the user set (None: all of them, as when a caller passes a whole config). Those keys
+    are laid over the saved config; ``complete``, the job's own completion of a config (the vision
+    job sizes its ``auto`` model), is applied to the result before it is compared, as it was to the
+    saved one. A key of :data:`RESUMABLE_KEYS` may change; a change to any other is refused with
+    one line naming each (:class:`ConfigError`, exit code 2), before the job builds or writes
+    anything. ``source``: the checkpoint, named in that line.
+    """
+    resumed = with_added_keys(job, saved)
+    asked = flatten(config)
+    laid = asked if given is None else {key: asked[key] for key in given if key in asked}
+    wanted = copy.deepcopy(resumed)
+    for key, value in laid.items():
+        set_dotted(wanted, key, value)
+    if complete is not None:
+        wanted = complete(wanted)
+    before, after = flatten(resumed), flatten(wanted)
+    changed = {key: (before.get(key), value) for key, value in after.items() if value != before.get(key)}
+    refused = [key for key in changed if key not in RESUMABLE_KEYS]
+    if refused:
+        kept = ", ".join(f"{key}={changed[key][0]!r} (given {changed[key][1]!r})" for key in refused)
+        allowed = ", ".join(key for key in RESUMABLE_KEYS if key in before)
+        raise ConfigError(
+            f"--resume: {source} was trained with {kept}; a resumed run may change only {allowed}; "
+            "train a new run (another --run-dir) to change the rest"
+        )
+    return wanted, changed
+
+
+def set_dotted(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
+    """``tree["a"]["b"] = value`` for ``"a.b"``, making the sections on the way if missing."""
+    *sections, leaf = dotted_key.split(".")
+    for section in sections:
+        if not isinstance(tree.get(section), dict):
+            tree[section] = {}
+        tree = tree[section]
+    tree[leaf] = copy.deepcopy(value)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,6 +137,13 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {preference!r} requested but CUDA is not available here")
     return distributed.local_device(torch.device(preference))
+
+
+def resuming_line(run_dir: Path, step: int, changed: dict[str, tuple[Any, Any]]) -> str:
+    """What a resumed run prints first: ``resuming runs/x from step N; changed: train.log_every 50
+    -> 10`` (``changed``: what :func:`clrl.config.resume_config` applied, ``{key: (saved, new)}``)."""
+    changes = ", ".join(f"{key} {old} -> {new}" for key, (old, new) in changed.items())
+    return f"resuming {run_dir} from step {step}" + (f"; changed: {changes}" if changes else "")
 
 
 def diverged(what: str, checkpoint: Path, saved_step: int | None, remedy: str) -> UserError:

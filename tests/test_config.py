@@ -2,7 +2,7 @@
 
 import pytest
 
-from clrl.config import ConfigError, load_config, parse_override, set_checked
+from clrl.config import ConfigError, load_config, parse_override, resume_config, set_checked, with_added_keys
 
 
 @pytest.fixture
@@ -61,3 +61,21 @@ def test_config_file_override_is_checked(tmp_path):
     broken.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config("cube", broken)
+
+
+def test_resume_applies_what_may_change_and_refuses_the_rest():
+    saved = load_config("cube", overrides=["model.width=32", "train.log_every=5"])
+    del saved["walk_regression"]  # a section added to configs/cube.yaml after the run was saved
+    asked = load_config("cube", overrides=["train.log_every=10"])
+    # only the keys the command line set count: the defaults around them are not asked for
+    resumed, changed = resume_config("cube", saved, asked, {"train.log_every"}, source="c.pt")
+    assert changed == {"train.log_every": (5, 10)}
+    assert resumed["model"]["width"] == 32 and resumed["train"]["log_every"] == 10
+    assert resumed["walk_regression"] == load_config("cube")["walk_regression"]
+    # a whole config is compared key by key; the section added since is no change
+    whole = load_config("cube", overrides=["model.width=32", "train.log_every=5"])
+    resumed, changed = resume_config("cube", saved, whole, source="c.pt")
+    assert changed == {} and resumed == with_added_keys("cube", saved)
+    with pytest.raises(ConfigError, match=r"c\.pt was trained with model\.width=32 \(given 512\)") as refused:
+        resume_config("cube", saved, asked, {"train.log_every", "model.width"}, source="c.pt")
+    assert "train.lr" in str(refused.value) and "\n" not in str(refused.value)

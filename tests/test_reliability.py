@@ -346,6 +346,59 @@ def test_resume_after_a_kill_logs_each_step_once(tmp_path: Path) -> None:
     assert len(shown) == len(set(shown)), "a (tag, step) pair is shown twice"
 
 
+# ----------------------------------------------- resume applies what may change and refuses the rest
+
+
+def test_resume_applies_the_changes_it_allows_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert train_cube(tmp_path, 2) == 0
+    capsys.readouterr()
+    assert train_cube(tmp_path, 4, "train.log_every=2", "train.lr=1e-4", resume=True) == 0
+    out = capsys.readouterr().out
+    assert f"resuming {tmp_path} from step 2; changed: " in out
+    for change in ("train.steps 2 -> 4", "train.lr 0.0003 -> 0.0001", "train.log_every 1 -> 2"):
+        assert change in out
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="cube")
+    assert (saved.config["train"]["log_every"], saved.config["train"]["lr"]) == (2, 1e-4)
+    assert all(group["lr"] == 1e-4 for group in saved.state["optimizer"]["param_groups"])
+    losses = sorted(step for tag, step in scalar_steps_after_purges(tmp_path) if tag == "losses/crtr_loss")
+    assert losses == [1, 2, 4], "the resumed part logs every 2nd step"
+
+
+def test_resume_refuses_a_change_to_what_the_run_is_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert train_cube(tmp_path, 2) == 0
+    files = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    capsys.readouterr()
+    assert train_cube(tmp_path, 4, "model.width=64", "seed=1", "train.log_every=2", resume=True) == 2
+    error = one_error_line(capsys)
+    assert "model.width=32 (given 64)" in error and "seed=0 (given 1)" in error
+    assert "log_every" not in error.split("may change only")[0], "a key that may change is not named"
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == files
+
+
+def test_resume_without_overrides_keeps_the_saved_config_and_a_config_file_is_compared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run was made with the TINY_CUBE overrides: a resume that repeats none of them is still
+    that run (the defaults are not asked for), and ``--config F`` is held to F's own keys."""
+    assert train_cube(tmp_path, 2) == 0
+    resume = ["cube", "--run-dir", str(tmp_path), "--resume"]
+    assert run_command(train_main, [*resume, "--steps", "3"]) == 0
+    assert f"resuming {tmp_path} from step 2; changed: train.steps 2 -> 3\n" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME, job="cube").config["model"]["width"] == 32
+    same_model = tmp_path / "same_model.yaml"
+    same_model.write_text("model:\n  width: 32\ntrain:\n  eval_every: 500\n")
+    assert run_command(train_main, [*resume, "--steps", "4", "--config", str(same_model)]) == 0
+    assert "changed: train.steps 3 -> 4, train.eval_every 1000 -> 500\n" in capsys.readouterr().out
+    other_model = tmp_path / "other_model.yaml"
+    other_model.write_text("model:\n  width: 64\n")
+    assert run_command(train_main, [*resume, "--steps", "5", "--config", str(other_model)]) == 2
+    assert "model.width=32 (given 64)" in one_error_line(capsys)
+
+
 def test_the_humanoid_logger_purges_after_the_resumed_step(tmp_path: Path) -> None:
     from clrl.agents.training import PurgingTensorBoardOutput
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,7 @@ from clrl.config import (
     Bound,
     ConfigError,
     check_bounds,
-    differences,
-    with_added_keys,
+    resume_config,
 )
 from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
@@ -61,6 +61,7 @@ from clrl.runs import (
     make_writer,
     pick_device,
     progress_bar,
+    resuming_line,
     saved_on_interrupt,
     seed_everything,
 )
@@ -166,22 +167,39 @@ def crtr_batch_loss(
     return info_nce_from_logits(logits, loss_cfg["direction"]), logits, anchor_latents
 
 
-def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None, resume: bool) -> None:
+def train(
+    job: str,
+    config: dict[str, Any],
+    *,
+    run_dir: Path,
+    steps: int | None,
+    resume: bool,
+    given: Iterable[str] | None = None,
+) -> None:
+    """Train the puzzle encoder of ``job`` into ``run_dir`` (see the module docstring).
+
+    ``steps`` (``--steps``) stands for ``train.steps``, so the checkpoint records the run's length.
+    With ``resume``, the run continues under its saved config, changed only where ``config`` asks
+    for it at the keys of ``given`` (the keys the command line set; None: every key of ``config``)
+    and only within :data:`clrl.config.RESUMABLE_KEYS`; any other change is refused.
+    """
     checkpoint_path = run_dir / CHECKPOINT_NAME
+    check_config(job, config)
+    config = copy.deepcopy(config)
+    if steps is not None:
+        config["train"]["steps"] = steps
+        given = None if given is None else {*given, "train.steps"}
+    changed: dict[str, tuple[Any, Any]] = {}
     if resume:
         saved = load_checkpoint(checkpoint_path, job=job)
-        given, config = config, with_added_keys(job, saved.config)
-        ignored = differences(config, given)
-        if ignored:
-            # a resumed run is the run it was: its saved config holds, whatever the command line says
-            distributed.print_main(f"resuming with the run's saved config; not applied: {', '.join(ignored)}")
-    check_config(job, config)
+        config, changed = resume_config(job, saved.config, config, given, source=str(checkpoint_path))
+        check_config(job, config)
     data = config["data"]
     batch_size = distributed.local_batch_size(
         data["batch_size"], "data.batch_size", data["repetition_factor"], "data.repetition_factor"
     )
     check_model_size(lambda: build_model(job, config)[1], config["model"])
-    total_steps = steps if steps is not None else config["train"]["steps"]
+    total_steps = config["train"]["steps"]
     train_cfg, loss_cfg = config["train"], config["loss"]
 
     seed_everything(config["seed"])
@@ -210,10 +228,13 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         if head is not None and "distance_head" in saved.state:
             head.load_state_dict(saved.state["distance_head"])
         optimizer.load_state_dict(saved.state["optimizer"])
+        if "train.lr" in changed:  # Adam keeps its moments; only the step size is the new one
+            for group in optimizer.param_groups:
+                group["lr"] = train_cfg["lr"]
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
         step = saved_step = saved.step
-        distributed.print_main(f"resuming {run_dir} from step {step}")
+        distributed.print_main(resuming_line(run_dir, step, changed))
     elif train_cfg["init_from"] is not None:
         # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
         start = load_checkpoint(train_cfg["init_from"], job=job, expected_config=config)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from clrl.config import (
     Bound,
     ConfigError,
     check_bounds,
-    differences,
+    resume_config,
 )
 from clrl.data.vision import CONTINUOUS_FACTORS, DATASETS, VisionDataset
 from clrl.errors import UserError
@@ -51,6 +52,7 @@ from clrl.runs import (
     make_writer,
     pick_device,
     progress_bar,
+    resuming_line,
     saved_on_interrupt,
     seed_everything,
 )
@@ -126,6 +128,12 @@ def build_loss_module(config: dict[str, Any]) -> nn.Module:
         raise ConfigError(f"losses.{name}: {exc}") from None
 
 
+def with_model_resolved(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` whose ``model`` section has its ``auto`` / ``null`` sizes resolved for
+    its dataset, as a checkpoint saves it."""
+    return {**copy.deepcopy(config), "model": resolve_model_config(config)}
+
+
 @dataclass
 class TrainingParts:
     """Everything a training run updates, so checkpoints save and restore all of it at once."""
@@ -191,12 +199,29 @@ def epoch_knn_accuracy(model: VisionModel, data: VisionDataset, config: dict[str
 
 
 def train(
-    job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None = None, resume: bool = False
+    job: str,
+    config: dict[str, Any],
+    *,
+    run_dir: Path,
+    steps: int | None = None,
+    resume: bool = False,
+    given: Iterable[str] | None = None,
 ) -> None:
-    """Train an encoder with ``config['loss']`` on ``config['dataset']`` (see the module docstring)."""
+    """Train an encoder with ``config['loss']`` on ``config['dataset']`` (see the module docstring).
+
+    With ``resume``, the run continues under its saved config, changed only where ``config`` asks
+    for it at the keys of ``given`` (the keys the command line set; None: every key of ``config``)
+    and only within :data:`clrl.config.RESUMABLE_KEYS`; any other change is refused.
+    """
     check_config(config)
-    config = copy.deepcopy(config)
-    config["model"] = resolve_model_config(config)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    changed: dict[str, tuple[Any, Any]] = {}
+    if resume:
+        saved = load_checkpoint(checkpoint_path, job=job)
+        config, changed = resume_config(
+            job, saved.config, config, given, source=str(checkpoint_path), complete=with_model_resolved
+        )
+    config = with_model_resolved(config)
     seed_everything(config["seed"])
     set_threads(config["threads"])
     device = pick_device(config["device"])
@@ -234,26 +259,25 @@ def train(
         config["dataset"], data.sample_shape, config["augment"], keep_orientation=loss_class.needs_labels
     )
 
-    checkpoint_path = run_dir / CHECKPOINT_NAME
     step = 0
     saved_step = None  # the step of the newest finite checkpoint of this run: the one a stop names
     if resume:
-        saved = load_checkpoint(checkpoint_path, job=job, expected_config=config, match_sections=("model",))
-        for key in ("loss", "dataset", "seed", "ood_classes"):
-            if saved.config[key] != config[key]:
-                raise UserError(
-                    f"--resume: the run in {run_dir} used {key}={saved.config[key]!r}, not {config[key]!r}"
-                )
         parts.load(saved.state)
+        if "train.lr" in changed:  # the schedule scales the new base rate from here on
+            schedule.base_lrs = [train_cfg["lr"]] * len(optimizer.param_groups)
+            for group in optimizer.param_groups:
+                group["initial_lr"] = train_cfg["lr"]
+        # the rate of this step under the schedule as it is now (another length, another base rate)
+        for group, base_lr, rate in zip(
+            optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas, strict=True
+        ):
+            group["lr"] = base_lr * rate(schedule.last_epoch)
         step = saved_step = saved.step
         if step >= total_steps:
             done = f"{checkpoint_path} is already at step {step} of {total_steps}; nothing to do"
             distributed.print_main(done)
             return
-        distributed.print_main(f"resuming {run_dir} from step {step}")
-        changed = differences(saved.config, config)
-        if changed:
-            distributed.print_main(f"applied since the checkpoint: {', '.join(changed)}")
+        distributed.print_main(resuming_line(run_dir, step, changed))
     if distributed.is_distributed():
         distributed.seed_rank(config["seed"], step)  # each rank its own augmentations
     projection = distributed.wrap(Projection(model))  # what trains; model is what evaluates and saves

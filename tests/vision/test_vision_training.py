@@ -71,6 +71,31 @@ def test_resume_continues_to_the_same_step_count(tmp_path: Path) -> None:
         train("vision", other, run_dir=tmp_path, steps=9, resume=True)
 
 
+def test_resume_sets_a_new_learning_rate_under_the_schedule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config("vision", overrides=["loss=simclr", "dataset=digits", "train.epochs=1", *FAST])
+    train("vision", config, run_dir=tmp_path, steps=4)
+    rates = []
+    real_step = torch.optim.AdamW.step
+
+    def recording_step(self, closure=None):
+        rates.append(self.param_groups[0]["lr"])
+        return real_step(self, closure)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    config["train"]["lr"] = 1e-4
+    train("vision", config, run_dir=tmp_path, steps=8, resume=True)
+    assert "changed: train.lr 0.001 -> 0.0001" in capsys.readouterr().out
+    # the cosine schedule over the new length, from the new base rate
+    assert rates == pytest.approx([1e-4 * 0.5 * (1 + np.cos(np.pi * step / 8)) for step in range(4, 8)])
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="vision")
+    assert saved.config["train"]["lr"] == 1e-4 and saved.state["schedule"]["base_lrs"] == [1e-4]
+    config["train"]["weight_decay"] = 0.5
+    with pytest.raises(ConfigError, match=r"train\.weight_decay=0\.0001 \(given 0\.5\)"):
+        train("vision", config, run_dir=tmp_path, steps=9, resume=True)
+
+
 def test_evaluate_command_prints_every_metric_as_json(
     simclr_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
