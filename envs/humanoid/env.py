@@ -495,6 +495,34 @@ class HumanoidEnv(gym.Env):
         info = self._info(energy, terms, fell, base_height, step_command)
         return self._observation(), reward, fell, truncated, info
 
+    def set_state(
+        self, qpos: np.ndarray, qvel: np.ndarray, phase: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """Put the robot in MuJoCo state ``(qpos, qvel)`` (and the gait clock at global ``phase``) and
+        return its observation, the history filled with it as after a reset (with sensor noise).
+
+        For tests and tools that build a state by hand (the mirror-symmetry tests); the episode's
+        dynamics, terrain, command, previous action and step count stay as they were. A turn of the
+        base counts as turning (``heading_error``), and the heading mode's yaw-rate command follows it.
+        """
+        if not self._has_reset:
+            raise gym.error.ResetNeeded("call reset() before set_state()")
+        self.data.qpos[:] = qpos
+        self.data.qvel[:] = qvel
+        mujoco.mj_forward(self.model, self.data)
+        if phase is not None:
+            self.phase = float(phase)
+        yaw = self._yaw()
+        self.heading += wrap_angle(yaw - self._last_yaw)
+        self._last_yaw = yaw
+        if self.heading_mode:
+            self._steer()
+        self._gait.foot_xy[:] = self.data.geom_xpos[self.foot_geoms, :2]
+        base_height = self._sense()
+        self._observe(self.np_random, base_height)
+        self._frames[:-1] = self._frames[-1]
+        return self._observation()
+
     def render(self):
         if self.render_mode != "rgb_array":
             return None
