@@ -6,7 +6,9 @@ one addition per minibatch::
 
     loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss + aux_weight * aux_loss
 
-where ``aux_loss`` comes from :meth:`ContrastiveActorCriticPolicy.auxiliary_loss`.
+where ``aux_loss`` comes from :meth:`ContrastiveActorCriticPolicy.auxiliary_loss`, and, optionally,
+the mirror augmentation below (``tests/agents/test_ppo_upstream.py`` pins the SB3 release it
+follows; without both it is SB3's update weight for weight, ``tests/agents/test_ppo_objective.py``).
 
 With ``desired_kl`` set, the Adam step size adapts after every minibatch as in rsl_rl's PPO (the
 legged-locomotion trainer of legged_gym): divided by 1.5 when the minibatch's approximate KL
@@ -14,6 +16,14 @@ divergence from the rollout policy exceeds ``2 * desired_kl``, multiplied by 1.5
 below ``desired_kl / 2``, kept in [1e-5, 1e-2]. A fixed step size that suits the first updates
 overshoots later ones as the action noise shrinks (the KL of a Gaussian policy grows with the
 squared mean shift over the variance), and the clip then discards most of each minibatch.
+
+With a ``mirror`` (:class:`~clrl.agents.symmetry.MirrorAugmentation`, ``ppo.mirror_augmentation``)
+each minibatch is doubled with its left-right mirror image before the loss (Isaac Lab's symmetry
+augmentation): the policy, value and entropy terms are taken over both halves; the auxiliary loss
+stays on the rollout's own samples (its batch of negatives is the minibatch, as without it); the
+approximate KL that adapts the step size, stops an update (``target_kl``) and is logged as
+``train/approx_kl`` is the rollout half's, since the mirrored half's ratios measure how far the
+policy is from its own mirror image, logged as ``train/mirror_approx_kl``.
 
 Besides SB3's
 ``train/*`` scalars it logs ``losses/contrastive_loss`` and ``losses/contrastive_accuracy``
@@ -32,6 +42,7 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from clrl.agents.policy import ContrastiveActorCriticPolicy
+from clrl.agents.symmetry import MirrorAugmentation
 
 MIN_ADAPTIVE_LR, MAX_ADAPTIVE_LR = 1e-5, 1e-2
 
@@ -43,6 +54,8 @@ class LatentPPO(PPO):
         aux_weight: weight of the auxiliary loss in the minibatch loss (0 switches it off).
         desired_kl: target approximate KL per minibatch of the adaptive step size; None keeps
             SB3's ``learning_rate`` (schedule).
+        mirror: doubles each minibatch with its mirror image (None: no augmentation). Not saved
+            with the model: the trainer passes it again on resume, from its config.
         *args, **kwargs: as for :class:`stable_baselines3.PPO`; the policy must be a
             :class:`ContrastiveActorCriticPolicy`.
     """
@@ -50,13 +63,22 @@ class LatentPPO(PPO):
     policy: ContrastiveActorCriticPolicy
 
     def __init__(
-        self, *args: Any, aux_weight: float = 0.1, desired_kl: float | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        aux_weight: float = 0.1,
+        desired_kl: float | None = None,
+        mirror: MirrorAugmentation | None = None,
+        **kwargs: Any,
     ) -> None:
         if desired_kl is not None and desired_kl <= 0:
             raise ValueError(f"ppo.desired_kl must be positive (or null for a fixed step), got {desired_kl}")
         self.aux_weight = aux_weight
         self.desired_kl = desired_kl
+        self.mirror = mirror
         super().__init__(*args, **kwargs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "mirror"]
 
     def adapt_learning_rate(self, approx_kl: float) -> None:
         """rsl_rl's rule. The step size lives in the optimizer, so saving and resuming keep it."""
@@ -67,8 +89,11 @@ class LatentPPO(PPO):
                 group["lr"] = min(MAX_ADAPTIVE_LR, group["lr"] * 1.5)
 
     def train(self) -> None:
-        """One PPO update over the rollout buffer (SB3's algorithm) with the auxiliary term added."""
+        """One PPO update over the rollout buffer (SB3's algorithm) with the auxiliary term added and,
+        with a ``mirror``, each minibatch doubled by its mirror image."""
         self.policy.set_training_mode(True)
+        if self.mirror is not None:
+            self.mirror.set_normalizer(self.get_vec_normalize_env())
         if self.desired_kl is None:
             self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
@@ -78,12 +103,17 @@ class LatentPPO(PPO):
 
         entropy_losses, pg_losses, value_losses, clip_fractions = [], [], [], []
         approx_kl_divs: list[float] = []
+        mirror_kl_divs: list[float] = []
         aux_scalars: dict[str, list[float]] = defaultdict(list)
         loss = torch.zeros(())
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
             for rollout_data in self.rollout_buffer.get(self.batch_size):
+                rollout_size = len(rollout_data.actions)  # with a mirror: these first, then their images
+                rollout_observations = rollout_data.observations
+                if self.mirror is not None:
+                    rollout_data = self.mirror.augment(rollout_data)
                 values, log_prob, entropy = self.policy.evaluate_actions(
                     rollout_data.observations, rollout_data.actions
                 )
@@ -112,7 +142,7 @@ class LatentPPO(PPO):
                 entropy_losses.append(entropy_loss.item())
 
                 loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-                aux_loss, scalars = self.policy.auxiliary_loss(rollout_data.observations)
+                aux_loss, scalars = self.policy.auxiliary_loss(rollout_observations)
                 if aux_loss is not None and self.aux_weight > 0:
                     loss = loss + self.aux_weight * aux_loss
                 for name, value in scalars.items():
@@ -120,8 +150,11 @@ class LatentPPO(PPO):
 
                 with torch.no_grad():
                     log_ratio = log_prob - rollout_data.old_log_prob
-                    approx_kl_div = torch.mean((torch.exp(log_ratio) - 1) - log_ratio).item()
+                    kl_terms = (torch.exp(log_ratio) - 1) - log_ratio
+                    approx_kl_div = torch.mean(kl_terms[:rollout_size]).item()
                     approx_kl_divs.append(approx_kl_div)
+                    if self.mirror is not None:
+                        mirror_kl_divs.append(torch.mean(kl_terms[rollout_size:]).item())
                 if self.desired_kl is not None:
                     self.adapt_learning_rate(approx_kl_div)
                 if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
@@ -157,5 +190,7 @@ class LatentPPO(PPO):
             self.logger.record("train/learning_rate", self.policy.optimizer.param_groups[0]["lr"])
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
+        if mirror_kl_divs:
+            self.logger.record("train/mirror_approx_kl", float(np.mean(mirror_kl_divs)))
         for name, values_logged in aux_scalars.items():
             self.logger.record(f"losses/{name}", float(np.mean(values_logged)))

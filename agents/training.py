@@ -47,6 +47,7 @@ from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
 from clrl.agents.environment import make_env
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
+from clrl.agents.symmetry import MirrorAugmentation
 from clrl.checkpoint import CheckpointError
 from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, differences
 from clrl.envs.humanoid.env import check_env_config
@@ -173,6 +174,13 @@ def ppo_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def mirror_augmentation(config: dict[str, Any]) -> MirrorAugmentation | None:
+    """The left-right mirror of the env's observations and actions with ``ppo.mirror_augmentation``."""
+    if not config["ppo"]["mirror_augmentation"]:
+        return None
+    return MirrorAugmentation.for_humanoid(config["env"])
+
+
 def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
     """A fresh :class:`LatentPPO` from the ``ppo:`` and ``agent:`` sections."""
     try:
@@ -183,6 +191,7 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
             seed=seed,
             device=config["train"]["device"],
             verbose=0,
+            mirror=mirror_augmentation(config),
             **ppo_hyperparameters(config),
         )
     except ValueError as exc:  # bad latent mode, encoder, similarity ... from the policy
@@ -262,7 +271,11 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
             if checkpoint is not None:
                 # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
                 model = restore_model(
-                    checkpoint, venv, device=settings["device"], **ppo_hyperparameters(config)
+                    checkpoint,
+                    venv,
+                    device=settings["device"],
+                    mirror=mirror_augmentation(config),
+                    **ppo_hyperparameters(config),
                 )
             else:
                 model = build_model(config, venv, seed)

@@ -21,6 +21,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
+from clrl.agents.symmetry import MirrorAugmentation
+from clrl.envs.humanoid.symmetry import SignedPermutation
 
 HISTORY, FRAME, PRIVILEGED, ACTIONS = 2, 3, 4, 2
 CLIP = 0.2
@@ -204,3 +206,102 @@ def test_with_the_auxiliary_weight_at_zero_the_update_is_stable_baselines3s_ppo(
     for name, reference in model.policy.state_dict().items():
         torch.testing.assert_close(ours[name], reference, rtol=0, atol=0, msg=name)
     assert any(not torch.equal(ours[name], start[0][name]) for name in ours), "the update changed weights"
+
+
+#: A mirror of the blank spaces: the two history frames mirrored alike, the privileged vector and
+#: the actions permuted with sign flips (each map its own inverse, like the humanoid's).
+FRAME_MIRROR = SignedPermutation([1, 0, 2], [1.0, 1.0, -1.0])
+BLANK_MIRROR = {
+    "policy": FRAME_MIRROR.repeat(HISTORY),
+    "privileged": SignedPermutation([1, 0, 2, 3], [1.0, 1.0, 1.0, -1.0]),
+}
+ACTION_MIRROR = SignedPermutation([1, 0], [-1.0, -1.0])
+
+
+def mirrored_rollout(
+    samples: int, seed: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    observations, actions = batch(samples, seed=seed)
+    return observations, actions, rng.normal(size=samples), rng.uniform(-0.4, 0.4, samples)
+
+
+def test_the_mirror_augmented_update_is_ppo_on_the_rollout_and_its_mirror_image():
+    """Weight for weight: one augmented update on a rollout equals a plain update on the rollout
+    followed by its mirror image, whose samples carry the originals' advantages, returns, values and
+    old log-probabilities (clipped samples, a value loss and an entropy bonus included)."""
+    samples = 8
+    settings = {"ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5}
+    augmented = make_model(samples, mirror=MirrorAugmentation(BLANK_MIRROR, ACTION_MIRROR), **settings)
+    plain = make_model(2 * samples, **settings)
+    plain.policy.load_state_dict(augmented.policy.state_dict())
+    observations, actions, advantages, log_ratios = mirrored_rollout(samples, seed=3)
+    fill_buffer(augmented, observations, actions, advantages, log_ratios)
+    returns = np.random.default_rng(4).normal(size=(samples, 1)).astype(np.float32)
+    augmented.rollout_buffer.returns[:] = returns
+
+    both = {key: np.concatenate([value, BLANK_MIRROR[key](value)]) for key, value in observations.items()}
+    fill_buffer(
+        plain,
+        both,
+        np.concatenate([actions, ACTION_MIRROR(actions)]),
+        np.tile(advantages, 2),
+        0 * np.tile(log_ratios, 2),
+    )
+    # the mirrored half's old log-probabilities are the originals', not the policy's at the image
+    plain.rollout_buffer.log_probs[:] = np.tile(augmented.rollout_buffer.log_probs, (2, 1))
+    plain.rollout_buffer.returns[:] = np.tile(returns, (2, 1))
+    augmented.train()
+    plain.train()
+    for name, weights in plain.policy.state_dict().items():
+        torch.testing.assert_close(
+            augmented.policy.state_dict()[name], weights, rtol=1e-5, atol=1e-6, msg=name
+        )
+
+
+def test_the_mirror_augmented_loss_reaches_both_halves_of_the_minibatch():
+    """The minibatch the policy evaluates is the rollout's samples, then their mirror images, and
+    the loss's gradient reaches the log-probability and the value of every one of them."""
+    samples = 8
+    model = make_model(samples, mirror=MirrorAugmentation(BLANK_MIRROR, ACTION_MIRROR), vf_coef=0.5)
+    observations, actions, advantages, _ = mirrored_rollout(samples, seed=5)
+    fill_buffer(model, observations, actions, advantages, np.zeros(samples))
+    model.rollout_buffer.returns[:] = 1.0
+    seen = {}
+    evaluate_actions = model.policy.evaluate_actions
+
+    def spy(batch_observations, batch_actions):
+        values, log_prob, entropy = evaluate_actions(batch_observations, batch_actions)
+        values.retain_grad()
+        log_prob.retain_grad()
+        seen.update(observations=batch_observations, actions=batch_actions, values=values, log_prob=log_prob)
+        return values, log_prob, entropy
+
+    model.policy.evaluate_actions = spy
+    model.train()
+    first, second = seen["actions"][:samples], seen["actions"][samples:]
+    assert len(seen["actions"]) == 2 * samples
+    torch.testing.assert_close(second, torch.as_tensor(ACTION_MIRROR(first.numpy())))
+    for key, permutation in BLANK_MIRROR.items():
+        rows = seen["observations"][key]
+        torch.testing.assert_close(rows[samples:], torch.as_tensor(permutation(rows[:samples].numpy())))
+    for name in ("log_prob", "values"):
+        gradient = seen[name].grad.flatten()
+        assert torch.all(gradient[:samples] != 0) and torch.all(gradient[samples:] != 0), name
+
+
+def test_the_step_size_follows_the_kl_of_the_rollout_half_alone():
+    """A policy far from its mirror image: the mirrored half's ratios are far from 1 while the
+    rollout half's are 1. ``train/approx_kl`` (which adapts the step size) stays 0 at the first
+    minibatch; ``train/mirror_approx_kl`` shows the asymmetry."""
+    samples = 8
+    model = make_model(
+        samples, mirror=MirrorAugmentation(BLANK_MIRROR, ACTION_MIRROR), learning_rate=0.0, desired_kl=0.01
+    )
+    with torch.no_grad():
+        model.policy.action_net.bias[:] = torch.tensor([2.0, -1.0])  # no mirror-symmetric mean
+    observations, actions, advantages, _ = mirrored_rollout(samples, seed=6)
+    fill_buffer(model, observations, actions, advantages, np.zeros(samples))
+    model.train()
+    assert model.logger.name_to_value["train/approx_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert model.logger.name_to_value["train/mirror_approx_kl"] > 0.02  # 0.055 here
