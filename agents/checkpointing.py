@@ -27,7 +27,9 @@ from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import Checkpoint, CheckpointError, check_sections, load_checkpoint, save_checkpoint
 
 JOB = "humanoid"
-#: Config sections that fix observation and network shapes; resuming with others is refused.
+#: Config sections that fix observation and network shapes: :func:`read_agent` with an
+#: ``expected_config`` refuses a file whose sections differ (a resume refuses any change to what the
+#: run is through :func:`clrl.config.resume_config`).
 ARCHITECTURE_SECTIONS = ("env", "agent")
 #: ``env:`` keys added after humanoid checkpoints were shipped, with the value those runs had (the
 #: command keys: the yaw-rate mode, with no zeroing of slow commands; ``heading`` is unused there).
@@ -71,7 +73,7 @@ def read_agent(
     """Load and check a humanoid checkpoint file without building the model.
 
     Its ``env:`` section gains the keys added since it was written (:data:`ENV_KEYS_ADDED`), so a
-    checkpoint of an older release still evaluates and resumes under the current config.
+    checkpoint of an older release still evaluates and resumes as it trained.
     """
     checkpoint = load_checkpoint(path, job=JOB)
     if "sb3_zip" not in checkpoint.state:

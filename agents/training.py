@@ -9,9 +9,13 @@ process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecN
 * ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C or
   SIGTERM (never a non-finite one); each save is printed.
 
-``--steps N`` is the run's total number of environment steps; with ``--resume`` training continues
-from ``checkpoints/last.pt`` up to that total, under this config's ``ppo:`` and ``train:`` sections
-(it prints what changed), and TensorBoard forgets what a killed run logged after that checkpoint.
+``--steps N`` stands for ``train.steps``, the run's total number of environment steps. With
+``--resume`` training continues from ``checkpoints/last.pt`` up to that total under the run's saved
+config, as the puzzle and vision jobs do (:func:`clrl.config.resume_config`): the keys the command
+line sets are applied where a resumed run may change them (``ppo:``, the env count, processes,
+threads, device, checkpoint and video settings; :data:`clrl.config.JOB_RESUMABLE_KEYS`) and printed;
+any other change (``env:``, ``agent:``, ``seed`` ...) is refused with one line (exit code 2) before
+anything is written. TensorBoard forgets what a killed run logged after that checkpoint.
 ``train.init_from: F`` fine-tunes instead: a new run (steps from 0, a fresh optimizer) starts from
 F's weights, normalisation statistics and curriculum levels, under this config's ``env:`` section,
 which may differ from F's.
@@ -19,9 +23,11 @@ which may differ from F's.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +55,19 @@ from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.symmetry import MirrorAugmentation
 from clrl.checkpoint import CheckpointError
-from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, differences
+from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, resume_config
 from clrl.envs.humanoid.env import check_env_config
 from clrl.envs.humanoid.randomize import intervals
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.errors import ConfigError
-from clrl.runs import check_model_size, diverged, make_writer, saved_on_interrupt, seed_everything
+from clrl.runs import (
+    check_model_size,
+    diverged,
+    make_writer,
+    resuming_line,
+    saved_on_interrupt,
+    seed_everything,
+)
 
 ACTIVATIONS = {"elu": torch.nn.ELU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 CHECKPOINT_NAME = Path("checkpoints") / "last.pt"
@@ -211,21 +224,43 @@ def wrap_normalize(venv: VecEnv, config: dict[str, Any]) -> VecEnv:
     )
 
 
-def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None, resume: bool) -> None:
-    """Train the humanoid policy into ``run_dir`` (the ``train`` entry point of ``clrl.train``)."""
+def train(
+    job: str,
+    config: dict[str, Any],
+    *,
+    run_dir: Path,
+    steps: int | None,
+    resume: bool,
+    given: Iterable[str] | None = None,
+) -> None:
+    """Train the humanoid policy into ``run_dir`` (the ``train`` entry point of ``clrl.train``).
+
+    ``steps`` (``--steps``) stands for ``train.steps``, so the checkpoint records the run's length.
+    With ``resume``, the run continues under its saved config (completed for older files by
+    :func:`~clrl.agents.checkpointing.read_agent`), changed only where ``config`` asks for it at the
+    keys of ``given`` (the keys the command line set; None: every key of ``config``) and only within
+    :func:`clrl.config.resumable_keys`; any other change is refused.
+    """
     check_config(config)
-    settings = config["train"]
-    total_steps = int(steps if steps is not None else settings["steps"])
+    config = copy.deepcopy(config)
+    if steps is not None:
+        config["train"]["steps"] = steps
+        given = None if given is None else {*given, "train.steps"}
     checkpoint_path = run_dir / CHECKPOINT_NAME
     checkpoint = None
+    changed: dict[str, tuple[Any, Any]] = {}
     if resume:
         if not checkpoint_path.is_file():
             raise CheckpointError(f"--resume: no checkpoint at {checkpoint_path}")
-        checkpoint = read_agent(checkpoint_path, expected_config=config)
-        if checkpoint.step >= total_steps:
-            raise ConfigError(
-                f"--resume: the checkpoint is already at {checkpoint.step} steps; pass --steps above that"
-            )
+        checkpoint = read_agent(checkpoint_path)
+        config, changed = resume_config(job, checkpoint.config, config, given, source=str(checkpoint_path))
+        check_config(config)
+    settings = config["train"]
+    total_steps = int(settings["steps"])
+    if checkpoint is not None and checkpoint.step >= total_steps:
+        raise ConfigError(
+            f"--resume: the checkpoint is already at {checkpoint.step} steps; pass --steps above that"
+        )
     start = None
     if checkpoint is None and settings["init_from"] is not None:
         # the env may differ (that is what a fine-tune is for); the network may not
@@ -243,10 +278,7 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
     n_envs = int(settings["n_envs"])
     floors = push_floors(config)  # checked even when unused: a bad value fails now, not when switched on
     if checkpoint is not None:
-        print(f"resuming {run_dir} from step {checkpoint.step}", flush=True)
-        changed = differences(checkpoint.config, config)
-        if changed:
-            print(f"applied since the checkpoint: {', '.join(changed)}", flush=True)
+        print(resuming_line(run_dir, checkpoint.step, changed), flush=True)
     else:
         origin = f" from the weights of {settings['init_from']}" if start is not None else ""
         print(f"training humanoid into {run_dir}{origin}", flush=True)
@@ -269,7 +301,8 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
         # `kill PID` of a background run saves first, like Ctrl-C (nohup'd jobs may ignore SIGINT)
         with saved_on_interrupt(save):
             if checkpoint is not None:
-                # the run's own ppo: section applies (a longer rollout, another clip ...), not the saved one
+                # the resumed config's ppo: section applies (a longer rollout, another clip ...), not
+                # the hyperparameters in the saved model
                 model = restore_model(
                     checkpoint,
                     venv,
@@ -277,6 +310,11 @@ def train(job: str, config: dict[str, Any], *, run_dir: Path, steps: int | None,
                     mirror=mirror_augmentation(config),
                     **ppo_hyperparameters(config),
                 )
+                if "ppo.learning_rate" in changed:
+                    # SB3's schedule holds the new rate already; the optimizer still holds the saved
+                    # step size (with ppo.desired_kl: the adapted one), which the new rate replaces
+                    for group in model.policy.optimizer.param_groups:
+                        group["lr"] = float(config["ppo"]["learning_rate"])
             else:
                 model = build_model(config, venv, seed)
                 if start is not None:

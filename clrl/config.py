@@ -25,6 +25,7 @@ __all__ = [
     "ADAM_LEARNING_RATE",
     "AT_LEAST_ONE",
     "POSITIVE",
+    "JOB_RESUMABLE_KEYS",
     "RESUMABLE_KEYS",
     "Bound",
     "ConfigError",
@@ -33,6 +34,7 @@ __all__ = [
     "load_config",
     "given_keys",
     "read_yaml",
+    "resumable_keys",
     "resume_config",
     "with_added_keys",
 ]
@@ -101,20 +103,11 @@ def fill_missing(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:
             fill_missing(config[key], value)
 
 
-def differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
-    """``key (saved X, given Y)`` for every dotted key whose value differs between two configs."""
-    saved_flat, given_flat = flatten(saved), flatten(given)
-    return [
-        f"{key} (saved {saved_flat.get(key)!r}, given {given_flat.get(key)!r})"
-        for key in sorted(set(saved_flat) | set(given_flat))
-        if saved_flat.get(key) != given_flat.get(key)
-    ]
-
-
 #: What a resumed run may change (``--resume`` with ``key=value``, ``--steps`` or ``--config F``): how
 #: far it trains, how often it logs, evaluates, saves and records video, and its learning rate (set
-#: on the loaded optimizer). Each job has some of these keys; every other key is what the run is
-#: (its model, data, loss, seed ...), and :func:`resume_config` refuses a change to it.
+#: on the loaded optimizer). Each job has some of these keys, and :data:`JOB_RESUMABLE_KEYS` adds a
+#: job's own; every other key is what the run is (its model, data, loss, seed ...), and
+#: :func:`resume_config` refuses a change to it.
 RESUMABLE_KEYS = (
     "train.steps",
     "train.epochs",
@@ -124,6 +117,34 @@ RESUMABLE_KEYS = (
     "train.checkpoint_every",
     "train.video_every",
 )
+#: What a job's resumed run may change besides :data:`RESUMABLE_KEYS` (``section.*``: every key of
+#: the section). The humanoid's PPO settings (a longer rollout, another clip or step size), how many
+#: envs it steps, in which processes and threads and on which device, and its videos: what the run
+#: is (its env, network, seed and curriculum) stays fixed. ``eval:`` is read by ``clrl.evaluate``
+#: from its own command line, never from a checkpoint, so a resume may carry another.
+JOB_RESUMABLE_KEYS = {
+    "humanoid": (
+        "ppo.*",
+        "train.n_envs",
+        "train.vec_env",
+        "train.device",
+        "train.torch_threads",
+        "train.update_threads",
+        "train.video_seconds",
+        "train.video_frame_skip",
+        "eval.*",
+    ),
+}
+
+
+def resumable_keys(job: str) -> tuple[str, ...]:
+    """The keys (and ``section.*`` patterns) a resumed run of ``job`` may change."""
+    return RESUMABLE_KEYS + JOB_RESUMABLE_KEYS.get(job, ())
+
+
+def matches(key: str, pattern: str) -> bool:
+    """Whether dotted ``key`` is ``pattern`` or, for ``section.*``, a key of that section."""
+    return key == pattern or (pattern.endswith(".*") and key.startswith(pattern[:-1]))
 
 
 def given_keys(path: str | Path | None, overrides: Iterable[str]) -> set[str]:
@@ -146,13 +167,14 @@ def resume_config(
     """The config a resumed run trains under, and what changed: ``{key: (saved, new)}``.
 
     ``saved``: the checkpoint's config, completed by :func:`with_added_keys` (a key added since is
-    at its default, never a change). ``config``: the config asked for; ``given``: the dotted keys of
-    it that the user set (None: all of them, as when a caller passes a whole config). Those keys
-    are laid over the saved config; ``complete``, the job's own completion of a config (the vision
-    job sizes its ``auto`` model), is applied to the result before it is compared, as it was to the
-    saved one. A key of :data:`RESUMABLE_KEYS` may change; a change to any other is refused with
-    one line naming each (:class:`ConfigError`, exit code 2), before the job builds or writes
-    anything. ``source``: the checkpoint, named in that line.
+    at its default, never a change; a job's own completion of older files, like the humanoid's
+    :data:`~clrl.agents.checkpointing.ENV_KEYS_ADDED`, comes first). ``config``: the config asked
+    for; ``given``: the dotted keys of it that the user set (None: all of them, as when a caller
+    passes a whole config). Those keys are laid over the saved config; ``complete``, the job's own
+    completion of a config (the vision job sizes its ``auto`` model), is applied to the result
+    before it is compared, as it was to the saved one. A key of :func:`resumable_keys` may change;
+    a change to any other is refused with one line naming each (:class:`ConfigError`, exit code 2),
+    before the job builds or writes anything. ``source``: the checkpoint, named in that line.
     """
     resumed = with_added_keys(job, saved)
     asked = flatten(config)
@@ -164,10 +186,11 @@ def resume_config(
         wanted = complete(wanted)
     before, after = flatten(resumed), flatten(wanted)
     changed = {key: (before.get(key), value) for key, value in after.items() if value != before.get(key)}
-    refused = [key for key in changed if key not in RESUMABLE_KEYS]
+    patterns = resumable_keys(job)
+    refused = [key for key in changed if not any(matches(key, pattern) for pattern in patterns)]
     if refused:
         kept = ", ".join(f"{key}={changed[key][0]!r} (given {changed[key][1]!r})" for key in refused)
-        allowed = ", ".join(key for key in RESUMABLE_KEYS if key in before)
+        allowed = ", ".join(p for p in patterns if any(matches(key, p) for key in before))
         raise ConfigError(
             f"--resume: {source} was trained with {kept}; a resumed run may change only {allowed}; "
             "train a new run (another --run-dir) to change the rest"

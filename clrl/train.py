@@ -1,15 +1,15 @@
 """``python -m clrl.train JOB [--config F] [--steps N] [--run-dir DIR] [--resume] [key=value ...]``.
 
 Each job lives in its own module, which provides
-``train(job, config, *, run_dir, steps, resume) -> None``. ``--steps`` counts optimizer steps for
+``train(job, config, *, run_dir, steps, resume, given) -> None``. ``--steps`` counts optimizer steps for
 the puzzles and vision, environment steps for the humanoid.
 
 ``--resume`` continues the run in ``--run-dir`` (default: the newest in ``runs/JOB``) under the
 config it saved. The keys this command line sets (``key=value``, ``--steps``, the keys of
 ``--config F``) may change how far it trains, how often it logs, evaluates, saves and records
-video, and its learning rate (:data:`clrl.config.RESUMABLE_KEYS`); it prints what changed. A change
-to any other key is refused with one line and exit code 2. (The humanoid, for now, resumes under
-this command line's ``ppo:`` and ``train:`` sections: see :mod:`clrl.agents.training`.)
+video, and its learning rate (:data:`clrl.config.RESUMABLE_KEYS`; the humanoid also its ``ppo:``
+section, env count, processes, threads and device: :data:`clrl.config.JOB_RESUMABLE_KEYS`); it
+prints what changed. A change to any other key is refused with one line and exit code 2.
 
 ``torchrun --nproc_per_node N -m clrl.train cube|sokoban|vision ...`` trains one model on N
 processes (several machines with ``--nnodes``): see :mod:`clrl.distributed`. The humanoid trains in
@@ -38,10 +38,6 @@ TRAINERS = {
 }
 #: The jobs ``torchrun`` can spread over several processes.
 DATA_PARALLEL = ("cube", "sokoban", "vision")
-#: The jobs whose ``train`` takes ``given``, the config keys the command line set: with ``--resume``
-#: it applies those (where :data:`clrl.config.RESUMABLE_KEYS` allows) to the run's saved config.
-#: The humanoid's still resumes under this command line's whole config.
-APPLIES_GIVEN_KEYS = ("cube", "sokoban", "vision")
 
 
 def build_parser() -> OneLineParser:
@@ -77,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             given = args.run_dir if args.run_dir is not None or not args.resume else latest_run_dir(args.job)
             run_dir = make_run_dir(args.job, given)
         run_dir = distributed.from_main(run_dir)
-        keys = {"given": given_keys(args.config, args.overrides)} if args.job in APPLIES_GIVEN_KEYS else {}
-        module.train(args.job, config, run_dir=run_dir, steps=args.steps, resume=args.resume, **keys)
+        # with --resume, the keys the command line set are laid over the run's saved config
+        asked = given_keys(args.config, args.overrides)
+        module.train(args.job, config, run_dir=run_dir, steps=args.steps, resume=args.resume, given=asked)
     return 0
 
 

@@ -79,3 +79,22 @@ def test_resume_applies_what_may_change_and_refuses_the_rest():
     with pytest.raises(ConfigError, match=r"c\.pt was trained with model\.width=32 \(given 512\)") as refused:
         resume_config("cube", saved, asked, {"train.log_every", "model.width"}, source="c.pt")
     assert "train.lr" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_humanoid_may_also_change_its_ppo_section_and_env_count_on_resume():
+    saved = load_config("humanoid", overrides=["ppo.n_epochs=2"])
+    asked = load_config("humanoid", overrides=["ppo.clip_range=0.1", "train.n_envs=4"])
+    resumed, changed = resume_config(
+        "humanoid", saved, asked, {"ppo.clip_range", "train.n_envs"}, source="h.pt"
+    )
+    assert changed == {"ppo.clip_range": (0.2, 0.1), "train.n_envs": (32, 4)}
+    assert resumed["ppo"]["n_epochs"] == 2, "a key the command line did not set stays the saved one"
+    other_env = load_config("humanoid", overrides=["env.action_clip=1.5"])
+    with pytest.raises(ConfigError, match=r"env\.action_clip=2\.0 \(given 1\.5\)") as refused:
+        resume_config("humanoid", saved, other_env, None, source="h.pt")
+    assert (
+        "may change only train.steps, train.checkpoint_every, train.video_every, ppo.*, train.n_envs"
+        in str(refused.value)
+    )
+    with pytest.raises(ConfigError, match=r"train\.n_envs"):  # the cube has no such key of its own
+        resume_config("cube", {"train": {"n_envs": 1}}, {"train": {"n_envs": 2}}, source="c.pt")

@@ -435,8 +435,8 @@ def test_humanoid_prints_its_start_saves_and_resume(
     assert f"training humanoid into {tmp_path}" in out and f"saved step 32 to {checkpoint}" in out
     assert run_command(train_main, [*argv, "--steps", "64", "--resume", "ppo.clip_range=0.1"]) == 0
     out = capsys.readouterr().out
-    assert f"resuming {tmp_path} from step 32" in out
-    assert "ppo.clip_range (saved 0.2, given 0.1)" in out
+    assert f"resuming {tmp_path} from step 32; changed: " in out
+    assert "ppo.clip_range 0.2 -> 0.1" in out and "train.steps 32 -> 64" in out
     assert f"saved step 64 to {checkpoint}" in out
 
 

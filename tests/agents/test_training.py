@@ -192,24 +192,55 @@ def test_resume_continues_to_the_new_total(
     assert steps and min(steps) > tiny_steps  # the step counter continued
 
 
-def test_resume_refuses_another_architecture(
-    tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int, tmp_path: Path
+def test_resume_without_overrides_is_the_saved_run(
+    tiny_run: Path, tiny_steps: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A resume that repeats none of the run's overrides (``ppo.n_epochs=2``, two in-process envs,
+    0.4 s episodes ...) trains on under them, not under the YAML defaults; ``--steps`` is
+    ``train.steps``, so the checkpoint records the run's new length."""
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
-    with pytest.raises(CheckpointError, match="different 'agent' config"):
-        train_main(
-            [
-                "humanoid",
-                "--steps",
-                "512",
-                "--run-dir",
-                str(run_dir),
-                "--resume",
-                *tiny_overrides,
-                "agent.latent_dim=8",
-            ]
-        )
+    before = read_agent(run_dir / CHECKPOINT_NAME)
+    assert before.config["train"]["steps"] == tiny_steps and before.config["ppo"]["n_epochs"] == 2
+    argv = ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume"]
+    assert run_command(train_main, argv) == 0
+    changed = f"train.steps {tiny_steps} -> {tiny_steps + 64}"
+    assert f"resuming {run_dir} from step {tiny_steps}; changed: {changed}\n" in capsys.readouterr().out
+    after = read_agent(run_dir / CHECKPOINT_NAME)
+    assert after.step == tiny_steps + 64
+    before.config["train"]["steps"] = tiny_steps + 64
+    assert after.config == before.config
+    assert restore_model(after, None).n_epochs == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "refused"),
+    [
+        ("agent.latent_dim=8", "agent.latent_dim=32 (given 8)"),
+        ("env.action_clip=1.5", "env.action_clip=2.0 (given 1.5)"),
+        ("seed=3", "seed=0 (given 3)"),
+    ],
+)
+def test_resume_refuses_another_env_network_or_seed_before_writing(
+    override: str,
+    refused: str,
+    tiny_run: Path,
+    tiny_steps: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the run is may not change on resume: one line names the key (exit code 2, a config
+    error), the keys that may change are not named as refused, and the run dir stays as it was."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    files = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    argv = ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume"]
+    assert run_command(train_main, [*argv, "ppo.n_epochs=1", "train.n_envs=4", override]) == 2
+    error = capsys.readouterr().err.strip()
+    assert refused in error and "Traceback" not in error and len(error.splitlines()) == 1
+    named = error.split("may change only")[0]
+    assert "ppo.n_epochs" not in named and "train.n_envs" not in named
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == files
 
 
 def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
@@ -285,7 +316,7 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
     torch.save(payload, older)
     as_trained = ["env.action_clip=1.0", "env.command.mode=yaw_rate", "env.command.min_lin_vel=0.0"]
     config = load_config("humanoid", overrides=[*tiny_overrides, *as_trained])
-    env = read_agent(older, expected_config=config).config["env"]  # so a resume accepts it
+    env = read_agent(older, expected_config=config).config["env"]  # as a resume and evaluation read it
     assert (env["action_clip"], env["rewards"]["hip_roll_yaw"]) == (1.0, 0.0)
     assert (env["command"]["mode"], env["command"]["min_lin_vel"]) == ("yaw_rate", 0.0)
     assert not make_env(env).unwrapped.heading_mode
@@ -299,13 +330,13 @@ class TrainingStarted(Exception):
     """Raised at the start of training, once the resumed model has been recorded."""
 
 
-def test_the_shipped_policy_resumes_under_the_committed_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_shipped_policy_resumes_as_it_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--resume`` from the shipped file (docs/humanoid.md) with the committed env: and agent: (only
-    train: and ppo: made small, and the command mode the file trained under, which reads as
-    ``yaw_rate`` from a file that predates the key) starts training from its weights, step count and
-    curriculum levels."""
+    """``--resume`` from the shipped file (docs/humanoid.md), with only train: and ppo: made small,
+    starts training from its weights, step count and curriculum levels under its own env: and
+    agent:, keys added since included (its command mode reads as ``yaw_rate``, from a file that
+    predates the key): nothing on the command line asks for another env, so none is refused."""
     shipped = read_agent(default_checkpoint())
     run_dir = tmp_path / "run"
     (run_dir / CHECKPOINT_NAME).parent.mkdir(parents=True)
@@ -314,12 +345,11 @@ def test_the_shipped_policy_resumes_under_the_committed_config(
 
     def record(self: CurriculumCallback) -> None:
         started.update(model=self.model, terrain_levels=self.terrain_levels.copy())
+        started.update(heading_mode=self.model.env.get_attr("heading_mode"))
         raise TrainingStarted
 
     monkeypatch.setattr(CurriculumCallback, "_on_training_start", record)
     small = [
-        "env.command.mode=yaw_rate",
-        "env.command.min_lin_vel=0.0",
         "train.n_envs=2",
         "train.vec_env=dummy",
         "train.video_every=0",
@@ -331,12 +361,42 @@ def test_the_shipped_policy_resumes_under_the_committed_config(
             ["humanoid", "--steps", str(shipped.step + 64), "--run-dir", str(run_dir), "--resume", *small]
         )
     assert started["model"].num_timesteps == shipped.step
+    resuming = capsys.readouterr().out.splitlines()[0]
+    changed = [change.split()[0] for change in resuming.split("; changed: ")[1].split(", ")]
+    assert "train.n_envs" in changed and all(key.startswith(("train.", "ppo.")) for key in changed), resuming
+    assert started["heading_mode"] == [False, False], "it resumes on the yaw rates it trained on"
     np.testing.assert_array_equal(
         started["terrain_levels"],
         np.repeat(shipped.state["terrain_levels"][:2, None].numpy(), len(TERRAIN_TYPES), axis=1),
     )
     for name, weights in restore_model(shipped, None).policy.state_dict().items():
         torch.testing.assert_close(started["model"].policy.state_dict()[name], weights, rtol=0, atol=0)
+
+
+def test_resume_keeps_the_adapted_step_size_or_sets_a_new_one(
+    tiny_run: Path, tiny_steps: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``ppo.desired_kl`` the step size lives in the optimizer state: a resume carries on with
+    the adapted one, and ``ppo.learning_rate=X`` replaces it (and SB3's schedule) with X."""
+    saved = restore_model(read_agent(tiny_run / CHECKPOINT_NAME), None)
+    adapted = saved.policy.optimizer.param_groups[0]["lr"]
+    started: dict = {}
+
+    def record(self: CurriculumCallback) -> None:
+        rates = [group["lr"] for group in self.model.policy.optimizer.param_groups]
+        started.update(rates=rates, schedule=self.model.lr_schedule(1.0))
+        raise TrainingStarted
+
+    monkeypatch.setattr(CurriculumCallback, "_on_training_start", record)
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    argv = ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume"]
+    with pytest.raises(TrainingStarted):
+        train_main(argv)
+    assert started["rates"] == [adapted] and adapted != pytest.approx(started["schedule"])
+    with pytest.raises(TrainingStarted):
+        train_main([*argv, "ppo.learning_rate=5e-4"])
+    assert started == {"rates": [5e-4], "schedule": 5e-4}
 
 
 def test_ctrl_c_saves_a_checkpoint_first(
