@@ -51,7 +51,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         metavar="P",
-        help="float32 or bfloat16: number format of the learned distance's forward pass (default: config)",
+        help="auto, float32 or bfloat16: number format of the learned distance (default: config, auto)",
     )
     parser.add_argument(
         "--checkpoint",

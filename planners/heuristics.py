@@ -14,8 +14,22 @@ import torch
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.losses.similarity import pairwise_similarity
 
-#: Number formats the learned distance can be computed in.
-PRECISIONS = ("float32", "bfloat16")
+#: Number formats the learned distance can be computed in; ``auto`` picks :func:`native_precision`.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_precision(device: torch.device | str = "cpu") -> str:
+    """``bfloat16`` where the device computes it natively (a CUDA GPU with bf16, a CPU with AVX-512
+    BF16 or AMX), else ``float32``: emulated bfloat16 is slower than float32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    try:
+        # oneDNN's own check of the CPU's bf16 instructions (the one torch's CPU autocast relies on)
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bfloat16" if native else "float32"
 
 
 class LatentDistance:
@@ -27,7 +41,7 @@ class LatentDistance:
     with the player anywhere); the nearest counts. States are scored in chunks of ``batch_size``
     under ``torch.inference_mode``; ``precision="bfloat16"`` runs the encoder under bfloat16
     autocast (about twice as fast on CPUs with AVX-512 BF16, at a small cost in ordering near-ties)
-    and compares the latents in float32.
+    and compares the latents in float32; ``"auto"`` does so where the device has native bfloat16.
     """
 
     def __init__(
@@ -47,6 +61,9 @@ class LatentDistance:
         self.similarity = similarity
         self.device = torch.device(device)
         self.batch_size = batch_size
+        if precision == "auto":
+            precision = native_precision(self.device)
+        self.precision = precision
         self.autocast = precision == "bfloat16"
         self.goal_latents = self.embed(goals)
 

@@ -9,6 +9,7 @@ from clrl.crtr.model import LearnedModel
 from clrl.envs.cube.trajectories import random_walk_trajectories
 from clrl.errors import ConfigError
 from clrl.planners import LatentDistance
+from clrl.planners.heuristics import native_precision
 from clrl.solve import main as solve_main
 
 
@@ -27,7 +28,7 @@ def test_bfloat16_scores_track_float32(tiny_checkpoint):
 
 
 def test_unknown_precision_is_refused(tiny_checkpoint, capsys):
-    with pytest.raises(ConfigError, match="precision must be one of float32, bfloat16"):
+    with pytest.raises(ConfigError, match="precision must be one of auto, float32, bfloat16"):
         LearnedModel.load("cube", tiny_checkpoint, "fp8")
     with pytest.raises(ValueError, match="precision"):
         LatentDistance(torch.nn.Identity(), torch.as_tensor, np.zeros((1, 3)), "dot", precision="half")
@@ -42,3 +43,10 @@ def test_solve_in_bfloat16_solves_a_short_scramble(tiny_checkpoint, capsys):
     args += ["--planner", "beam", "--beam-width", "2000", "--goal-radius", "0", "--precision", "bfloat16"]
     assert run_command(solve_main, args) == 0
     assert "solution:" in capsys.readouterr().out
+
+
+def test_auto_picks_a_precision_the_device_has(tiny_checkpoint):
+    chosen = native_precision("cpu")
+    assert chosen in ("float32", "bfloat16")
+    heuristic = LearnedModel.load("cube", tiny_checkpoint, "auto").heuristic(np.zeros((1, 54), np.uint8))
+    assert heuristic.precision == chosen
