@@ -19,7 +19,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -32,7 +32,19 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
+from clrl.errors import UserError
+
 CLOSE_TIMEOUT_SECONDS = 60.0
+
+
+class WorkerFailure(NamedTuple):
+    """What a worker sends instead of an answer when its envs raise: the error, as one line."""
+
+    message: str
+
+
+class EnvWorkerError(UserError):
+    """An env in a worker process raised; the message names the worker and the env's own error."""
 
 
 def stack_observations(observations: Sequence[Any], space: spaces.Space) -> VecEnvObs:
@@ -50,10 +62,24 @@ def concatenate_observations(blocks: Sequence[VecEnvObs], space: spaces.Space) -
 
 
 def _worker(remote: Any, parent_remote: Any, env_fns: CloudpickleWrapper) -> None:
-    """Serve one block of envs: each command applies to all of them or to the listed local indices."""
+    """Serve one block of envs; an env's exception goes to the main process as a
+    :class:`WorkerFailure` (the real error, not a broken pipe), and the worker stops."""
+    parent_remote.close()
+    try:
+        _serve(remote, env_fns)
+    except Exception as exc:  # any env error: reported to the main process, which raises it
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        try:
+            remote.send(WorkerFailure(message))
+        except (BrokenPipeError, EOFError, OSError):
+            pass  # the main process is gone already
+        remote.close()
+
+
+def _serve(remote: Any, env_fns: CloudpickleWrapper) -> None:
+    """Each command applies to all of the worker's envs or to the listed local indices."""
     from stable_baselines3.common.env_util import is_wrapped
 
-    parent_remote.close()
     envs = [env_fn() for env_fn in env_fns.var]
     space = envs[0].observation_space
     while True:
@@ -163,8 +189,13 @@ class BatchedSubprocVecEnv(VecEnv):
         # messages each worker has not answered yet: close() must drain them, even after a Ctrl-C
         # that struck between a send and its recv, before the workers can hear "close"
         self.unanswered = [0] * n_workers
+        self.failed: set[int] = set()  # workers that reported an error and stopped
         self._send(0, ("get_spaces", None))
-        observation_space, action_space = self._receive(0)
+        try:
+            observation_space, action_space = self._receive(0)
+        except EnvWorkerError:
+            self.close()  # the other workers are waiting for commands: stop them
+            raise
         super().__init__(n_envs, observation_space, action_space)
 
     def _send(self, worker: int, message: tuple[str, Any]) -> None:
@@ -172,8 +203,17 @@ class BatchedSubprocVecEnv(VecEnv):
         self.remotes[worker].send(message)
 
     def _receive(self, worker: int) -> Any:
-        answer = self.remotes[worker].recv()
+        try:
+            answer = self.remotes[worker].recv()
+        except EOFError:
+            self.processes[worker].join(timeout=5)
+            code = self.processes[worker].exitcode
+            raise EnvWorkerError(f"env worker {worker} exited unexpectedly (exit code {code})") from None
         self.unanswered[worker] -= 1
+        if isinstance(answer, WorkerFailure):
+            self.unanswered[worker] = 0  # a failed worker answers nothing more
+            self.failed.add(worker)
+            raise EnvWorkerError(f"env worker {worker} failed: {answer.message}")
         return answer
 
     def _receive_all(self) -> list[Any]:
@@ -220,10 +260,14 @@ class BatchedSubprocVecEnv(VecEnv):
                 if not remote.poll(CLOSE_TIMEOUT_SECONDS):
                     break
                 remote.recv()
-        for remote in self.remotes:
-            remote.send(("close", None))
+        for worker, remote in enumerate(self.remotes):
+            if worker not in self.failed:
+                try:
+                    remote.send(("close", None))
+                except (BrokenPipeError, OSError):
+                    pass  # that worker is gone
         for process in self.processes:
-            process.join()
+            process.join(timeout=CLOSE_TIMEOUT_SECONDS)
         for remote in self.remotes:
             remote.close()
         self.closed = True
