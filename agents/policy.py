@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
@@ -161,14 +162,20 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
         return self.privileged_encoder(observations["privileged"])
 
     def forward(self, observations: dict[str, Tensor]) -> Tensor:
+        return self.features_and_latent(observations)[0]
+
+    def features_and_latent(self, observations: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """The features (see :meth:`forward`) and the ``z`` inside them (``None`` in proprio mode), so
+        the PPO update can reuse ``z`` for the auxiliary loss instead of encoding the history twice."""
         policy = observations["policy"]
+        latent = None
         if self.latent == "proprio":
             actor = policy
         else:
-            newest_frame = policy[:, -self.frame_size :]
-            actor = torch.cat([newest_frame, self.latent_z(observations)], dim=1)
+            latent = self.latent_z(observations)
+            actor = torch.cat([policy[:, -self.frame_size :], latent], dim=1)
         critic = torch.cat([policy, observations["privileged"]], dim=1)
-        return torch.cat([actor, critic], dim=1)
+        return torch.cat([actor, critic], dim=1), latent
 
 
 class AsymmetricMlpExtractor(nn.Module):
@@ -256,19 +263,37 @@ class ContrastiveActorCriticPolicy(ActorCriticPolicy):
     def latent_mode(self) -> str:
         return self.features_extractor.latent
 
-    def auxiliary_loss(self, observations: dict[str, Tensor]) -> tuple[Tensor | None, dict[str, float]]:
+    def evaluate_actions_and_latent(
+        self, obs: dict[str, Tensor], actions: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """SB3's :meth:`evaluate_actions` (values, log-probabilities, entropy) and the history latent
+        ``z`` it computed on the way (``None`` in proprio mode), for :meth:`auxiliary_loss`."""
+        preprocessed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+        features, latent = self.features_extractor.features_and_latent(preprocessed)
+        latent_pi, latent_vf = self.mlp_extractor(features)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        log_prob = distribution.log_prob(actions)
+        return self.value_net(latent_vf), log_prob, distribution.entropy(), latent
+
+    def auxiliary_loss(
+        self, observations: dict[str, Tensor], latent: Tensor | None = None
+    ) -> tuple[Tensor | None, dict[str, float]]:
         """The latent's auxiliary loss on a minibatch and its scalars to log.
 
         ``contrastive``: InfoNCE between ``z`` and ``z*`` of the same sample, the other samples of
         the minibatch acting as negatives; logs ``contrastive_loss`` and ``contrastive_accuracy``.
         ``regression``: MSE of a linear head on ``z`` against the (normalised) privileged vector.
         ``latent`` and ``proprio``: no loss (``None``).
+
+        ``latent``: ``z`` of these observations when the caller has it already (the PPO update takes
+        it from :meth:`evaluate_actions_and_latent`, saving a second pass through the history
+        encoder); ``None`` encodes the history here.
         """
         extractor = self.features_extractor
         if extractor.latent == "contrastive":
             observations = self._preprocess(observations)
             logits = info_nce_logits(
-                extractor.latent_z(observations),
+                extractor.latent_z(observations) if latent is None else latent,
                 extractor.privileged_latent(observations),
                 temperature=self.aux_temperature,
                 similarity=self.aux_similarity,
@@ -281,7 +306,9 @@ class ContrastiveActorCriticPolicy(ActorCriticPolicy):
         if extractor.latent == "regression":
             assert extractor.regression_head is not None
             observations = self._preprocess(observations)
-            prediction = extractor.regression_head(extractor.latent_z(observations))
+            prediction = extractor.regression_head(
+                extractor.latent_z(observations) if latent is None else latent
+            )
             loss = torch.nn.functional.mse_loss(prediction, observations["privileged"])
             return loss, {"regression_loss": loss.item()}
         return None, {}

@@ -117,7 +117,8 @@ class LatentPPO(PPO):
                 rollout_observations = rollout_data.observations
                 if self.mirror is not None:
                     rollout_data = self.mirror.augment(rollout_data)
-                values, log_prob, entropy = self.policy.evaluate_actions(
+                # z of the history comes back too: the auxiliary loss reuses it (one encoder pass)
+                values, log_prob, entropy, latent = self.policy.evaluate_actions_and_latent(
                     rollout_data.observations, rollout_data.actions
                 )
                 values = values.flatten()
@@ -145,7 +146,9 @@ class LatentPPO(PPO):
                 entropy_losses.append(entropy_loss.item())
 
                 loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-                aux_loss, scalars = self.policy.auxiliary_loss(rollout_observations)
+                aux_loss, scalars = self.policy.auxiliary_loss(
+                    rollout_observations, None if latent is None else latent[:rollout_size]
+                )
                 if aux_loss is not None and self.aux_weight > 0:
                     loss = loss + self.aux_weight * aux_loss
                 for name, value in scalars.items():

@@ -113,6 +113,44 @@ def test_latent_head_reads_the_newest_frame_and_z() -> None:
     )
 
 
+@pytest.mark.parametrize("latent", LATENT_MODES)
+def test_evaluate_actions_and_latent_is_sb3s_evaluation_and_the_history_latent(latent: str) -> None:
+    policy = make_policy(latent)
+    obs, actions = observations(batch=6), torch.randn(6, ACTIONS, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        *ours, z = policy.evaluate_actions_and_latent(obs, actions)
+        for mine, reference in zip(ours, policy.evaluate_actions(obs, actions), strict=True):
+            torch.testing.assert_close(mine, reference, rtol=0, atol=0)
+        if latent == "proprio":
+            assert z is None
+        else:
+            torch.testing.assert_close(z, policy.features_extractor.latent_z(obs), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("latent", ["contrastive", "regression"])
+def test_the_auxiliary_loss_on_a_given_latent_has_the_gradients_of_encoding_it_again(latent: str) -> None:
+    """The PPO update hands the auxiliary loss the ``z`` its evaluation computed: the loss's
+    gradients, summed with the PPO terms', equal those of a second pass through the history
+    encoder to rounding (the sums run in another order)."""
+    policy = make_policy(latent)
+    obs, actions = (
+        observations(batch=64),
+        torch.randn(64, ACTIONS, generator=torch.Generator().manual_seed(4)),
+    )
+
+    def gradients(reuse: bool) -> dict[str, torch.Tensor]:
+        policy.zero_grad()
+        values, log_prob, entropy, z = policy.evaluate_actions_and_latent(obs, actions)
+        aux, _ = policy.auxiliary_loss(obs, z if reuse else None)
+        (values.sum() + log_prob.sum() + entropy.sum() + aux).backward()
+        return {name: p.grad.clone() for name, p in policy.named_parameters() if p.grad is not None}
+
+    reused, encoded_again = gradients(True), gradients(False)
+    assert reused.keys() == encoded_again.keys()
+    for name, gradient in encoded_again.items():
+        torch.testing.assert_close(reused[name], gradient, rtol=1e-5, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize("latent", ["latent", "proprio"])
 def test_baselines_without_auxiliary_loss(latent: str) -> None:
     policy = make_policy(latent)

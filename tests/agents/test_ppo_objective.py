@@ -208,6 +208,26 @@ def test_with_the_auxiliary_weight_at_zero_the_update_is_stable_baselines3s_ppo(
     assert any(not torch.equal(ours[name], start[0][name]) for name in ours), "the update changed weights"
 
 
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_update_encodes_each_minibatchs_history_once(mirror: bool):
+    """The auxiliary loss reuses the ``z`` of the PPO terms' evaluation (with a mirror: of the rollout
+    half) instead of running the history encoder a second time."""
+    samples = 16
+    augmentation = MirrorAugmentation(BLANK_MIRROR, ACTION_MIRROR) if mirror else None
+    model = make_model(
+        samples, latent="contrastive", aux_weight=1.0, batch_size=8, n_epochs=2, mirror=augmentation
+    )
+    observations, actions = batch(samples)
+    fill_buffer(model, observations, actions, np.ones(samples), np.zeros(samples))
+    encoded = []
+    model.policy.features_extractor.history_encoder.register_forward_hook(
+        lambda module, inputs, output: encoded.append(len(output))
+    )
+    model.train()
+    assert encoded == [16 if mirror else 8] * 4  # 2 epochs x 2 minibatches, one pass each
+    assert model.logger.name_to_value["losses/contrastive_loss"] > 0
+
+
 #: A mirror of the blank spaces: the two history frames mirrored alike, the privileged vector and
 #: the actions permuted with sign flips (each map its own inverse, like the humanoid's).
 FRAME_MIRROR = SignedPermutation([1, 0, 2], [1.0, 1.0, -1.0])
@@ -268,16 +288,16 @@ def test_the_mirror_augmented_loss_reaches_both_halves_of_the_minibatch():
     fill_buffer(model, observations, actions, advantages, np.zeros(samples))
     model.rollout_buffer.returns[:] = 1.0
     seen = {}
-    evaluate_actions = model.policy.evaluate_actions
+    evaluate_actions = model.policy.evaluate_actions_and_latent
 
     def spy(batch_observations, batch_actions):
-        values, log_prob, entropy = evaluate_actions(batch_observations, batch_actions)
+        values, log_prob, entropy, latent = evaluate_actions(batch_observations, batch_actions)
         values.retain_grad()
         log_prob.retain_grad()
         seen.update(observations=batch_observations, actions=batch_actions, values=values, log_prob=log_prob)
-        return values, log_prob, entropy
+        return values, log_prob, entropy, latent
 
-    model.policy.evaluate_actions = spy
+    model.policy.evaluate_actions_and_latent = spy
     model.train()
     first, second = seen["actions"][:samples], seen["actions"][samples:]
     assert len(seen["actions"]) == 2 * samples
