@@ -256,6 +256,32 @@ def test_rgb_array_render_headless():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.parametrize("robot", ["g1", "berkeley_humanoid"])
+def test_an_env_without_render_mode_leaves_out_the_meshes_and_steps_the_same(robot):
+    """Unrendered envs (training workers) build the model without visual meshes, for memory and
+    build time; the masses, the physics and everything the env returns stay the same to the bit."""
+    config = copy.deepcopy(ENV)
+    config["robot"] = robot
+    plain, drawn = HumanoidEnv(config), HumanoidEnv(config, render_mode="rgb_array")
+    assert plain.model.nmesh == 0 < drawn.model.nmesh
+    for name in ("body_mass", "body_inertia", "body_ipos", "body_iquat", "dof_armature", "dof_damping"):
+        np.testing.assert_array_equal(getattr(plain.model, name), getattr(drawn.model, name), err_msg=name)
+    actions = np.random.default_rng(7).uniform(-0.5, 0.5, (80, *plain.action_space.shape)).astype(np.float32)
+    got, expected = plain.reset(seed=7), drawn.reset(seed=7)
+    for action in actions:
+        for key in got[0]:
+            np.testing.assert_array_equal(got[0][key], expected[0][key], err_msg=key)
+        got, expected = plain.step(action), drawn.step(action)
+        assert got[1:4] == expected[1:4]  # reward, terminated, truncated
+        assert (
+            got[4]["reward_terms"] == expected[4]["reward_terms"]
+            and got[4]["energy"] == expected[4]["energy"]
+        )
+        if got[2] or got[3]:
+            got, expected = plain.reset(), drawn.reset()
+    np.testing.assert_array_equal(plain.data.qpos, drawn.data.qpos)
+
+
 def test_pushes_follow_the_configured_interval_force_and_duration():
     config = nominal_config()
     config["randomization"].update(push_interval=[0.5, 0.5], push_force=[60.0, 60.0], push_seconds=0.2)
