@@ -8,20 +8,37 @@ ratios compare like with like on a shared machine. Besides wall-clock rates the 
 per CPU-second of the processes doing the work (the SubprocVecEnv workers and the main process),
 which a busy machine disturbs much less.
 
+A second table times PPO training itself (``python -m clrl.train humanoid``'s code path, the shipped
+config): each row is one training run in its own process tree
+(``benchmarks/humanoid_training_rounds.py``), and the rows take turns, ``--training-steps``
+environment steps (whole rollouts and their updates) per turn, the others asleep meanwhile. With
+``--baseline REF`` the first row runs the code of git commit ``REF`` (checked out into a temporary
+folder), so a change is measured side by side with the code before it. Rows of config variants
+(``--variants``, of ``TRAINING_VARIANTS``) follow; each gives CPU milliseconds per env step in the
+env workers, in the trainer's rollout loop (policy, VecEnv wrappers, callbacks) and in its PPO
+update.
+
     python benchmarks/humanoid_throughput.py [--steps 2000] [--workers 2] [--repeats 3]
+        [--only env|training] [--training-steps 4096] [--baseline REF] [--variants a,b]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import platform
 import shlex
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 import mujoco
@@ -135,6 +152,157 @@ def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: in
     return Case(what, workers, "control steps/s", run, cpu=cpu, close=vec.close)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+#: Training rows that may follow the shipped config's (``--variants``): name -> (what, config overrides).
+#: Each training row holds its own envs: ~1.5 GB with 32 (~4.5 GB with visual meshes, before 67bc506).
+TRAINING_VARIANTS = {
+    "update_threads_1": ("one thread in the PPO update (train.update_threads=1)", ["train.update_threads=1"]),
+    "n_envs_64": (
+        "64 envs x 32-step rollouts (train.n_envs=64 ppo.n_steps=32)",
+        ["train.n_envs=64", "ppo.n_steps=32"],
+    ),
+    "n_epochs_3": ("3 epochs per update (ppo.n_epochs=3)", ["ppo.n_epochs=3"]),
+    "n_envs_64_n_epochs_3": (
+        "64 envs x 32-step rollouts, 3 epochs per update",
+        ["train.n_envs=64", "ppo.n_steps=32", "ppo.n_epochs=3"],
+    ),
+}
+#: setuptools' package-dir mapping (pyproject.toml): what a plain checkout needs to import as ``clrl``
+PACKAGE_DIRS = {"envs": "envs", "agents": "agents", "planners": "planners", "configs": "configs"}
+
+
+def checkout(ref: str, into: Path) -> Path:
+    """Commit ``ref`` of this repository extracted into ``into``, importable as ``clrl`` with
+    ``PYTHONPATH=into`` (the sub-packages linked where setuptools' package-dir mapping puts them)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    for name, folder in PACKAGE_DIRS.items():
+        (into / "clrl" / name).symlink_to(into / folder, target_is_directory=True)
+    return into
+
+
+@dataclass
+class TrainingCase:
+    """One training run (``humanoid_training_rounds.py``) in its own process tree; ``time_once`` lets
+    it train one round and keeps the round's figures."""
+
+    what: str
+    process: subprocess.Popen
+    tree: Path
+    log: Path
+    rounds: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, what: str, overrides: list[str], steps: int, log: Path, tree: Path = ROOT) -> TrainingCase:
+        environment = dict(os.environ)
+        if tree != ROOT:  # this tree is the installed one; another must come first on the path
+            environment["PYTHONPATH"] = str(tree)
+        command = [sys.executable, str(ROOT / "benchmarks/humanoid_training_rounds.py"), f"--steps={steps}"]
+        process = subprocess.Popen(
+            [*command, *overrides],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+            cwd=tree,
+            env=environment,
+        )
+        return cls(what, process, tree, log)
+
+    def wait_ready(self) -> None:
+        line = self.process.stdout.readline().split()
+        if not line or line[0] != "ready":
+            tail = self.log.read_text()[-3000:]
+            raise RuntimeError(f"training row {self.what!r} did not start; the end of its log:\n{tail}")
+        if Path(line[1]).resolve() != self.tree.resolve():
+            raise RuntimeError(f"training row {self.what!r} ran the code in {line[1]}, not {self.tree}")
+
+    def time_once(self) -> None:
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        self.rounds.append(json.loads(self.process.stdout.readline()))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.write("stop\n")
+            self.process.stdin.flush()
+            self.process.wait(timeout=120)
+
+    def round_rates(self) -> tuple[list[float], list[float]]:
+        """Per round: wall-clock steps/s and steps per CPU-second (trainer and env workers)."""
+        wall = [r["steps"] / r["wall"] for r in self.rounds]
+        cpu = [r["steps"] / (r["rollout_cpu"] + r["update_cpu"] + r["workers_cpu"]) for r in self.rounds]
+        return wall, cpu
+
+    def ratios(self, reference: TrainingCase) -> tuple[float, float]:
+        """Median over rounds of this row's rate over ``reference``'s in the same round (wall, CPU):
+        each round's rows ran within seconds of each other, so slow swings of a shared machine's
+        load cancel."""
+        mine, theirs = self.round_rates(), reference.round_rates()
+        return tuple(  # type: ignore[return-value]
+            statistics.median(a / b for a, b in zip(ours, reference_rates, strict=True))
+            for ours, reference_rates in zip(mine, theirs, strict=True)
+        )
+
+    def split(self) -> str:
+        """Median CPU ms per env step: env workers, trainer's rollout loop, trainer's update."""
+        parts = []
+        for key in ("workers_cpu", "rollout_cpu", "update_cpu"):
+            per_step = sorted(1000 * r[key] / r["steps"] for r in self.rounds)
+            parts.append(f"{per_step[len(per_step) // 2]:.3f}")
+        return " / ".join(parts)
+
+
+def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
+    """Time PPO training rows in turns; the Markdown lines of their table."""
+    rows: list[tuple[str, list[str], Path]] = []
+    if args.baseline:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.baseline],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        tree = checkout(args.baseline, scratch / "baseline")
+        rows.append((f"shipped config, the code of {commit} (before)", [], tree))
+    rows.append(("shipped config, this tree", [], ROOT))
+    for name in args.variants:
+        what, overrides = TRAINING_VARIANTS[name]
+        rows.append((f"this tree, {what}", overrides, ROOT))
+    cases = [
+        TrainingCase.start(what, overrides, args.training_steps, scratch / f"training_{i}.log", tree)
+        for i, (what, overrides, tree) in enumerate(rows)
+    ]
+    try:
+        for case in cases:
+            case.wait_ready()
+        for _ in range(args.repeats):
+            for case in cases:
+                case.time_once()
+    finally:
+        for case in cases:
+            case.close()
+    loads = [r["load"] for case in cases for r in case.rounds]
+    lines = [
+        f"- training: {args.training_steps} env steps per round, {args.repeats} rounds; rates: the best "
+        "round; ratios: the median over rounds of the ratio to the first row in the same round; "
+        f"load average {min(loads):.1f}-{max(loads):.1f} during the rounds",
+        "",
+        "| PPO training | wall-clock rate | per CPU-second | vs first row (wall, CPU) "
+        "| CPU ms per env step: env workers / rollout loop / update |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        wall, cpu = (max(rates) for rates in case.round_rates())
+        wall_ratio, cpu_ratio = case.ratios(cases[0])
+        lines.append(
+            f"| {case.what} | {wall:,.0f} | {cpu:,.0f} "
+            f"| {wall_ratio:.2f}x, {cpu_ratio:.2f}x | {case.split()} |"
+        )
+    return lines
+
+
 def make_humanoid(robot: str, terrain: str) -> Callable[[], gym.Env]:
     return lambda: HumanoidEnv(env_config(robot, terrain))
 
@@ -152,15 +320,9 @@ def machine() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000, help="control steps per timing")
-    parser.add_argument("--physics-steps", type=int, default=5000, help="mj_step calls per physics timing")
-    parser.add_argument("--workers", type=int, default=2, help="SubprocVecEnv worker processes")
-    parser.add_argument("--repeats", type=int, default=3, help="timing rounds (the best of each row is kept)")
-    args = parser.parse_args(argv)
+def env_table(args: argparse.Namespace) -> list[str]:
+    """Time the physics and environment rows in turns; the Markdown lines of their table."""
     steps, workers, physics_steps = args.steps, args.workers, args.physics_steps
-    load_at_start = machine()
 
     scene = locomotion_assets().parents[2] / "mujoco_menagerie/unitree_g1/scene.xml"
     menagerie = mujoco.MjModel.from_xml_path(str(scene))
@@ -223,21 +385,57 @@ def main(argv: list[str] | None = None) -> None:
     reference = next(case for case in cases if case.what == "gymnasium Humanoid-v5")
     reference_wall, reference_cpu = max(reference.wall_rates), max(reference.cpu_rates)
     v5_ms = make_gymnasium_humanoid().unwrapped.dt * 1000
-    print(f"- machine: {load_at_start}")
-    print(f"- command: `{shlex.join(['python', *sys.argv])}`")
-    print(
-        f"- control step: 20 ms simulated for clrl/Humanoid-v0 (5 physics steps of 4 ms), {v5_ms:g} ms for v5"
-    )
-    print("- per CPU-second: steps divided by the CPU time of the main process and the workers")
-    print()
-    print("| what | processes | wall-clock rate | per CPU-second | unit | vs Humanoid-v5 (wall, CPU) |")
-    print("|---|---:|---:|---:|---|---:|")
+    lines = [
+        "- control step: 20 ms simulated for clrl/Humanoid-v0 (5 physics steps of 4 ms), "
+        f"{v5_ms:g} ms for v5",
+        "",
+        "| what | processes | wall-clock rate | per CPU-second | unit | vs Humanoid-v5 (wall, CPU) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
     for case in cases:
         wall, cpu = max(case.wall_rates), max(case.cpu_rates)
         ratio = (
             f"{wall / reference_wall:.2f}x, {cpu / reference_cpu:.2f}x" if case.unit != "mj_step/s" else ""
         )
-        print(f"| {case.what} | {case.processes} | {wall:,.0f} | {cpu:,.0f} | {case.unit} | {ratio} |")
+        lines.append(f"| {case.what} | {case.processes} | {wall:,.0f} | {cpu:,.0f} | {case.unit} | {ratio} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000, help="control steps per timing")
+    parser.add_argument("--physics-steps", type=int, default=5000, help="mj_step calls per physics timing")
+    parser.add_argument("--workers", type=int, default=2, help="SubprocVecEnv worker processes")
+    parser.add_argument("--repeats", type=int, default=3, help="timing rounds (the best of each row is kept)")
+    parser.add_argument("--only", choices=("env", "training"), help="time only these rows (default: both)")
+    parser.add_argument("--training-steps", type=int, default=4096, help="env steps per training round")
+    parser.add_argument(
+        "--baseline", help="git ref whose code runs as the first training row (the code before)"
+    )
+    parser.add_argument(
+        "--variants",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=["update_threads_1", "n_epochs_3"],
+        help=f"training variant rows, comma-separated: {', '.join(TRAINING_VARIANTS)} (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.variants) - set(TRAINING_VARIANTS)
+    if unknown:
+        parser.error(
+            f"unknown --variants {', '.join(sorted(unknown))}; known: {', '.join(TRAINING_VARIANTS)}"
+        )
+    print(f"- machine: {machine()}")
+    print(f"- command: `{shlex.join(['python', *sys.argv])}`")
+    print("- per CPU-second: steps divided by the CPU time of the main process and the workers")
+    if args.only != "training":
+        print("\n".join(env_table(args)))
+        print()
+    if args.only != "env":
+        scratch = Path(tempfile.mkdtemp(prefix="humanoid_throughput_"))
+        try:
+            print("\n".join(training_table(args, scratch)))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
