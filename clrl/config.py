@@ -104,14 +104,15 @@ def fill_missing(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:
 
 
 #: What a resumed run may change (``--resume`` with ``key=value``, ``--steps`` or ``--config F``): how
-#: far it trains, how often it logs, evaluates, saves and records video, and its learning rate (set
-#: on the loaded optimizer). Each job has some of these keys, and :data:`JOB_RESUMABLE_KEYS` adds a
-#: job's own; every other key is what the run is (its model, data, loss, seed ...), and
-#: :func:`resume_config` refuses a change to it.
+#: far it trains, how often it logs, evaluates, saves and records video, its learning rate (set on
+#: the loaded optimizer) and the number format its encoder computes in. Each job has some of these
+#: keys, and :data:`JOB_RESUMABLE_KEYS` adds a job's own; every other key is what the run is (its
+#: model, data, loss, seed ...), and :func:`resume_config` refuses a change to it.
 RESUMABLE_KEYS = (
     "train.steps",
     "train.epochs",
     "train.lr",
+    "train.precision",
     "train.log_every",
     "train.eval_every",
     "train.checkpoint_every",

@@ -13,23 +13,7 @@ import torch
 
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.losses.similarity import pairwise_similarity
-
-#: Number formats the learned distance can be computed in; ``auto`` picks :func:`native_precision`.
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-def native_precision(device: torch.device | str = "cpu") -> str:
-    """``bfloat16`` where the device computes it natively (a CUDA GPU with bf16, a CPU with AVX-512
-    BF16 or AMX), else ``float32``: emulated bfloat16 is slower than float32."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
-    try:
-        # oneDNN's own check of the CPU's bf16 instructions (the one torch's CPU autocast relies on)
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native = False
-    return "bfloat16" if native else "float32"
+from clrl.precision import resolve_precision
 
 
 class LatentDistance:
@@ -54,17 +38,13 @@ class LatentDistance:
         batch_size: int = 8192,
         precision: str = "float32",
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.encoder = encoder.eval().to(device)
         self.featurize = featurize
         self.similarity = similarity
         self.device = torch.device(device)
         self.batch_size = batch_size
-        if precision == "auto":
-            precision = native_precision(self.device)
-        self.precision = precision
-        self.autocast = precision == "bfloat16"
+        self.precision = resolve_precision(precision, self.device)
+        self.autocast = self.precision == "bfloat16"
         self.goal_latents = self.embed(goals)
 
     @torch.inference_mode()

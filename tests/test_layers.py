@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Source folders and the package each is installed as (pyproject's package-dir).
 PACKAGES = {"clrl": "clrl", "envs": "clrl.envs", "agents": "clrl.agents", "planners": "clrl.planners"}
 #: What the lower layers may import from clrl besides themselves: shared leaves, not jobs.
-SHARED = ("clrl.errors", "clrl.config", "clrl.configs", "clrl.checkpoint", "clrl.losses")
+SHARED = ("clrl.errors", "clrl.config", "clrl.configs", "clrl.checkpoint", "clrl.losses", "clrl.precision")
 LAYERS = {
     "clrl.envs": ("clrl.envs",) + SHARED,
     "clrl.planners": ("clrl.planners", "clrl.envs") + SHARED,

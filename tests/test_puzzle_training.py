@@ -10,6 +10,7 @@ from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
 from clrl.data.cube import CubeTask
 from clrl.errors import UserError
+from clrl.precision import AutocastForward
 
 
 def tiny_cube_config(**train_overrides):
@@ -93,6 +94,8 @@ def test_bad_config_values_are_rejected(tmp_path):
         config["loss"][key] = value
         with pytest.raises(UserError, match=message):
             train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+    with pytest.raises(UserError, match="train.precision must be one of auto, float32, bfloat16, got 'fp8'"):
+        train("cube", tiny_cube_config(precision="fp8"), run_dir=tmp_path, steps=1, resume=False)
     config = tiny_cube_config()
     config["loss"]["similarity"], config["model"]["latent_dim"] = "neg_iqe", 12
     with pytest.raises(UserError, match="multiple of 8"):
@@ -119,3 +122,36 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         train("cube", config, run_dir=tmp_path, steps=200, resume=False)
     saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="cube")
     assert all(torch.isfinite(value).all() for value in saved.state["encoder"].values())
+
+
+def test_autocast_forward_computes_in_bfloat16_and_returns_float32():
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
+    x = torch.randn(16, 32)
+    exact = AutocastForward(encoder, "float32")(x)
+    fast = AutocastForward(encoder, "bfloat16")(x)
+    assert fast.dtype == torch.float32
+    assert 0 < (fast - exact).abs().max() < 0.02 * exact.abs().max(), "bfloat16 keeps ~3 significant digits"
+    fast.pow(2).sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in encoder.parameters())
+    # the wrapper owns no weights of its own: the encoder's state dict is what a checkpoint saves
+    assert AutocastForward(encoder, "bfloat16").state_dict().keys() == {
+        f"module.{key}" for key in encoder.state_dict()
+    }
+
+
+def test_a_bfloat16_run_saves_float32_weights_near_the_float32_run(tmp_path):
+    saved = {}
+    for precision in ("float32", "bfloat16"):
+        run_dir = tmp_path / precision
+        train("cube", tiny_cube_config(precision=precision), run_dir=run_dir, steps=20, resume=False)
+        saved[precision] = load_checkpoint(run_dir / CHECKPOINT_NAME, job="cube").state["encoder"]
+    for key, exact in saved["float32"].items():
+        fast = saved["bfloat16"][key]
+        assert fast.dtype == torch.float32
+        # the same batches and seed: 20 Adam steps of at most lr = 1e-3 each apart at most
+        assert (fast - exact).abs().max() < 20 * 1e-3, key
+    assert any(not torch.equal(saved["bfloat16"][k], v) for k, v in saved["float32"].items())
+    # a resumed run may change how it computes (not what it is)
+    train("cube", tiny_cube_config(precision="float32"), run_dir=tmp_path / "bfloat16", steps=30, resume=True)
+    assert load_checkpoint(tmp_path / "bfloat16" / CHECKPOINT_NAME, job="cube").step == 30

@@ -23,7 +23,7 @@ from clrl.data.tasks import HeldOut, PuzzleTask
 from clrl.encoders import build_encoder
 from clrl.errors import ConfigError, UserError
 from clrl.planners import LatentDistance
-from clrl.planners.heuristics import PRECISIONS
+from clrl.precision import PRECISIONS
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TASKS = {"cube": CubeTask, "sokoban": SokobanTask}
@@ -95,7 +95,7 @@ class LearnedModel:
     encoder: torch.nn.Module
     config: dict[str, Any]
     moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
-    precision: str = "float32"  # of the encoder's forward pass when planning (planners.heuristics.PRECISIONS)
+    precision: str = "float32"  # of the encoder's forward pass when planning (clrl.precision.PRECISIONS)
 
     @classmethod
     def load(cls, job: str, checkpoint: Path | None, precision: str = "float32") -> LearnedModel:

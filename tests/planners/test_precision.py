@@ -9,7 +9,7 @@ from clrl.crtr.model import LearnedModel
 from clrl.envs.cube.trajectories import random_walk_trajectories
 from clrl.errors import ConfigError
 from clrl.planners import LatentDistance
-from clrl.planners.heuristics import native_precision
+from clrl.precision import native_precision
 from clrl.solve import main as solve_main
 
 
