@@ -156,7 +156,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Training rows that may follow the shipped config's (``--variants``): name -> (what, config overrides).
 #: Each training row holds its own envs: ~1.5 GB with 32 (~4.5 GB with visual meshes, before 67bc506).
 TRAINING_VARIANTS = {
-    "update_threads_1": ("one thread in the PPO update (train.update_threads=1)", ["train.update_threads=1"]),
+    "update_threads_0": (
+        "the PPO update on every core (train.update_threads=0, the default before c0bbe5c)",
+        ["train.update_threads=0"],
+    ),
     "n_envs_64": (
         "64 envs x 32-step rollouts (train.n_envs=64 ppo.n_steps=32)",
         ["train.n_envs=64", "ppo.n_steps=32"],
@@ -415,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--variants",
         type=lambda text: [name for name in text.split(",") if name],
-        default=["update_threads_1", "n_epochs_3"],
+        default=["update_threads_0", "n_envs_64", "n_epochs_3"],
         help=f"training variant rows, comma-separated: {', '.join(TRAINING_VARIANTS)} (default: %(default)s)",
     )
     args = parser.parse_args(argv)
