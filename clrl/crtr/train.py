@@ -403,11 +403,9 @@ def evaluate_encoder(
         for start in puzzles
     ]
     solved = [r for r in results if r.solved]
-    metrics = {
-        "spearman": float(correlation),
-        "greedy_solve_rate": len(solved) / len(results),
-        "greedy_solution_length": float(np.mean([r.length for r in solved])) if solved else float("nan"),
-    }
+    metrics = {"spearman": float(correlation), "greedy_solve_rate": len(solved) / len(results)}
+    if solved:  # a mean over no solutions is no number: TensorBoard shows the curve where it has one
+        metrics["greedy_solution_length"] = float(np.mean([r.length for r in solved]))
     if reach_suite:
         metrics |= {f"nearer_child_rate_d{distance}": rate for distance, rate in rates.items()}
     return metrics, rollout_strip(task, puzzles[0], results[0].actions[:7])
