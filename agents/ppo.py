@@ -64,6 +64,8 @@ class LatentPPO(PPO):
     """
 
     policy: ContrastiveActorCriticPolicy
+    #: Adam's step and the gradient clip as multi-tensor (foreach) kernels (the same weights, less CPU)
+    multi_tensor_kernels = True
 
     def __init__(
         self,
@@ -95,6 +97,12 @@ class LatentPPO(PPO):
         """One PPO update over the rollout buffer (SB3's algorithm) with the auxiliary term added and,
         with a ``mirror``, each minibatch doubled by its mirror image."""
         self.policy.set_training_mode(True)
+        # Adam's step and the gradient clip as multi-tensor (foreach) kernels: on the CPU torch picks
+        # one kernel launch per parameter tensor (~20 here) each minibatch; the foreach kernels give
+        # the same weights to the bit (test_ppo_objective) for ~2% less update CPU (the shipped
+        # config). Set on every update: a resumed optimizer brings back its saved setting.
+        for group in self.policy.optimizer.param_groups:
+            group["foreach"] = self.multi_tensor_kernels
         if self.mirror is not None:
             self.mirror.set_normalizer(self.get_vec_normalize_env())
         if self.desired_kl is None:
@@ -171,7 +179,9 @@ class LatentPPO(PPO):
 
                 self.policy.optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(
+                    self.policy.parameters(), self.max_grad_norm, foreach=self.multi_tensor_kernels
+                )
                 self.policy.optimizer.step()
 
             self._n_updates += 1
