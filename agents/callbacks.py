@@ -14,7 +14,9 @@ All scalars go through SB3's logger (one TensorBoard event stream with SB3's ``t
   the mean over the training envs of the curriculum's level for each terrain type that has a
   difficulty (all but flat), and ``curriculum/push_level`` with the push curriculum;
 * ``charts/SPS``: environment steps per second of wall time, training included;
-* ``videos/rollout``: a few seconds of the deterministic policy, tracking camera.
+* ``videos/rollout_<terrain type>`` (``rollout_flat``, ``rollout_stairs_up``, ``rollout_slope_up``):
+  a few seconds of the deterministic policy on one terrain type, tracking camera, at the start,
+  periodically and at the end of training (:class:`RolloutVideoCallback`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -265,6 +267,10 @@ class CurriculumCallback(BaseCallback):
         if self.push_floors is not None:
             self.logger.record("curriculum/push_level", float(self.push_levels.mean()))
 
+    def level(self, kind: str) -> int:
+        """The training envs' mean level of terrain type ``kind``, rounded (what a video shows)."""
+        return round(float(self.terrain_levels[:, TERRAIN_COLUMNS[kind]].mean()))
+
     def _send_terrain(self, index: int, kind: str | None) -> None:
         """The level of ``kind`` (``None``: of every type, all equal) to env ``index``."""
         level = int(self.terrain_levels[index, TERRAIN_COLUMNS[kind] if kind is not None else 0])
@@ -285,37 +291,66 @@ def starting_levels(levels: np.ndarray | None, shape: tuple[int, ...], what: str
     return levels
 
 
+def video_slot(step: int, every_steps: int) -> int:
+    """The place in the terrain cycle of a start or end video at env step ``step``:
+    ``ceil(step / every_steps)``, the place of the next periodic video (the one at ``m * every_steps``
+    has place ``m``), so a run's end video shows the terrain its last periodic one did not."""
+    return -(-step // every_steps)
+
+
 class RolloutVideoCallback(BaseCallback):
-    """Every ``every_steps`` env steps, renders the deterministic policy for ``seconds`` into TensorBoard.
+    """Renders the deterministic policy for ``seconds`` into TensorBoard, one terrain type per video.
+
+    A video at the start of training (before the first rollout), one every ``every_steps`` env
+    steps and one at the normal end of training (unless a periodic one was just logged at that
+    step), each written at once under ``videos/rollout_<terrain type>`` at the step it shows.
+
+    The videos cycle through ``terrains``: video place ``k`` shows ``terrains[k % len(terrains)]``.
+    Places follow the step count, so a resumed run carries on the cycle without saving it: the
+    periodic video at ``m * every_steps`` has place ``m``; a start or end video at step ``s`` has
+    :func:`video_slot` (0 at a fresh start), and a resumed run's start video the place after it, so
+    a run's end video and its resumption at the same step show different terrains.
 
     Args:
-        make_render_env: builds one env with ``render_mode="rgb_array"`` (called once, lazily).
-        every_steps: environment steps between videos.
+        make_render_env: builds, for a terrain type, one env with ``render_mode="rgb_array"`` that
+            shows only that type (called once per type, lazily).
+        every_steps: environment steps between periodic videos.
         seconds: length of each video in simulated seconds.
         control_dt: seconds per control step (to turn ``seconds`` into steps).
         frame_skip: render every ``frame_skip``-th control step (software rendering is slow).
+        terrains: the terrain types to cycle through (``train.video_terrains``).
+        terrain_level: the curriculum's level of a terrain type now, set on the render env before
+            each video; ``None``: the render env keeps its ``env.terrain.initial_level``.
     """
 
     def __init__(
         self,
-        make_render_env: Callable[[], Any],
+        make_render_env: Callable[[str], Any],
         every_steps: int,
         seconds: float,
         control_dt: float,
         frame_skip: int = 2,
+        terrains: Sequence[str] = ("flat",),
+        terrain_level: Callable[[str], int] | None = None,
     ) -> None:
         super().__init__()
+        if not terrains:
+            raise ValueError("need at least one terrain type for the videos")
         self.make_render_env = make_render_env
         self.every_steps = every_steps
         self.control_steps = max(1, round(seconds / control_dt))
         self.frame_skip = frame_skip
         self.fps = max(1, round(1.0 / (control_dt * frame_skip)))
+        self.terrains = tuple(terrains)
+        self.terrain_level = terrain_level
         self.next_video_step = every_steps
-        self.render_env: Any = None
+        self.last_video_step: int | None = None
+        self.render_envs: dict[str, Any] = {}
 
     def _on_training_start(self) -> None:
-        while self.next_video_step <= self.num_timesteps:
-            self.next_video_step += self.every_steps
+        self.next_video_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        start = self.num_timesteps
+        self.log_video(video_slot(start, self.every_steps) + (start > 0))
 
     def _on_step(self) -> bool:
         return True
@@ -323,23 +358,40 @@ class RolloutVideoCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         if self.num_timesteps < self.next_video_step:
             return
-        while self.next_video_step <= self.num_timesteps:
-            self.next_video_step += self.every_steps
-        frames = self.record()
-        if len(frames):
-            video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
-            self.logger.record("videos/rollout", Video(video, fps=self.fps), exclude=NOT_FOR_TEXT_LOGS)
-
-    def record(self) -> list[np.ndarray]:
-        """Frames of one deterministic rollout (stops early if the robot falls)."""
-        if self.render_env is None:
-            self.render_env = self.make_render_env()
-        return render_rollout(self.model, self.render_env, self.control_steps, self.frame_skip)
+        self.next_video_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.log_video(self.num_timesteps // self.every_steps)
 
     def _on_training_end(self) -> None:
-        if self.render_env is not None:
-            self.render_env.close()
-            self.render_env = None
+        try:
+            if self.last_video_step != self.num_timesteps:
+                self.log_video(video_slot(self.num_timesteps, self.every_steps))
+        finally:
+            for env in self.render_envs.values():
+                env.close()
+            self.render_envs.clear()
+
+    def log_video(self, place: int) -> None:
+        """Render the terrain of cycle place ``place`` and write it to TensorBoard at this step."""
+        terrain = self.terrains[place % len(self.terrains)]
+        frames = self.record(terrain)
+        self.last_video_step = self.num_timesteps
+        if not frames:
+            return
+        video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).unsqueeze(0)  # (1, T, C, H, W)
+        key = f"videos/rollout_{terrain}"
+        # written now, not with the rollout's scalars: the start video comes before any dump and
+        # the end one after the last
+        for output in self.logger.output_formats:
+            output.write({key: Video(video, fps=self.fps)}, {key: NOT_FOR_TEXT_LOGS}, self.num_timesteps)
+
+    def record(self, terrain: str) -> list[np.ndarray]:
+        """Frames of one deterministic rollout on ``terrain`` (stops early if the robot falls)."""
+        if terrain not in self.render_envs:
+            self.render_envs[terrain] = self.make_render_env(terrain)
+        env = self.render_envs[terrain]
+        if self.terrain_level is not None:
+            env.unwrapped.set_terrain_level(self.terrain_level(terrain), terrain)
+        return render_rollout(self.model, env, self.control_steps, self.frame_skip)
 
 
 def render_rollout(

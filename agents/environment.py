@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import signal
 from typing import Any
 
@@ -20,3 +21,17 @@ def make_env(
     from clrl.envs.humanoid import HumanoidEnv
 
     return HumanoidEnv(config=env_config, render_mode=render_mode, held_out=held_out)
+
+
+def one_terrain(env_config: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A copy of ``env_config`` whose episodes all have terrain type ``kind``: the evaluation
+    scenarios' way (``terrain.types=[kind]``, ``terrain.weights=[1.0]``)."""
+    config = copy.deepcopy(env_config)
+    config["terrain"]["types"] = [kind]
+    config["terrain"]["weights"] = [1.0]
+    return config
+
+
+def make_terrain_render_env(env_config: dict[str, Any], kind: str) -> gym.Env:
+    """A rendering env (training dynamics) whose episodes all have terrain type ``kind``."""
+    return make_env(one_terrain(env_config, kind), render_mode="rgb_array")

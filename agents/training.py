@@ -5,7 +5,8 @@ process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecN
 (observation and reward normalisation), trains :class:`~clrl.agents.ppo.LatentPPO` with
 :class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` and writes into the run dir:
 
-* TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, ``videos/rollout``);
+* TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, and
+  ``videos/rollout_<terrain type>`` at the start, every ``train.video_every`` steps and at the end);
 * ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C or
   SIGTERM (never a non-finite one); each save is printed.
 
@@ -50,7 +51,7 @@ from clrl.agents.callbacks import (
     UpdateThreadsCallback,
 )
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
-from clrl.agents.environment import make_env
+from clrl.agents.environment import make_env, make_terrain_render_env
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.symmetry import MirrorAugmentation
@@ -58,6 +59,7 @@ from clrl.checkpoint import CheckpointError
 from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, resume_config
 from clrl.envs.humanoid.env import check_env_config
 from clrl.envs.humanoid.randomize import intervals
+from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.errors import ConfigError
 from clrl.runs import (
@@ -120,6 +122,11 @@ def check_config(config: dict[str, Any]) -> None:
         {f"agent.{key}": agent[key] for key in HIDDEN_SIZES},
     )
     check_env_config(config["env"])
+    terrains = config["train"]["video_terrains"]
+    if not (isinstance(terrains, list) and terrains and all(kind in TERRAIN_TYPES for kind in terrains)):
+        raise ConfigError(
+            f"train.video_terrains must list terrain types of {', '.join(TERRAIN_TYPES)}, got {terrains!r}"
+        )
 
 
 class PurgingTensorBoardOutput(TensorBoardOutputFormat):
@@ -348,11 +355,13 @@ def train(
             if settings["video_every"]:
                 callbacks.append(
                     RolloutVideoCallback(
-                        functools.partial(make_env, config["env"], False, "rgb_array"),
+                        functools.partial(make_terrain_render_env, config["env"]),
                         every_steps=int(settings["video_every"]),
                         seconds=float(settings["video_seconds"]),
                         control_dt=1.0 / float(config["env"]["control_hz"]),
                         frame_skip=int(settings["video_frame_skip"]),
+                        terrains=settings["video_terrains"],
+                        terrain_level=curriculum.level if settings["curriculum"] else None,
                     )
                 )
             callbacks.append(

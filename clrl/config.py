@@ -133,6 +133,7 @@ JOB_RESUMABLE_KEYS = {
         "train.update_threads",
         "train.video_seconds",
         "train.video_frame_skip",
+        "train.video_terrains",
         "eval.*",
     ),
 }

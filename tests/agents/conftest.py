@@ -15,8 +15,9 @@ import torch  # noqa: E402
 from clrl.train import main as train_main  # noqa: E402
 
 #: A run of a few hundred env steps: 2 in-process envs, 32-step rollouts, 0.4 s episodes (so some
-#: finish), a checkpoint every 64 steps, one two-frame video at the end (software rendering is slow)
-#: and the push curriculum on (off by default).
+#: finish), a checkpoint every 64 steps, two-frame videos (software rendering is slow) at the start
+#: and at the end only (the run is shorter than train.video_every) and the push curriculum on (off
+#: by default).
 TINY_RUN = (
     "train.vec_env=dummy",
     "train.n_envs=2",
@@ -24,7 +25,7 @@ TINY_RUN = (
     "ppo.batch_size=32",
     "ppo.n_epochs=2",
     "train.checkpoint_every=64",
-    "train.video_every=128",
+    "train.video_every=100000",
     "train.video_seconds=0.04",
     "env.episode_seconds=0.4",
     "env.clock=adaptive",

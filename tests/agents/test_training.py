@@ -67,7 +67,7 @@ def read_events(run_dir: Path) -> list[EventAccumulator]:
     return accumulators
 
 
-def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
+def test_training_writes_finite_scalars_a_start_and_an_end_video_and_a_checkpoint(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int
 ) -> None:
     (events,) = read_events(tiny_run)
@@ -82,10 +82,13 @@ def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
     # the gait clock is adaptive here: the frequency must stay inside its configured bounds
     assert all(1.0 <= event.value <= 2.2 for event in events.Scalars("charts/gait_frequency"))
 
-    (video,) = events.Images("videos/rollout")  # one, at step 128
-    assert video.step == tiny_steps
-    assert video.encoded_image_string[:3] == b"GIF"  # add_video stores an animated GIF
-    assert (video.width, video.height) == (320, 240)
+    # a run shorter than train.video_every: a video at its start and one at its end, on other terrains
+    videos = [(image.step, tag) for tag in events.Tags()["images"] for image in events.Images(tag)]
+    assert sorted(videos) == [(0, "videos/rollout_flat"), (tiny_steps, "videos/rollout_stairs_up")]
+    for tag in ("videos/rollout_flat", "videos/rollout_stairs_up"):
+        (video,) = events.Images(tag)
+        assert video.encoded_image_string[:3] == b"GIF"  # add_video stores an animated GIF
+        assert (video.width, video.height) == (320, 240)
 
     checkpoint = read_agent(tiny_run / CHECKPOINT_NAME)
     assert checkpoint.step == tiny_steps
@@ -94,6 +97,27 @@ def test_training_writes_finite_scalars_a_video_and_a_checkpoint(
     assert checkpoint.state["terrain_levels"].shape == (2, len(TERRAIN_TYPES))  # a level per env and type
     # 0.4 s episodes end by the time limit, not a fall: every finished one raises its env's push level
     assert checkpoint.state["push_levels"].min() >= 1
+
+
+def test_video_every_0_logs_no_video_and_trains_bit_identically(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int, tmp_path: Path
+) -> None:
+    """The videos render in envs of their own: without them training is the same to the bit."""
+    argv = ["humanoid", "--steps", str(tiny_steps), "--run-dir", str(tmp_path), *tiny_overrides]
+    train_main([*argv, "train.video_every=0"])
+    (events,) = read_events(tmp_path)
+    assert "charts/SPS" in events.Tags()["scalars"] and events.Tags()["images"] == []
+    with_videos, without = read_agent(tiny_run / CHECKPOINT_NAME), read_agent(tmp_path / CHECKPOINT_NAME)
+    for (name, first), (_, second) in zip(
+        restore_model(with_videos, None).policy.state_dict().items(),
+        restore_model(without, None).policy.state_dict().items(),
+        strict=True,
+    ):
+        assert torch.equal(first, second), name
+    for key in ("terrain_levels", "push_levels"):
+        assert torch.equal(with_videos.state[key], without.state[key]), key
+    for group, saved in with_videos.state["obs_rms"].items():
+        assert torch.equal(saved["mean"], without.state["obs_rms"][group]["mean"]), group
 
 
 def test_checkpoint_round_trip_restores_weights_and_normalizer(
@@ -440,6 +464,8 @@ def test_sigterm_saves_a_checkpoint_first(
         ("ppo.desired_kl=0", "ppo.desired_kl must be positive"),
         ("train.push_floor=[0.0, 90.0]", "train.push_floor must rise within env.randomization.push_force"),
         ("train.push_floor=[50.0, 10.0]", "train.push_floor must rise within env.randomization.push_force"),
+        ("train.video_terrains=[stairs]", "train.video_terrains must list terrain types"),
+        ("train.video_terrains=[]", "train.video_terrains must list terrain types"),
     ],
 )
 def test_bad_thread_counts_and_desired_kl_are_one_line_errors(
