@@ -6,8 +6,9 @@ batch (trajectories repeated R times, so negatives include states of the same tr
 anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, with
 ``bellman.weight > 0``, the Bellman loss of :mod:`clrl.crtr.bellman`; with
 ``walk_regression.weight > 0``, the supervised yardstick of :mod:`clrl.crtr.walk_regression`), and
-log. Every
-``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
+log. With ``data.trajectories: beam`` the cube's trajectories are the learned beam's own solutions
+(expert iteration, :mod:`clrl.crtr.expert_iteration`), built into the run dir before the first step.
+Every ``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
 how often greedy latent descent solves puzzles and, for the cube, how often the best child of a
 state at each exact distance is nearer, with an image of one rollout. Checkpoints are
 atomic and never hold a non-finite number; Ctrl-C and SIGTERM save before exiting; a non-finite loss
@@ -45,6 +46,7 @@ from clrl.config import (
     resume_config,
 )
 from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
+from clrl.crtr.expert_iteration import beam_from, prepare_beam_paths
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
@@ -54,7 +56,7 @@ from clrl.losses.infonce import DIRECTIONS, contrastive_accuracy, info_nce_from_
 from clrl.losses.quasimetric import IQE_COMPONENTS
 from clrl.losses.similarity import pairwise_similarity
 from clrl.planners import greedy
-from clrl.planners.goal_table import cube_goal_table
+from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
 from clrl.precision import PRECISIONS, AutocastForward
 from clrl.runs import (
     check_model_size,
@@ -101,6 +103,11 @@ BELLMAN_BOUNDS = {
     f"bellman.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth", "table_radius", "target_every")
 }
 WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
+#: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
+BEAM_BOUNDS = {
+    **{f"data.beam_{key}": AT_LEAST_ONE for key in ("cubes", "scramble", "width", "budget")},
+    "data.beam_goal_radius": Bound(0, high=MAX_GOAL_RADIUS),
+}
 
 
 def loss_weights(config: dict[str, Any]) -> dict[str, float]:
@@ -135,6 +142,14 @@ def check_config(job: str, config: dict[str, Any]) -> None:
         raise ConfigError(f"loss.similarity=neg_mrn needs an even model.latent_dim, got {latent_dim}")
     if loss["similarity"] == "neg_iqe" and latent_dim % IQE_COMPONENTS:
         raise ConfigError(f"loss.similarity=neg_iqe needs model.latent_dim a multiple of {IQE_COMPONENTS}")
+    if job == "cube" and data["trajectories"] == "beam":
+        check_bounds(config, BEAM_BOUNDS)
+        if data["beam_budget"] < data["beam_width"]:
+            raise ConfigError(
+                f"data.beam_budget ({data['beam_budget']}) must be at least data.beam_width "
+                f"({data['beam_width']}): the beam searches budget // width depths"
+            )
+        beam_from(config)  # a checkpoint to search with, or the line that says what to set
     weights = loss_weights(config)
     if sum(weights.values()) == 0:
         raise ConfigError("loss.crtr_weight, bellman.weight and walk_regression.weight must not all be 0")
@@ -286,6 +301,8 @@ def train(
         return diverged(what, checkpoint_path, saved_step, "lower train.lr")
 
     with distributed.main_first():  # a dataset the task builds is cached in the run dir once
+        if job == "cube" and data["trajectories"] == "beam" and distributed.is_main():
+            prepare_beam_paths(config, run_dir)  # expert iteration: the learned beam's own solutions
         task.prepare(run_dir)
     if distributed.is_main():
         heldout = task.heldout(config["seed"], config["eval"]["trajectories"])

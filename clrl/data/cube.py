@@ -25,14 +25,19 @@ from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
 from clrl.planners.running import kociemba_solve
 from clrl.runs import progress_bar
 
-TRAJECTORY_SOURCES = ("walks", "kociemba")
+TRAJECTORY_SOURCES = ("walks", "kociemba", "beam")
 KOCIEMBA_PATHS_FILE = "kociemba_paths.npz"
+#: The learned beam's solution paths (``data.trajectories: beam``), built by
+#: :func:`clrl.crtr.expert_iteration.prepare_beam_paths` before :meth:`CubeTask.prepare` reads them.
+BEAM_PATHS_FILE = "beam_paths.npz"
 
 
 class CubeTask:
     """Rubik's Cube: fresh reversed random walks from solved every batch (nothing is stored), or,
     with ``data.trajectories: kociemba``, the solution paths of ``data.kociemba_cubes`` random cubes
-    (built once, cached in the run dir).
+    (built once, cached in the run dir), or with ``data.trajectories: beam`` the learned beam's own
+    solution paths of ``data.beam_cubes`` random cubes (expert iteration; built once into the run dir
+    by :mod:`clrl.crtr.expert_iteration`, which this data module may not import).
 
     The moves-to-go of a state on a walk is its distance from the walk's end; for the short walks
     used here it is close to the true distance, and it is what CRTR's evaluation uses. Random walks
@@ -66,19 +71,20 @@ class CubeTask:
         return {"in_dim": NUM_STICKERS * NUM_FACES if self.input == "onehot" else NUM_STICKERS}
 
     def prepare(self, run_dir: Path) -> None:
-        """Walks need nothing; Kociemba paths are loaded from the run dir, or built and saved there."""
-        if self.source != "kociemba":
+        """Walks need nothing; Kociemba paths are loaded from the run dir, or built and saved there;
+        beam paths are loaded from the run dir (where the puzzle job built them)."""
+        if self.source == "walks":
             return
-        cache = Path(run_dir) / KOCIEMBA_PATHS_FILE
+        cache = Path(run_dir) / (KOCIEMBA_PATHS_FILE if self.source == "kociemba" else BEAM_PATHS_FILE)
         if cache.exists():
             with np.load(cache) as saved:
                 self._paths = saved["states"], saved["offsets"]
+        elif self.source == "beam":
+            raise RuntimeError(f"{cache} is missing: clrl.crtr.expert_iteration.prepare_beam_paths builds it")
         else:
             cubes = random_states(np.random.default_rng([self.seed, 4]), self.kociemba_cubes, 1000)
             self._paths = kociemba_paths(cubes)
-            partial = cache.with_name(cache.name + ".partial.npz")
-            np.savez(partial, states=self._paths[0], offsets=self._paths[1])
-            os.replace(partial, cache)
+            save_paths(cache, *self._paths)
 
     def featurize(self, states: np.ndarray) -> torch.Tensor:
         """``(N, 54) uint8 -> (N, 324)`` one-hot stickers, or ``(N, 54)`` colour ids scaled to [0, 1]."""
@@ -91,9 +97,9 @@ class CubeTask:
         self, rng: np.random.Generator, batch_size: int, repetition_factor: int, gamma: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """Anchor and future states ``(B, 54)`` of one CRTR batch (layout of :func:`sample_crtr_batch`)."""
-        if self.source == "kociemba":
+        if self.source != "walks":
             if self._paths is None:
-                raise RuntimeError("CubeTask.prepare(run_dir) builds the Kociemba paths before sampling")
+                raise RuntimeError("CubeTask.prepare(run_dir) loads the solution paths before sampling")
             states, offsets = self._paths
             path, anchor, future = sample_crtr_batch(
                 rng, np.diff(offsets), batch_size, repetition_factor, gamma
@@ -144,12 +150,25 @@ class CubeTask:
         }
 
 
-def solution_path(cube: np.ndarray) -> np.ndarray:
-    """``(L + 1, 54)``: ``cube``, then each state along its Kociemba solution (quarter turns) to solved."""
+def replay(cube: np.ndarray, actions: list[int]) -> np.ndarray:
+    """``(L + 1, 54)``: ``cube``, then the state after each of the quarter turns ``actions``."""
     states = [cube]
-    for action in kociemba_solve(cube).actions:
+    for action in actions:
         states.append(apply_moves(states[-1][None], action)[0])
     return np.stack(states)
+
+
+def solution_path(cube: np.ndarray) -> np.ndarray:
+    """``(L + 1, 54)``: ``cube``, then each state along its Kociemba solution (quarter turns) to solved."""
+    return replay(cube, kociemba_solve(cube).actions)
+
+
+def save_paths(path: Path, states: np.ndarray, offsets: np.ndarray, **extra: np.ndarray) -> None:
+    """Write concatenated paths (and ``extra`` arrays) to ``path`` atomically: a killed build leaves
+    no file that a later run would take for a finished one."""
+    partial = path.with_name(path.name + ".partial.npz")
+    np.savez(partial, states=states, offsets=offsets, **extra)
+    os.replace(partial, path)
 
 
 def kociemba_paths(cubes: np.ndarray, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
