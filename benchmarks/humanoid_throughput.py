@@ -16,7 +16,9 @@ environment steps (whole rollouts and their updates) per turn, the others asleep
 folder), so a change is measured side by side with the code before it. Rows of config variants
 (``--variants``, of ``TRAINING_VARIANTS``) follow; each gives CPU milliseconds per env step in the
 env workers, in the trainer's rollout loop (policy, VecEnv wrappers, callbacks) and in its PPO
-update.
+update, and the rate that split gives on idle cores under the trainer's schedule (a model for a
+shared machine, where the wall clock shows the other jobs: it gives 1,982 steps/s for the code of
+7da0563, beside the ~2,000 measured on the quiet 2 cores).
 
     python benchmarks/humanoid_throughput.py [--steps 2000] [--workers 2] [--repeats 3]
         [--only env|training] [--training-steps 4096] [--baseline REF] [--variants a,b]
@@ -165,6 +167,10 @@ TRAINING_VARIANTS = {
         ["train.n_envs=64", "ppo.n_steps=32"],
     ),
     "n_epochs_3": ("3 epochs per update (ppo.n_epochs=3)", ["ppo.n_epochs=3"]),
+    "physics_substeps_4": (
+        "200 Hz physics, 4 substeps of 5 ms per control step (env.physics_substeps=4; legged_gym's G1)",
+        ["env.physics_substeps=4"],
+    ),
     "n_envs_64_n_epochs_3": (
         "64 envs x 32-step rollouts, 3 epochs per update",
         ["train.n_envs=64", "ppo.n_steps=32", "ppo.n_epochs=3"],
@@ -194,6 +200,7 @@ class TrainingCase:
     process: subprocess.Popen
     tree: Path
     log: Path
+    overrides: list[str] = field(default_factory=list)
     rounds: list[dict] = field(default_factory=list)
 
     @classmethod
@@ -211,7 +218,7 @@ class TrainingCase:
             cwd=tree,
             env=environment,
         )
-        return cls(what, process, tree, log)
+        return cls(what, process, tree, log, list(overrides))
 
     def wait_ready(self) -> None:
         line = self.process.stdout.readline().split()
@@ -248,13 +255,25 @@ class TrainingCase:
             for ours, reference_rates in zip(mine, theirs, strict=True)
         )
 
-    def split(self) -> str:
+    def split_ms(self) -> tuple[float, float, float]:
         """Median CPU ms per env step: env workers, trainer's rollout loop, trainer's update."""
-        parts = []
-        for key in ("workers_cpu", "rollout_cpu", "update_cpu"):
-            per_step = sorted(1000 * r[key] / r["steps"] for r in self.rounds)
-            parts.append(f"{per_step[len(per_step) // 2]:.3f}")
-        return " / ".join(parts)
+        return tuple(  # type: ignore[return-value]
+            statistics.median(1000 * r[key] / r["steps"] for r in self.rounds)
+            for key in ("workers_cpu", "rollout_cpu", "update_cpu")
+        )
+
+    def split(self) -> str:
+        return " / ".join(f"{ms:.3f}" for ms in self.split_ms())
+
+    def idle_estimate(self, workers: int) -> str:
+        """Env steps/s this row would reach on ``workers`` otherwise idle cores, from its CPU split and
+        the trainer's schedule: the workers step their blocks of envs at once (each a ``1/workers``
+        share of their CPU), then the main process runs its rollout loop while they wait, then the
+        update on one thread. Only for update_threads 1, whose update time is its CPU time."""
+        if any(override.startswith("train.update_threads=") for override in self.overrides):
+            return "-"
+        workers_ms, rollout_ms, update_ms = self.split_ms()
+        return f"{1000 / (workers_ms / workers + rollout_ms + update_ms):,.0f}"
 
 
 def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
@@ -287,21 +306,25 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
         for case in cases:
             case.close()
     loads = [r["load"] for case in cases for r in case.rounds]
+    cores = os.cpu_count() or 1  # BatchedSubprocVecEnv's default: one worker per core
     lines = [
         f"- training: {args.training_steps} env steps per round, {args.repeats} rounds; rates: the best "
         "round; ratios: the median over rounds of the ratio to the first row in the same round; "
         f"load average {min(loads):.1f}-{max(loads):.1f} during the rounds",
+        f"- on {cores} idle cores: env steps/s the row's CPU split gives under the trainer's schedule (the "
+        "workers' CPU shared over their cores, then the rollout loop alone, then the update alone; "
+        "a model, not a measurement; rows with other update threads: -)",
         "",
         "| PPO training | wall-clock rate | per CPU-second | vs first row (wall, CPU) "
-        "| CPU ms per env step: env workers / rollout loop / update |",
-        "|---|---:|---:|---:|---:|",
+        f"| CPU ms per env step: env workers / rollout loop / update | on {cores} idle cores |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for case in cases:
         wall, cpu = (max(rates) for rates in case.round_rates())
         wall_ratio, cpu_ratio = case.ratios(cases[0])
         lines.append(
             f"| {case.what} | {wall:,.0f} | {cpu:,.0f} "
-            f"| {wall_ratio:.2f}x, {cpu_ratio:.2f}x | {case.split()} |"
+            f"| {wall_ratio:.2f}x, {cpu_ratio:.2f}x | {case.split()} | {case.idle_estimate(cores)} |"
         )
     return lines
 
