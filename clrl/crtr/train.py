@@ -8,6 +8,7 @@ anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, 
 ``walk_regression.weight > 0``, the supervised yardstick of :mod:`clrl.crtr.walk_regression`), and
 log. With ``data.trajectories: beam`` the cube's trajectories are the learned beam's own solutions
 (expert iteration, :mod:`clrl.crtr.expert_iteration`), built into the run dir before the first step.
+The encoder trains in ``train.precision`` (:mod:`clrl.precision`: bfloat16 autocast where native).
 Every ``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
 how often greedy latent descent solves puzzles and, for the cube, how often the best child of a
 state at each exact distance is nearer, with an image of one rollout. Checkpoints are
@@ -263,8 +264,8 @@ def train(
             head.load_state_dict(start.state["distance_head"])
     if distributed.is_distributed():
         rng = distributed.seed_rank(config["seed"], step)
-    # what trains: the encoder's forward pass in train.precision (bfloat16 halves a step on CPUs with
-    # AVX-512 BF16), wrapped for torchrun; encoder itself is what evaluates and saves, in float32
+    # what trains: the encoder's forward pass in train.precision (bfloat16: 1.3-2.1x the steps/s on a
+    # CPU with AVX-512 BF16), wrapped for torchrun; encoder itself evaluates and saves, in float32
     fast_encoder = AutocastForward(encoder, train_cfg["precision"], device)
     model = distributed.wrap(fast_encoder)
     if bellman is not None:
