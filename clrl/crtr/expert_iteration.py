@@ -9,9 +9,9 @@ cubes are skipped and counted. The paths are built once into the run dir (``beam
 resumed run trains on the same ones. One round is one ordinary train command; the next round's
 ``train.init_from`` (and so its beam) is this round's checkpoint.
 
-The search runs in this one process, on the CPU, with the encoder's forward pass in
-``train.precision`` (``auto``: bfloat16 where the CPU has it natively): worker processes would each
-load torch and the model, and the batched forward pass already uses the cores.
+The search runs in this one process, its encoder on the run's ``device`` (a GPU where there is one)
+in ``train.precision`` (``auto``: bfloat16 where the device has it natively): worker processes would
+each load torch and the model, and the batched forward pass already uses the cores.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from clrl.errors import ConfigError, UserError
 from clrl.planners.domain import CubeDomain
 from clrl.planners.goal_table import cube_goal_table
 from clrl.planners.running import check_solution, run_search
-from clrl.runs import progress_bar
+from clrl.runs import pick_device, progress_bar
 
 #: The second word of the random cubes' seed (``[seed, 5, i]``): apart from the benchmark's suites
 #: (``[seed, 3, i]``), so a round never trains on the cubes it is judged on.
@@ -111,7 +111,9 @@ def prepare_beam_paths(config: dict[str, Any], run_dir: Path) -> Path:
         return path
     data = config["data"]
     checkpoint = beam_from(config)
-    model = LearnedModel.load("cube", Path(checkpoint), config["train"]["precision"])
+    # the training run's device: on a GPU the beam's forward passes run there too
+    device = str(pick_device(config["device"]))
+    model = LearnedModel.load("cube", Path(checkpoint), config["train"]["precision"], device)
     cubes = beam_cubes(config["seed"], data["beam_cubes"], data["beam_scramble"])
     states, offsets, unsolved = beam_paths(
         model, cubes, data["beam_width"], data["beam_budget"], data["beam_goal_radius"]

@@ -96,9 +96,12 @@ class LearnedModel:
     config: dict[str, Any]
     moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
     precision: str = "float32"  # of the encoder's forward pass when planning (clrl.precision.PRECISIONS)
+    device: str = "cpu"  # where the encoder scores states (the search itself runs in NumPy)
 
     @classmethod
-    def load(cls, job: str, checkpoint: Path | None, precision: str = "float32") -> LearnedModel:
+    def load(
+        cls, job: str, checkpoint: Path | None, precision: str = "float32", device: str = "cpu"
+    ) -> LearnedModel:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         saved = load_checkpoint(resolve_checkpoint(job, checkpoint), job=job)
@@ -106,14 +109,14 @@ class LearnedModel:
         task, encoder = build_model(job, config)
         encoder.load_state_dict(saved.state["encoder"])
         encoder.eval()
-        return cls(task, encoder, config, precision=precision)
+        return cls(task, encoder, config, precision=precision, device=device)
 
     def heuristic(self, start: np.ndarray) -> LatentDistance:
-        return latent_heuristic(self.task, self.encoder, self.config, start, "cpu", self.precision)
+        return latent_heuristic(self.task, self.encoder, self.config, start, self.device, self.precision)
 
     def distances(self, heldout: HeldOut) -> np.ndarray:
         """Latent distance of held-out states to their own trajectory's goal."""
-        return distance_to_own_goal(self.task, self.encoder, self.config, heldout, "cpu")
+        return distance_to_own_goal(self.task, self.encoder, self.config, heldout, self.device)
 
     def fit_move_scale(self, heldout: HeldOut) -> None:
         """Least-squares slope of moves-to-go on latent distance (above the goal's), for weighted A*."""
