@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from clrl.errors import ConfigError
+
 #: Number formats an encoder's forward pass can run in; ``auto`` picks :func:`native_precision`.
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -27,6 +29,13 @@ def native_precision(device: torch.device | str = "cpu") -> str:
     except (AttributeError, RuntimeError):
         native = False
     return "bfloat16" if native else "float32"
+
+
+def check_precision(precision: str, key: str) -> None:
+    """Refuse a ``precision`` (the value of config key or option ``key``) that is not one of
+    :data:`PRECISIONS`, with one line (:class:`~clrl.errors.ConfigError`, exit code 2)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"{key} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:

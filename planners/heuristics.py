@@ -13,7 +13,7 @@ import torch
 
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.losses.similarity import pairwise_similarity
-from clrl.precision import resolve_precision
+from clrl.precision import AutocastForward
 
 
 class LatentDistance:
@@ -38,23 +38,21 @@ class LatentDistance:
         batch_size: int = 8192,
         precision: str = "float32",
     ) -> None:
-        self.encoder = encoder.eval().to(device)
+        self.device = torch.device(device)
+        self.encoder = AutocastForward(encoder.eval().to(device), precision, self.device)
         self.featurize = featurize
         self.similarity = similarity
-        self.device = torch.device(device)
         self.batch_size = batch_size
-        self.precision = resolve_precision(precision, self.device)
-        self.autocast = self.precision == "bfloat16"
+        self.precision = self.encoder.precision
         self.goal_latents = self.embed(goals)
 
     @torch.inference_mode()
     def embed(self, states: np.ndarray) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            chunks = [
-                self.encoder(self.featurize(states[i : i + self.batch_size]).to(self.device))
-                for i in range(0, len(states), self.batch_size)
-            ]
-        return torch.cat(chunks).float()
+        chunks = [
+            self.encoder(self.featurize(states[i : i + self.batch_size]).to(self.device))
+            for i in range(0, len(states), self.batch_size)
+        ]
+        return torch.cat(chunks)
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
         scores = -pairwise_similarity(self.embed(states), self.goal_latents, self.similarity)

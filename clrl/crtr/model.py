@@ -21,9 +21,9 @@ from clrl.data.cube import CubeTask
 from clrl.data.sokoban import SokobanTask
 from clrl.data.tasks import HeldOut, PuzzleTask
 from clrl.encoders import build_encoder
-from clrl.errors import ConfigError, UserError
+from clrl.errors import UserError
 from clrl.planners import LatentDistance
-from clrl.precision import PRECISIONS
+from clrl.precision import check_precision
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TASKS = {"cube": CubeTask, "sokoban": SokobanTask}
@@ -102,8 +102,7 @@ class LearnedModel:
     def load(
         cls, job: str, checkpoint: Path | None, precision: str = "float32", device: str = "cpu"
     ) -> LearnedModel:
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_precision(precision, "precision")
         saved = load_checkpoint(resolve_checkpoint(job, checkpoint), job=job)
         config = with_added_keys(job, saved.config)
         task, encoder = build_model(job, config)

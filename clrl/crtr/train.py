@@ -58,7 +58,7 @@ from clrl.losses.quasimetric import IQE_COMPONENTS
 from clrl.losses.similarity import pairwise_similarity
 from clrl.planners import greedy
 from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
-from clrl.precision import PRECISIONS, AutocastForward
+from clrl.precision import AutocastForward, check_precision
 from clrl.runs import (
     check_model_size,
     diverged,
@@ -134,10 +134,7 @@ def check_config(job: str, config: dict[str, Any]) -> None:
     for key, allowed in (("similarity", CRTR_SIMILARITIES), ("direction", DIRECTIONS)):
         if loss[key] not in allowed:
             raise ConfigError(f"loss.{key} must be one of {', '.join(allowed)}, got {loss[key]!r}")
-    if config["train"]["precision"] not in PRECISIONS:
-        raise ConfigError(
-            f"train.precision must be one of {', '.join(PRECISIONS)}, got {config['train']['precision']!r}"
-        )
+    check_precision(config["train"]["precision"], "train.precision")
     latent_dim = config["model"]["latent_dim"]
     if loss["similarity"] == "neg_mrn" and latent_dim % 2:
         raise ConfigError(f"loss.similarity=neg_mrn needs an even model.latent_dim, got {latent_dim}")
