@@ -30,13 +30,13 @@ mode            actor input                                      auxiliary loss
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
@@ -144,6 +144,7 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
             )
         if latent == "regression":
             self.regression_head = nn.Linear(latent_dim, privileged_size)
+        self._recorded_latents: list[Tensor | None] | None = None
 
     def history(self, observations: dict[str, Tensor]) -> Tensor:
         """``(B, K, P)`` frames of the ``policy`` observation, oldest first."""
@@ -161,12 +162,26 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
             raise ValueError(f"latent mode {self.latent!r} has no privileged encoder")
         return self.privileged_encoder(observations["privileged"])
 
+    @contextmanager
+    def recording_latents(self) -> Iterator[list[Tensor | None]]:
+        """Within the block, each forward pass appends the ``z`` it computed (``None`` in proprio mode)
+        to the list this yields, so a caller of SB3's methods (``evaluate_actions``) gets ``z`` too and
+        the PPO update can reuse it for the auxiliary loss instead of encoding the history twice."""
+        latents: list[Tensor | None] = []
+        self._recorded_latents = latents
+        try:
+            yield latents
+        finally:
+            self._recorded_latents = None
+
     def forward(self, observations: dict[str, Tensor]) -> Tensor:
-        return self.features_and_latent(observations)[0]
+        features, latent = self.features_and_latent(observations)
+        if self._recorded_latents is not None:
+            self._recorded_latents.append(latent)
+        return features
 
     def features_and_latent(self, observations: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """The features (see :meth:`forward`) and the ``z`` inside them (``None`` in proprio mode), so
-        the PPO update can reuse ``z`` for the auxiliary loss instead of encoding the history twice."""
+        """The features (see :meth:`forward`) and the ``z`` inside them (``None`` in proprio mode)."""
         policy = observations["policy"]
         latent = None
         if self.latent == "proprio":
@@ -267,13 +282,12 @@ class ContrastiveActorCriticPolicy(ActorCriticPolicy):
         self, obs: dict[str, Tensor], actions: Tensor
     ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """SB3's :meth:`evaluate_actions` (values, log-probabilities, entropy) and the history latent
-        ``z`` it computed on the way (``None`` in proprio mode), for :meth:`auxiliary_loss`."""
-        preprocessed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
-        features, latent = self.features_extractor.features_and_latent(preprocessed)
-        latent_pi, latent_vf = self.mlp_extractor(features)
-        distribution = self._get_action_dist_from_latent(latent_pi)
-        log_prob = distribution.log_prob(actions)
-        return self.value_net(latent_vf), log_prob, distribution.entropy(), latent
+        ``z`` its features extractor computed on the way (``None`` in proprio mode), for
+        :meth:`auxiliary_loss`."""
+        with self.features_extractor.recording_latents() as latents:
+            values, log_prob, entropy = self.evaluate_actions(obs, actions)
+        (latent,) = latents  # the one shared extractor runs once
+        return values, log_prob, entropy, latent
 
     def auxiliary_loss(
         self, observations: dict[str, Tensor], latent: Tensor | None = None

@@ -125,6 +125,7 @@ def test_evaluate_actions_and_latent_is_sb3s_evaluation_and_the_history_latent(l
             assert z is None
         else:
             torch.testing.assert_close(z, policy.features_extractor.latent_z(obs), rtol=0, atol=0)
+    assert policy.features_extractor._recorded_latents is None  # recording ends with the call
 
 
 @pytest.mark.parametrize("latent", ["contrastive", "regression"])
