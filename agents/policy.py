@@ -304,10 +304,14 @@ class ContrastiveActorCriticPolicy(ActorCriticPolicy):
         encoder); ``None`` encodes the history here.
         """
         extractor = self.features_extractor
+        if extractor.latent not in ("contrastive", "regression"):
+            return None, {}
+        observations = self._preprocess(observations)
+        if latent is None:
+            latent = extractor.latent_z(observations)
         if extractor.latent == "contrastive":
-            observations = self._preprocess(observations)
             logits = info_nce_logits(
-                extractor.latent_z(observations) if latent is None else latent,
+                latent,
                 extractor.privileged_latent(observations),
                 temperature=self.aux_temperature,
                 similarity=self.aux_similarity,
@@ -317,15 +321,10 @@ class ContrastiveActorCriticPolicy(ActorCriticPolicy):
                 "contrastive_loss": loss.item(),
                 "contrastive_accuracy": contrastive_accuracy(logits).item(),
             }
-        if extractor.latent == "regression":
-            assert extractor.regression_head is not None
-            observations = self._preprocess(observations)
-            prediction = extractor.regression_head(
-                extractor.latent_z(observations) if latent is None else latent
-            )
-            loss = torch.nn.functional.mse_loss(prediction, observations["privileged"])
-            return loss, {"regression_loss": loss.item()}
-        return None, {}
+        assert extractor.regression_head is not None
+        prediction = extractor.regression_head(latent)
+        loss = torch.nn.functional.mse_loss(prediction, observations["privileged"])
+        return loss, {"regression_loss": loss.item()}
 
     def _preprocess(self, observations: dict[str, Tensor]) -> dict[str, Tensor]:
         return {key: value.float() for key, value in observations.items()}
