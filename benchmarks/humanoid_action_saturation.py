@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from markdown_table import MarkdownTable
 
 from clrl.agents.evaluation import (
     FLAT_GROUND,
@@ -26,6 +27,22 @@ from clrl.agents.evaluation import (
     policy_scenario,
 )
 from clrl.cli import run_command
+
+TABLE = MarkdownTable(
+    [
+        "policy (env steps)",
+        "command (m/s)",
+        "action clip",
+        "episodes",
+        "fall rate",
+        "lin err (m/s)",
+        "distance (m)",
+        "leg actions at the clip",
+        "joints most at the clip",
+        "gait frequency (Hz)",
+    ],
+    "lrrrrrrrlr",
+)
 
 
 def saturation_row(
@@ -60,10 +77,17 @@ def saturation_row(
     per_joint = np.mean(at_clip, axis=0)
     top = np.argsort(per_joint)[::-1][:3]
     worst = ", ".join(f"{joints[i].removesuffix('_joint')} {per_joint[i]:.2f}" for i in top)
-    return (
-        f"| {policy.label} | {speed:g} | {clip:g} | {episodes} "
-        f"| {falls / episodes:.2f} | {np.mean(errors):.3f} | {np.mean(distances):.2f} "
-        f"| {np.mean(at_clip):.3f} | {worst} | {np.mean(frequencies):.2f} |"
+    return TABLE.row(
+        policy.label,
+        f"{speed:g}",
+        f"{clip:g}",
+        episodes,
+        f"{falls / episodes:.2f}",
+        f"{np.mean(errors):.3f}",
+        f"{np.mean(distances):.2f}",
+        f"{np.mean(at_clip):.3f}",
+        worst,
+        f"{np.mean(frequencies):.2f}",
     )
 
 
@@ -73,11 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", type=float, nargs="+", help="env.action_clip values (default: trained)")
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
-    print(
-        "| policy (env steps) | command (m/s) | action clip | episodes | fall rate | lin err (m/s) "
-        "| distance (m) | leg actions at the clip | joints most at the clip | gait frequency (Hz) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    TABLE.print_header()
     for policy in loaded_policies(args.checkpoint):
         for clip in args.clips or [float(policy.checkpoint.config["env"]["action_clip"])]:
             for speed in args.speeds:

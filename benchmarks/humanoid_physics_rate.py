@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+from markdown_table import MarkdownTable
+
 from clrl.agents.evaluation import (
     FLAT_GROUND,
     begin_policy_benchmark,
@@ -37,11 +39,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--substeps", type=int, nargs="+", default=[5, 4, 3], help="env.physics_substeps")
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
-    print(
-        "| policy (env steps) | scenario | substeps (physics dt) | episodes | fall rate | survival (s) "
-        "| lin err (m/s) | yaw err (rad/s) | distance (m) | CPU ms per control step (env and policy) |"
+    table = MarkdownTable(
+        [
+            "policy (env steps)",
+            "scenario",
+            "substeps (physics dt)",
+            "episodes",
+            "fall rate",
+            "survival (s)",
+            "lin err (m/s)",
+            "yaw err (rad/s)",
+            "distance (m)",
+            "CPU ms per control step (env and policy)",
+        ],
+        "llrrrrrrrr",
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    table.print_header()
     for policy in loaded_policies(args.checkpoint):
         for name, overrides in SCENARIOS.items():
             for substeps in args.substeps:
@@ -58,11 +71,17 @@ def main(argv: list[str] | None = None) -> None:
                 # the env and the policy's forward passes, both in this process
                 cpu_ms = 1000 * (time.process_time() - started) / max(steps, 1)
                 dt_ms = 1000 / float(policy.checkpoint.config["env"]["control_hz"]) / substeps
-                print(
-                    f"| {policy.label} | {name} | {substeps} ({dt_ms:.3g} ms) | {result.episodes} "
-                    f"| {result.fall_rate:.2f} | {result.survival_s:.1f} | {result.lin_tracking_error:.3f} "
-                    f"| {result.yaw_tracking_error:.3f} | {result.distance_m:.1f} | {cpu_ms:.3f} |",
-                    flush=True,
+                table.print_row(
+                    policy.label,
+                    name,
+                    f"{substeps} ({dt_ms:.3g} ms)",
+                    result.episodes,
+                    f"{result.fall_rate:.2f}",
+                    f"{result.survival_s:.1f}",
+                    f"{result.lin_tracking_error:.3f}",
+                    f"{result.yaw_tracking_error:.3f}",
+                    f"{result.distance_m:.1f}",
+                    f"{cpu_ms:.3f}",
                 )
 
 

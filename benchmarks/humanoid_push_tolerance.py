@@ -13,6 +13,7 @@ every 4-8 s and the held-out ones 100-140 N every 3-5 s (configs/humanoid.yaml).
 from __future__ import annotations
 
 import numpy as np
+from markdown_table import MarkdownTable
 
 from clrl.agents.evaluation import (
     FLAT_GROUND,
@@ -30,10 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, nargs=2, default=[3.0, 5.0], metavar=("LOW", "HIGH"))
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
-    print(
-        "| policy (env steps) | push (N) | episodes | fall rate | survival (s) | push to fall, median (s) |"
+    table = MarkdownTable(
+        [
+            "policy (env steps)",
+            "push (N)",
+            "episodes",
+            "fall rate",
+            "survival (s)",
+            "push to fall, median (s)",
+        ],
+        "lrrrrr",
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    table.print_header()
     for policy in loaded_policies(args.checkpoint):
         for force in args.forces:
             overrides = [
@@ -45,10 +54,13 @@ def main(argv: list[str] | None = None) -> None:
             result, records = roll_out(policy, settings, "pushes", overrides, args.episodes, args.seed)
             to_fall = [r.seconds_since_push for r in records if r.fell]
             median_to_fall = f"{np.median(to_fall):.2f}" if to_fall else "-"
-            print(
-                f"| {policy.label} | {force:g} | {result.episodes} "
-                f"| {result.fall_rate:.2f} | {result.survival_s:.1f} | {median_to_fall} |",
-                flush=True,
+            table.print_row(
+                policy.label,
+                f"{force:g}",
+                result.episodes,
+                f"{result.fall_rate:.2f}",
+                f"{result.survival_s:.1f}",
+                median_to_fall,
             )
 
 

@@ -11,6 +11,8 @@ straight ahead lowers it too: see the yaw error).
 
 from __future__ import annotations
 
+from markdown_table import MarkdownTable
+
 from clrl.agents.evaluation import (
     FLAT_GROUND,
     begin_policy_benchmark,
@@ -26,22 +28,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0], metavar="M/S")
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
-    print(
-        "| policy (env steps) | command (m/s) | episodes | fall rate | lin err (m/s) | yaw err (rad/s) "
-        "| net speed (m/s) | net speed / command |"
+    table = MarkdownTable(
+        [
+            "policy (env steps)",
+            "command (m/s)",
+            "episodes",
+            "fall rate",
+            "lin err (m/s)",
+            "yaw err (rad/s)",
+            "net speed (m/s)",
+            "net speed / command",
+        ],
+        "lrrrrrrr",
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    table.print_header()
     for policy in loaded_policies(args.checkpoint):
         for speed in args.speeds:
             # after eval.common_overrides (0.5 m/s straight ahead), so this speed wins
             overrides = [*FLAT_GROUND, f"command.lin_vel_x=[{speed}, {speed}]"]
             result, _ = roll_out(policy, settings, f"forward_{speed:g}", overrides, args.episodes, args.seed)
             net_speed = result.distance_m / result.survival_s
-            print(
-                f"| {policy.label} | {speed:g} | {result.episodes} "
-                f"| {result.fall_rate:.2f} | {result.lin_tracking_error:.3f} "
-                f"| {result.yaw_tracking_error:.3f} | {net_speed:.2f} | {net_speed / speed:.2f} |",
-                flush=True,
+            table.print_row(
+                policy.label,
+                f"{speed:g}",
+                result.episodes,
+                f"{result.fall_rate:.2f}",
+                f"{result.lin_tracking_error:.3f}",
+                f"{result.yaw_tracking_error:.3f}",
+                f"{net_speed:.2f}",
+                f"{net_speed / speed:.2f}",
             )
 
 

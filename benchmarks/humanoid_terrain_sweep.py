@@ -13,6 +13,8 @@ from the start where the episode ended (the top is 4 m out; stairs climb 10 step
 
 from __future__ import annotations
 
+from markdown_table import MarkdownTable
+
 from clrl.agents.evaluation import begin_policy_benchmark, loaded_policies, policy_benchmark_parser, roll_out
 from clrl.cli import run_command
 
@@ -40,22 +42,33 @@ def main(argv: list[str] | None = None) -> None:
     settings = begin_policy_benchmark()
     shapes = [("stairs_up", height, f"{height * 100:g} cm steps") for height in args.step_heights]
     shapes += [("slope_up", degrees, f"{degrees:g} degree slope") for degrees in args.slopes]
-    print(
-        "| policy (env steps) | terrain | episodes | fall rate | survival (s) | distance (m) "
-        "| lin err (m/s) |"
+    table = MarkdownTable(
+        [
+            "policy (env steps)",
+            "terrain",
+            "episodes",
+            "fall rate",
+            "survival (s)",
+            "distance (m)",
+            "lin err (m/s)",
+        ],
+        "llrrrrr",
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    table.print_header()
     for policy in loaded_policies(args.checkpoint):
         for kind, value, label in shapes:
             name = f"{kind}_{value:g}"
             result, _ = roll_out(
                 policy, settings, name, [*terrain_overrides(kind, value), *args.env], args.episodes, args.seed
             )
-            print(
-                f"| {policy.label} | {label} | {result.episodes} "
-                f"| {result.fall_rate:.2f} | {result.survival_s:.1f} | {result.distance_m:.2f} "
-                f"| {result.lin_tracking_error:.3f} |",
-                flush=True,
+            table.print_row(
+                policy.label,
+                label,
+                result.episodes,
+                f"{result.fall_rate:.2f}",
+                f"{result.survival_s:.1f}",
+                f"{result.distance_m:.2f}",
+                f"{result.lin_tracking_error:.3f}",
             )
 
 

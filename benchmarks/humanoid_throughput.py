@@ -45,6 +45,7 @@ from pathlib import Path
 import gymnasium as gym
 import mujoco
 import numpy as np
+from markdown_table import MarkdownTable
 
 import clrl.envs  # noqa: F401  (registers clrl/Humanoid-v0)
 from clrl.config import load_config
@@ -315,16 +316,31 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
         "workers' CPU shared over their cores, then the rollout loop alone, then the update alone; "
         "a model, not a measurement; rows with other update threads: -)",
         "",
-        "| PPO training | wall-clock rate | per CPU-second | vs first row (wall, CPU) "
-        f"| CPU ms per env step: env workers / rollout loop / update | on {cores} idle cores |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
+    table = MarkdownTable(
+        [
+            "PPO training",
+            "wall-clock rate",
+            "per CPU-second",
+            "vs first row (wall, CPU)",
+            "CPU ms per env step: env workers / rollout loop / update",
+            f"on {cores} idle cores",
+        ],
+        "lrrrrr",
+    )
+    lines += table.header()
     for case in cases:
         wall, cpu = (max(rates) for rates in case.round_rates())
         wall_ratio, cpu_ratio = case.ratios(cases[0])
         lines.append(
-            f"| {case.what} | {wall:,.0f} | {cpu:,.0f} "
-            f"| {wall_ratio:.2f}x, {cpu_ratio:.2f}x | {case.split()} | {case.idle_estimate(cores)} |"
+            table.row(
+                case.what,
+                f"{wall:,.0f}",
+                f"{cpu:,.0f}",
+                f"{wall_ratio:.2f}x, {cpu_ratio:.2f}x",
+                case.split(),
+                case.idle_estimate(cores),
+            )
         )
     return lines
 
@@ -415,15 +431,18 @@ def env_table(args: argparse.Namespace) -> list[str]:
         "- control step: 20 ms simulated for clrl/Humanoid-v0 (5 physics steps of 4 ms), "
         f"{v5_ms:g} ms for v5",
         "",
-        "| what | processes | wall-clock rate | per CPU-second | unit | vs Humanoid-v5 (wall, CPU) |",
-        "|---|---:|---:|---:|---|---:|",
     ]
+    table = MarkdownTable(
+        ["what", "processes", "wall-clock rate", "per CPU-second", "unit", "vs Humanoid-v5 (wall, CPU)"],
+        "lrrrlr",
+    )
+    lines += table.header()
     for case in cases:
         wall, cpu = max(case.wall_rates), max(case.cpu_rates)
         ratio = (
             f"{wall / reference_wall:.2f}x, {cpu / reference_cpu:.2f}x" if case.unit != "mj_step/s" else ""
         )
-        lines.append(f"| {case.what} | {case.processes} | {wall:,.0f} | {cpu:,.0f} | {case.unit} | {ratio} |")
+        lines.append(table.row(case.what, case.processes, f"{wall:,.0f}", f"{cpu:,.0f}", case.unit, ratio))
     return lines
 
 
