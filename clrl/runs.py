@@ -104,9 +104,9 @@ def check_model_size(build: Callable[[], torch.nn.Module], sizes: dict) -> None:
         )
 
 
-def progress_bar(total: int, initial: int, description: str):
+def progress_bar(total: int, initial: int, description: str, disable: bool = False):
     """A tqdm bar; redrawn at most every 30 s when the output is a log file rather than a terminal.
-    Silent on a rank other than 0."""
+    Silent with ``disable`` (as tqdm's) and on a rank other than 0."""
     from tqdm import tqdm
 
     interval = 0.1 if sys.stderr.isatty() else 30.0
@@ -117,7 +117,7 @@ def progress_bar(total: int, initial: int, description: str):
         unit="step",
         mininterval=interval,
         dynamic_ncols=True,
-        disable=not distributed.is_main(),
+        disable=disable or not distributed.is_main(),
     )
 
 

@@ -71,10 +71,11 @@ def beam_paths(
     Returns ``(T, 54)`` states and ``(K + 1,)`` offsets (path ``k`` is ``states[offsets[k]:offsets[k +
     1]]``: a solved cube, then one quarter turn per state to solved), and the number of unsolved
     cubes. A cube the scramble left solved has no path and counts as neither. ``budget`` nodes, spent
-    as ``budget // width`` depths; ``goal_radius`` > 0 finishes along the goal table.
+    as ``budget // width`` depths; ``goal_radius`` > 0 finishes along the goal table. ``progress``:
+    a bar of cubes searched (``False``: silent).
     """
     domain, table = CubeDomain(), cube_goal_table(goal_radius)
-    bar = progress_bar(len(cubes), 0, "beam paths") if progress else None
+    bar = progress_bar(len(cubes), 0, "beam paths", disable=not progress)
     paths, unsolved = [], 0
     for cube in cubes:
         result = run_search(
@@ -91,11 +92,9 @@ def beam_paths(
             unsolved += 1
         elif result.actions:
             paths.append(replay(cube, result.actions))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(solved=len(paths), unsolved=unsolved)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+        bar.set_postfix(solved=len(paths), unsolved=unsolved)
+    bar.close()
     offsets = np.zeros(len(paths) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(path) for path in paths])
     states = np.concatenate(paths) if paths else np.empty((0, SOLVED_STATE.size), SOLVED_STATE.dtype)
