@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cube_paths import assert_batches_come_from
 
 from clrl.config import load_config
 from clrl.crtr import expert_iteration
@@ -103,10 +104,7 @@ def test_a_round_builds_its_paths_once_and_trains_on_them(tmp_path, monkeypatch)
     task = CubeTask(config)
     task.prepare(tmp_path)
     np.testing.assert_array_equal(task._paths[0], states)
-    anchors, futures = task.sample_batch(np.random.default_rng(0), 16, 2, 0.9)
-    on_paths = {state.tobytes() for state in states}
-    assert all(a.tobytes() in on_paths for a in anchors) and all(f.tobytes() in on_paths for f in futures)
-    assert not DOMAIN.is_solved(anchors).any()
+    assert_batches_come_from(task, states)
 
 
 def test_a_round_whose_beam_solves_too_few_cubes_is_refused(tmp_path):
