@@ -15,10 +15,10 @@ environment steps (whole rollouts and their updates) per turn, the others asleep
 ``--baseline REF`` the first row runs the code of git commit ``REF`` (checked out into a temporary
 folder), so a change is measured side by side with the code before it. Rows of config variants
 (``--variants``, of ``TRAINING_VARIANTS``) follow; each gives CPU milliseconds per env step in the
-env workers, in the trainer's rollout loop (policy, VecEnv wrappers, callbacks) and in its PPO
-update, and the rate that split gives on idle cores under the trainer's schedule (a model for a
-shared machine, where the wall clock shows the other jobs: it gives 1,982 steps/s for the code of
-7da0563, beside the ~2,000 measured on the quiet 2 cores).
+env workers, in the trainer's rollout loop (policy, VecEnv wrappers, callbacks), in its PPO update
+and in the update's main thread, and the rate that split gives on idle cores under the trainer's
+schedule (a model for a shared machine, where the wall clock shows the other jobs; see
+``TrainingCase.idle_estimate``).
 
     python benchmarks/humanoid_throughput.py [--steps 2000] [--workers 2] [--repeats 3]
         [--only env|training] [--training-steps 4096] [--baseline REF] [--variants a,b]
@@ -160,8 +160,20 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Each training row holds its own envs: ~1.5 GB with 32 (~4.5 GB with visual meshes, before 67bc506).
 TRAINING_VARIANTS = {
     "update_threads_0": (
-        "the PPO update on every core (train.update_threads=0, the default before c0bbe5c)",
+        "the PPO update on every core (train.update_threads=0)",
         ["train.update_threads=0"],
+    ),
+    "update_threads_1": (
+        "the PPO update on one thread (train.update_threads=1, c0bbe5c's setting)",
+        ["train.update_threads=1"],
+    ),
+    "serial_rollouts": (
+        "SB3's rollout loop, every env at once (train.overlap_rollouts=false)",
+        ["train.overlap_rollouts=false"],
+    ),
+    "c40af22_settings": (
+        "one update thread, SB3's rollout loop (train.update_threads=1 train.overlap_rollouts=false)",
+        ["train.update_threads=1", "train.overlap_rollouts=false"],
     ),
     "n_envs_64": (
         "64 envs x 32-step rollouts (train.n_envs=64 ppo.n_steps=32)",
@@ -256,25 +268,38 @@ class TrainingCase:
             for ours, reference_rates in zip(mine, theirs, strict=True)
         )
 
-    def split_ms(self) -> tuple[float, float, float]:
-        """Median CPU ms per env step: env workers, trainer's rollout loop, trainer's update."""
+    def split_ms(self) -> tuple[float, float, float, float]:
+        """Median CPU ms per env step: env workers, trainer's rollout loop, trainer's update, and the
+        update's main thread."""
         return tuple(  # type: ignore[return-value]
             statistics.median(1000 * r[key] / r["steps"] for r in self.rounds)
-            for key in ("workers_cpu", "rollout_cpu", "update_cpu")
+            for key in ("workers_cpu", "rollout_cpu", "update_cpu", "update_main_cpu")
         )
 
     def split(self) -> str:
         return " / ".join(f"{ms:.3f}" for ms in self.split_ms())
 
-    def idle_estimate(self, workers: int) -> str:
-        """Env steps/s this row would reach on ``workers`` otherwise idle cores, from its CPU split and
-        the trainer's schedule: the workers step their blocks of envs at once (each a ``1/workers``
-        share of their CPU), then the main process runs its rollout loop while they wait, then the
-        update on one thread. Only for update_threads 1, whose update time is its CPU time."""
-        if any(override.startswith("train.update_threads=") for override in self.overrides):
-            return "-"
-        workers_ms, rollout_ms, update_ms = self.split_ms()
-        return f"{1000 / (workers_ms / workers + rollout_ms + update_ms):,.0f}"
+    def idle_estimate(self, cores: int) -> str:
+        """Env steps/s this row would reach on ``cores`` otherwise idle cores (one env worker each),
+        from its CPU split and the trainer's schedule:
+
+        * rollouts, SB3's loop: the workers step their blocks of envs at once (each a ``1/cores``
+          share of their CPU), then the trainer's rollout loop runs while they wait;
+        * rollouts, overlapped (``train.overlap_rollouts``): one part's workers step while the
+          trainer handles the other part, so workers and trainer share the cores: their CPU over
+          ``cores`` (the pipeline's bound, reached when a part's trainer work is shorter than its
+          physics, as here: ~1.7 ms against ~4.3 ms per 16 envs);
+        * the update: the time of its main thread (Python, autograd and its share of each kernel;
+          other intra-op threads run beside it, and OpenMP's idle threads sleep, not spin, under
+          clrl's OMP_WAIT_POLICY=PASSIVE). It waits for those threads without using CPU, so this
+          part is a lower bound where their share of a kernel takes longer than its own.
+        """
+        workers_ms, rollout_ms, _, update_main_ms = self.split_ms()
+        if all(r.get("overlap") for r in self.rounds):
+            rollouts_ms = (workers_ms + rollout_ms) / cores
+        else:
+            rollouts_ms = workers_ms / cores + rollout_ms
+        return f"{1000 / (rollouts_ms + update_main_ms):,.0f}"
 
 
 def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
@@ -312,9 +337,10 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
         f"- training: {args.training_steps} env steps per round, {args.repeats} rounds; rates: the best "
         "round; ratios: the median over rounds of the ratio to the first row in the same round; "
         f"load average {min(loads):.1f}-{max(loads):.1f} during the rounds",
-        f"- on {cores} idle cores: env steps/s the row's CPU split gives under the trainer's schedule (the "
-        "workers' CPU shared over their cores, then the rollout loop alone, then the update alone; "
-        "a model, not a measurement; rows with other update threads: -)",
+        f"- on {cores} idle cores: env steps/s the row's CPU split gives under the trainer's schedule (SB3's "
+        "loop: the workers' CPU shared over the cores, then the rollout loop alone; overlapped rollouts: "
+        "workers and rollout loop shared over the cores; then the update's main thread; a model, not a "
+        "measurement)",
         "",
     ]
     table = MarkdownTable(
@@ -323,8 +349,8 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
             "wall-clock rate",
             "per CPU-second",
             "vs first row (wall, CPU)",
-            "CPU ms per env step: env workers / rollout loop / update",
-            f"on {cores} idle cores",
+            "CPU ms per env step: env workers / rollout loop / update / update's main thread",
+            f"on {cores} idle cores (model)",
         ],
         "lrrrrr",
     )

@@ -8,8 +8,11 @@ checkout, the code before a change. After the first PPO update (warm-up: env con
 and the first rollout) it prints ``ready`` and the folder of the ``clrl``
 package that runs, then, each time a line ``go`` arrives on stdin,
 trains at least ``--steps`` more environment steps (whole rollouts and their updates) and prints
-one JSON line: steps, wall seconds, CPU seconds of this process in rollouts and in updates, and CPU
-seconds of its descendants (the env worker processes, read from ``/proc``). ``stop`` ends the run.
+one JSON line: steps, wall seconds, CPU seconds of this process in rollouts and in updates, CPU
+seconds of the updates' main thread alone (with ``train.update_threads`` above 1 the other threads
+run beside it; OpenMP's idle threads sleep, so its CPU time is its busy time), CPU seconds of its
+descendants (the env worker processes, read from ``/proc``), and whether the run overlaps its
+rollouts (``train.overlap_rollouts``, false for code from before that key). ``stop`` ends the run.
 While it waits for ``go`` its processes sleep, so rows timed in turn do not share the CPU.
 
     python benchmarks/humanoid_training_rounds.py --steps 4096 [key=value ...]
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         protocol.write(line + "\n")
         protocol.flush()
 
-    rollout_cpu = [0.0]
+    rollout_cpu, update_main_cpu = [0.0], [0.0]
     collect, update = LatentPPO.collect_rollouts, LatentPPO.train
     state: dict[str, float] = {}
 
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         command = sys.stdin.readline().strip()
         if command != "go":
             raise Stop(command)
-        rollout_cpu[0] = 0.0
+        rollout_cpu[0] = update_main_cpu[0] = 0.0
         state.update(
             steps=model.num_timesteps,
             wall=time.perf_counter(),
@@ -97,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
             rollout_cpu[0] += time.process_time() - begin
 
     def timed_update(self: LatentPPO) -> None:
+        begin = time.thread_time()
         update(self)
+        update_main_cpu[0] += time.thread_time() - begin
         if not state:  # the first update ends the warm-up
             emit(f"ready {Path(training.__file__).resolve().parents[1]}")  # the tree that runs
             start_round(self)
@@ -108,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
                 "wall": time.perf_counter() - state["wall"],
                 "rollout_cpu": rollout_cpu[0],
                 "update_cpu": cpu - rollout_cpu[0],
+                "update_main_cpu": update_main_cpu[0],
                 "workers_cpu": descendants_cpu_seconds(me) - state["workers"],
+                "overlap": overlap,
                 "load": os.getloadavg()[0],
             }
             emit(json.dumps(result))
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(
         "humanoid", None, ["train.video_every=0", f"train.checkpoint_every={10**12}", *args.overrides]
     )
+    settings = config["train"]
+    overlap = bool(settings.get("overlap_rollouts", False)) and settings["vec_env"] == "batched"
     with tempfile.TemporaryDirectory(prefix="humanoid_rounds_") as run_dir:
         try:
             training.train("humanoid", config, run_dir=Path(run_dir), steps=10**12, resume=False)
