@@ -281,7 +281,7 @@ class TrainingCase:
 
     def idle_estimate(self, cores: int) -> str:
         """Env steps/s this row would reach on ``cores`` otherwise idle cores (one env worker each),
-        from its CPU split and the trainer's schedule:
+        from its CPU split and the trainer's schedule, as a range:
 
         * rollouts, SB3's loop: the workers step their blocks of envs at once (each a ``1/cores``
           share of their CPU), then the trainer's rollout loop runs while they wait;
@@ -289,17 +289,19 @@ class TrainingCase:
           trainer handles the other part, so workers and trainer share the cores: their CPU over
           ``cores`` (the pipeline's bound, reached when a part's trainer work is shorter than its
           physics, as here: ~1.7 ms against ~4.3 ms per 16 envs);
-        * the update: the time of its main thread (Python, autograd and its share of each kernel;
-          other intra-op threads run beside it, and OpenMP's idle threads sleep, not spin, under
-          clrl's OMP_WAIT_POLICY=PASSIVE). It waits for those threads without using CPU, so this
-          part is a lower bound where their share of a kernel takes longer than its own.
+        * the update: between the CPU of all its threads (the low rate: as if they took turns) and
+          that of its main thread alone (the high rate: Python, autograd and its share of each
+          kernel, the other threads' shares beside it at no cost; under clrl's
+          OMP_WAIT_POLICY=PASSIVE idle OpenMP threads sleep, so waking them costs time the CPU
+          figures do not show). With one update thread the two agree.
         """
-        workers_ms, rollout_ms, _, update_main_ms = self.split_ms()
+        workers_ms, rollout_ms, update_ms, update_main_ms = self.split_ms()
         if all(r.get("overlap") for r in self.rounds):
             rollouts_ms = (workers_ms + rollout_ms) / cores
         else:
             rollouts_ms = workers_ms / cores + rollout_ms
-        return f"{1000 / (rollouts_ms + update_main_ms):,.0f}"
+        low, high = (1000 / (rollouts_ms + ms) for ms in (update_ms, update_main_ms))
+        return f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}-{high:,.0f}"
 
 
 def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
@@ -339,8 +341,8 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
         f"load average {min(loads):.1f}-{max(loads):.1f} during the rounds",
         f"- on {cores} idle cores: env steps/s the row's CPU split gives under the trainer's schedule (SB3's "
         "loop: the workers' CPU shared over the cores, then the rollout loop alone; overlapped rollouts: "
-        "workers and rollout loop shared over the cores; then the update's main thread; a model, not a "
-        "measurement)",
+        "workers and rollout loop shared over the cores; then the update, from the CPU of all its threads "
+        "to that of its main thread alone; a model, not a measurement)",
         "",
     ]
     table = MarkdownTable(
