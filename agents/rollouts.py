@@ -19,6 +19,11 @@ part 1's observations of that step (statistics over every step so far, less half
 The statistics themselves end up the same, and with normalisation off the transitions are the same
 to the bit (``tests/agents/test_rollouts.py``).
 
+It pays only where the trainer's work per part costs about half of its work for all envs. At the
+shipped 32 envs it does not: two policy calls and wrapper passes on 16 envs each cost the trainer
+1.6x the CPU of one on 32 (most of that work is per call, not per env), which eats the overlap
+(``docs/humanoid.md``, training throughput), so ``train.overlap_rollouts`` is off by default.
+
 :class:`SplitVecMonitor` and :class:`SplitVecNormalize` are SB3's wrappers with a part step added
 (``step_part_async`` / ``step_part_wait``, the same accounting on the part's envs); their full
 steps are SB3's own.

@@ -163,17 +163,13 @@ TRAINING_VARIANTS = {
         "the PPO update on every core (train.update_threads=0)",
         ["train.update_threads=0"],
     ),
-    "update_threads_1": (
-        "the PPO update on one thread (train.update_threads=1, c0bbe5c's setting)",
-        ["train.update_threads=1"],
+    "overlap_rollouts": (
+        "rollouts in two overlapping halves (train.overlap_rollouts=true)",
+        ["train.overlap_rollouts=true"],
     ),
-    "serial_rollouts": (
-        "SB3's rollout loop, every env at once (train.overlap_rollouts=false)",
-        ["train.overlap_rollouts=false"],
-    ),
-    "c40af22_settings": (
-        "one update thread, SB3's rollout loop (train.update_threads=1 train.overlap_rollouts=false)",
-        ["train.update_threads=1", "train.overlap_rollouts=false"],
+    "overlap_rollouts_update_threads_0": (
+        "overlapping halves, the update on every core (train.overlap_rollouts=true train.update_threads=0)",
+        ["train.overlap_rollouts=true", "train.update_threads=0"],
     ),
     "n_envs_64": (
         "64 envs x 32-step rollouts (train.n_envs=64 ppo.n_steps=32)",

@@ -250,12 +250,17 @@ def test_overlap_needs_split_wrappers_over_a_batched_env() -> None:
 def test_the_trainer_overlaps_batched_rollouts_and_its_curriculum_reaches_envs_in_mid_step(
     tmp_path: Path, tiny_overrides: tuple[str, ...]
 ) -> None:
-    """``python -m clrl.train humanoid`` with batched envs (train.overlap_rollouts is on by default):
-    every episode end promotes its env (a 1 mm promote distance), so the curriculum callback's
-    env_method reaches workers whose part is stepping; the run trains to its step count."""
+    """``python -m clrl.train humanoid`` with batched envs and train.overlap_rollouts: every episode
+    end promotes its env (a 1 mm promote distance), so the curriculum callback's env_method reaches
+    workers whose part is stepping; the run trains to its step count."""
     run_dir = tmp_path / "run"
     overrides = [item for item in tiny_overrides if not item.startswith(("train.vec_env=", "train.n_envs="))]
-    overrides += ["train.vec_env=batched", "train.n_envs=4", "train.curriculum_promote_distance=0.001"]
+    overrides += [
+        "train.vec_env=batched",
+        "train.n_envs=4",
+        "train.overlap_rollouts=true",
+        "train.curriculum_promote_distance=0.001",
+    ]
     train_main(["humanoid", "--steps", "256", "--run-dir", str(run_dir), *overrides])
     checkpoint = read_agent(run_dir / "checkpoints" / "last.pt")
     assert checkpoint.step == 256 and checkpoint.config["train"]["overlap_rollouts"] is True
