@@ -155,7 +155,12 @@ class GoalTable:
 
 def sorted_rows(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Index of each of ``keys`` in the sorted, non-empty array ``sorted_keys``, or -1 if absent."""
-    positions = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    # Searching in key order walks the 9.2M-key table forward instead of at random: 2.7x faster for
+    # a beam depth's 24k keys, 6x for 288k (benchmarks/cube_table_lookup.py).
+    order = np.argsort(keys)
+    positions = np.empty(len(keys), dtype=np.intp)
+    positions[order] = np.searchsorted(sorted_keys, keys[order])
+    positions = np.minimum(positions, len(sorted_keys) - 1)
     return np.where(sorted_keys[positions] == keys, positions, -1)
 
 
