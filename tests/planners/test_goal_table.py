@@ -58,6 +58,18 @@ def test_states_beyond_the_radius_are_absent(table):
     assert table.finish(DOMAIN, far, hash_states(far)) is None
 
 
+def test_lookup_finds_each_key_wherever_it_stands_in_the_batch(table):
+    # sorted_rows searches the keys in key order: rows must still come back in the order asked,
+    # with repeats and absent keys (-1) in place, against a plain per-key search
+    rng = np.random.default_rng(0)
+    absent = rng.integers(0, np.iinfo(np.int64).max, 50, dtype=np.int64).astype(table.keys.dtype)
+    absent = absent[~np.isin(absent, table.keys)]
+    keys = rng.permutation(np.concatenate([rng.choice(table.keys, 200), absent, table.keys[[0, -1]]]))
+    expected = [int(np.flatnonzero(table.keys == key)[0]) if key in table.keys else -1 for key in keys]
+    assert table.lookup(keys).tolist() == expected
+    assert table.lookup(keys[:0]).shape == (0,)
+
+
 def test_finish_picks_the_state_nearest_the_goal(table):
     near = apply_sequence(SOLVED_STATE[None], np.array([0, 2]))[0]  # U R: two moves out
     nearer = apply_sequence(SOLVED_STATE[None], np.array([4]))[0]  # F: one move out
