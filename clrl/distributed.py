@@ -88,6 +88,9 @@ def session(device: str = "auto") -> Iterator[None]:
     dist.init_process_group("nccl" if cuda else "gloo", timeout=TIMEOUT)
     try:
         yield
+        # Leave together: gloo aborts a rank (SIGABRT) whose peer tears its connections down while
+        # it is still finishing its own last step.
+        dist.barrier()
     except RuntimeError as error:
         if not lost_peer(error):
             raise
