@@ -28,12 +28,6 @@ normalised over the doubled minibatch, as SB3 normalises any minibatch: the same
 rollout half, and a standard deviation ``sqrt((2B - 2) / (2B - 1))`` times its (0.9995 at B = 512;
 rsl_rl normalises before doubling).
 
-With ``overlap_rollouts`` the rollout is collected by
-:func:`clrl.agents.rollouts.collect_overlapped`: the envs in two parts, the policy run on one part
-while the other part's env workers step their physics (the env must be a
-:class:`~clrl.agents.rollouts.SplitVecNormalize` / :class:`~clrl.agents.rollouts.SplitVecMonitor`
-chain over a :class:`~clrl.envs.humanoid.vec_env.BatchedSubprocVecEnv`).
-
 Besides SB3's
 ``train/*`` scalars it logs ``losses/contrastive_loss`` and ``losses/contrastive_accuracy``
 (contrastive mode) or ``losses/regression_loss`` (regression mode), averaged over the update.
@@ -51,7 +45,6 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from clrl.agents.policy import ContrastiveActorCriticPolicy
-from clrl.agents.rollouts import collect_overlapped
 from clrl.agents.symmetry import MirrorAugmentation
 
 MIN_ADAPTIVE_LR, MAX_ADAPTIVE_LR = 1e-5, 1e-2
@@ -66,8 +59,6 @@ class LatentPPO(PPO):
             SB3's ``learning_rate`` (schedule).
         mirror: doubles each minibatch with its mirror image (None: no augmentation). Not saved
             with the model: the trainer passes it again on resume, from its config.
-        overlap_rollouts: collect rollouts with the envs in two overlapping parts
-            (:func:`~clrl.agents.rollouts.collect_overlapped`); False: SB3's loop. Not saved either.
         *args, **kwargs: as for :class:`stable_baselines3.PPO`; the policy must be a
             :class:`ContrastiveActorCriticPolicy`.
     """
@@ -82,7 +73,6 @@ class LatentPPO(PPO):
         aux_weight: float = 0.1,
         desired_kl: float | None = None,
         mirror: MirrorAugmentation | None = None,
-        overlap_rollouts: bool = False,
         **kwargs: Any,
     ) -> None:
         if desired_kl is not None and desired_kl <= 0:
@@ -90,17 +80,10 @@ class LatentPPO(PPO):
         self.aux_weight = aux_weight
         self.desired_kl = desired_kl
         self.mirror = mirror
-        self.overlap_rollouts = overlap_rollouts
         super().__init__(*args, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "mirror", "overlap_rollouts"]
-
-    def collect_rollouts(self, env: Any, callback: Any, rollout_buffer: Any, n_rollout_steps: int) -> bool:
-        """SB3's rollout collection, or with ``overlap_rollouts`` the overlapped one (same contract)."""
-        if self.overlap_rollouts:
-            return collect_overlapped(self, env, callback, rollout_buffer, n_rollout_steps)
-        return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        return [*super()._excluded_save_params(), "mirror"]
 
     def adapt_learning_rate(self, approx_kl: float) -> None:
         """rsl_rl's rule. The step size lives in the optimizer, so saving and resuming keep it."""

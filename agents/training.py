@@ -3,9 +3,7 @@
 Builds ``train.n_envs`` humanoid envs (with ``train.vec_env: batched``, blocks of envs in one worker
 process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecNormalize``
 (observation and reward normalisation), trains :class:`~clrl.agents.ppo.LatentPPO` with
-:class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` (with ``train.overlap_rollouts``, rollouts
-in two parts whose physics overlaps the policy's work: :mod:`clrl.agents.rollouts`) and writes into
-the run dir:
+:class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` and writes into the run dir:
 
 * TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, and
   ``videos/rollout_<terrain type>`` at the start, every ``train.video_every`` steps and at the end);
@@ -41,7 +39,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
 from tqdm import tqdm
 
 from clrl.agents.callbacks import (
@@ -56,7 +54,6 @@ from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
 from clrl.agents.environment import make_env, make_terrain_render_env
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
-from clrl.agents.rollouts import SplitVecMonitor, SplitVecNormalize
 from clrl.agents.symmetry import MirrorAugmentation
 from clrl.checkpoint import CheckpointError
 from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, resume_config
@@ -204,13 +201,6 @@ def mirror_augmentation(config: dict[str, Any]) -> MirrorAugmentation | None:
     return MirrorAugmentation.for_humanoid(config["env"])
 
 
-def overlap_rollouts(config: dict[str, Any]) -> bool:
-    """Whether rollouts overlap the policy with the env workers' physics: ``train.overlap_rollouts``
-    with ``train.vec_env: batched`` (the other VecEnvs step every env at once)."""
-    settings = config["train"]
-    return bool(settings["overlap_rollouts"]) and settings["vec_env"] == "batched"
-
-
 def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
     """A fresh :class:`LatentPPO` from the ``ppo:`` and ``agent:`` sections."""
     try:
@@ -222,7 +212,6 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
             device=config["train"]["device"],
             verbose=0,
             mirror=mirror_augmentation(config),
-            overlap_rollouts=overlap_rollouts(config),
             **ppo_hyperparameters(config),
         )
     except ValueError as exc:  # bad latent mode, encoder, similarity ... from the policy
@@ -230,13 +219,11 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
 
 
 def wrap_normalize(venv: VecEnv, config: dict[str, Any]) -> VecEnv:
-    """SB3's ``VecMonitor`` and ``VecNormalize`` (their subclasses that can also step a part of the
-    envs, for overlapped rollouts; a full step is SB3's own)."""
     agent = config["agent"]
-    venv = SplitVecMonitor(venv)
+    venv = VecMonitor(venv)
     if not (agent["normalize_observations"] or agent["normalize_reward"]):
         return venv
-    return SplitVecNormalize(
+    return VecNormalize(
         venv,
         norm_obs=bool(agent["normalize_observations"]),
         norm_reward=bool(agent["normalize_reward"]),
@@ -328,7 +315,6 @@ def train(
                     venv,
                     device=settings["device"],
                     mirror=mirror_augmentation(config),
-                    overlap_rollouts=overlap_rollouts(config),
                     **ppo_hyperparameters(config),
                 )
                 if "ppo.learning_rate" in changed:

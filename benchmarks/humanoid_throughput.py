@@ -163,14 +163,6 @@ TRAINING_VARIANTS = {
         "the PPO update on every core (train.update_threads=0)",
         ["train.update_threads=0"],
     ),
-    "overlap_rollouts": (
-        "rollouts in two overlapping halves (train.overlap_rollouts=true)",
-        ["train.overlap_rollouts=true"],
-    ),
-    "overlap_rollouts_update_threads_0": (
-        "overlapping halves, the update on every core (train.overlap_rollouts=true train.update_threads=0)",
-        ["train.overlap_rollouts=true", "train.update_threads=0"],
-    ),
     "n_envs_64": (
         "64 envs x 32-step rollouts (train.n_envs=64 ppo.n_steps=32)",
         ["train.n_envs=64", "ppo.n_steps=32"],
@@ -281,10 +273,6 @@ class TrainingCase:
 
         * rollouts, SB3's loop: the workers step their blocks of envs at once (each a ``1/cores``
           share of their CPU), then the trainer's rollout loop runs while they wait;
-        * rollouts, overlapped (``train.overlap_rollouts``): one part's workers step while the
-          trainer handles the other part, so workers and trainer share the cores: their CPU over
-          ``cores`` (the pipeline's bound, reached when a part's trainer work is shorter than its
-          physics, as here: ~1.7 ms against ~4.3 ms per 16 envs);
         * the update: between the CPU of all its threads (the low rate: as if they took turns) and
           that of its main thread alone (the high rate: Python, autograd and its share of each
           kernel, the other threads' shares beside it at no cost; under clrl's
@@ -292,10 +280,7 @@ class TrainingCase:
           figures do not show). With one update thread the two agree.
         """
         workers_ms, rollout_ms, update_ms, update_main_ms = self.split_ms()
-        if all(r.get("overlap") for r in self.rounds):
-            rollouts_ms = (workers_ms + rollout_ms) / cores
-        else:
-            rollouts_ms = workers_ms / cores + rollout_ms
+        rollouts_ms = workers_ms / cores + rollout_ms
         low, high = (1000 / (rollouts_ms + ms) for ms in (update_ms, update_main_ms))
         return f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}-{high:,.0f}"
 
@@ -336,9 +321,8 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
         "round; ratios: the median over rounds of the ratio to the first row in the same round; "
         f"load average {min(loads):.1f}-{max(loads):.1f} during the rounds",
         f"- on {cores} idle cores: env steps/s the row's CPU split gives under the trainer's schedule (SB3's "
-        "loop: the workers' CPU shared over the cores, then the rollout loop alone; overlapped rollouts: "
-        "workers and rollout loop shared over the cores; then the update, from the CPU of all its threads "
-        "to that of its main thread alone; a model, not a measurement)",
+        "loop: the workers' CPU shared over the cores, then the rollout loop alone; then the update, from "
+        "the CPU of all its threads to that of its main thread alone; a model, not a measurement)",
         "",
     ]
     table = MarkdownTable(

@@ -11,9 +11,8 @@ trains at least ``--steps`` more environment steps (whole rollouts and their upd
 one JSON line: steps, wall seconds, CPU seconds of this process in rollouts and in updates, CPU
 seconds of the updates' main thread alone (with ``train.update_threads`` above 1 the other threads
 run beside it; OpenMP's idle threads sleep, so its CPU time is its busy time), CPU seconds of its
-descendants (the env worker processes, read from ``/proc``), and whether the run overlaps its
-rollouts (``train.overlap_rollouts``, false for code from before that key). ``stop`` ends the run.
-While it waits for ``go`` its processes sleep, so rows timed in turn do not share the CPU.
+descendants (the env worker processes, read from ``/proc``). ``stop`` ends the run. While it
+waits for ``go`` its processes sleep, so rows timed in turn do not share the CPU.
 
     python benchmarks/humanoid_training_rounds.py --steps 4096 [key=value ...]
 """
@@ -115,7 +114,6 @@ def main(argv: list[str] | None = None) -> None:
                 "update_cpu": cpu - rollout_cpu[0],
                 "update_main_cpu": update_main_cpu[0],
                 "workers_cpu": descendants_cpu_seconds(me) - state["workers"],
-                "overlap": overlap,
                 "load": os.getloadavg()[0],
             }
             emit(json.dumps(result))
@@ -127,8 +125,6 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(
         "humanoid", None, ["train.video_every=0", f"train.checkpoint_every={10**12}", *args.overrides]
     )
-    settings = config["train"]
-    overlap = bool(settings.get("overlap_rollouts", False)) and settings["vec_env"] == "batched"
     with tempfile.TemporaryDirectory(prefix="humanoid_rounds_") as run_dir:
         try:
             training.train("humanoid", config, run_dir=Path(run_dir), steps=10**12, resume=False)

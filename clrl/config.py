@@ -131,7 +131,6 @@ JOB_RESUMABLE_KEYS = {
         "train.device",
         "train.torch_threads",
         "train.update_threads",
-        "train.overlap_rollouts",
         "train.video_seconds",
         "train.video_frame_skip",
         "train.video_terrains",

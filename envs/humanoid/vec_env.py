@@ -12,17 +12,6 @@ from :meth:`seed`, ``env_method`` / ``get_attr`` / ``set_attr`` with ``indices``
 the VecEnv wrappers (``VecMonitor``, ``VecNormalize``) use it unchanged::
 
     venv = BatchedSubprocVecEnv([make_env] * 8, n_workers=2)
-
-It can also step a part of its envs while another part is still stepping (EnvPool's async mode):
-:meth:`split` groups the worker blocks into parts, :meth:`step_part_async` sends one part's actions
-and :meth:`step_part_wait` collects that part's results, so the trainer can compute one part's
-actions while the workers of the other part run their physics
-(:func:`clrl.agents.rollouts.collect_overlapped`)::
-
-    first, second = venv.split(2)          # env ranges, e.g. range(0, 4), range(4, 8)
-    venv.step_part_async(first, actions_first)
-    venv.step_part_async(second, actions_second)
-    obs, rewards, dones, infos = venv.step_part_wait(first)  # the first part's envs only
 """
 
 from __future__ import annotations
@@ -201,9 +190,6 @@ class BatchedSubprocVecEnv(VecEnv):
         # that struck between a send and its recv, before the workers can hear "close"
         self.unanswered = [0] * n_workers
         self.failed: set[int] = set()  # workers that reported an error and stopped
-        self.stepping: set[int] = set()  # workers with a step whose answer is not collected yet
-        # a stepping worker's answer, collected early because another command had to reach it
-        self.parked: dict[int, Any] = {}
         self._send(0, ("get_spaces", None))
         try:
             observation_space, action_space = self._receive(0)
@@ -213,13 +199,6 @@ class BatchedSubprocVecEnv(VecEnv):
         super().__init__(n_envs, observation_space, action_space)
 
     def _send(self, worker: int, message: tuple[str, Any]) -> None:
-        if worker in self.stepping:
-            if message[0] == "step":
-                raise RuntimeError(f"env worker {worker} is still stepping; collect its step first")
-            # a command for a worker in mid-step (a callback's env_method while a part steps): the
-            # worker answers in order, so its step's answer comes first; keep it for step_part_wait
-            self.stepping.discard(worker)
-            self.parked[worker] = self._receive(worker)
         self.unanswered[worker] += 1
         self.remotes[worker].send(message)
 
@@ -243,51 +222,15 @@ class BatchedSubprocVecEnv(VecEnv):
     # -- stepping ----------------------------------------------------------------------------------
 
     def step_async(self, actions: np.ndarray) -> None:
-        self.step_part_async(range(self.num_envs), actions)
+        for worker, block in enumerate(self.blocks):
+            self._send(worker, ("step", actions[block[0] : block[-1] + 1]))
 
     def step_wait(self) -> VecEnvStepReturn:
-        return self.step_part_wait(range(self.num_envs))
-
-    def split(self, n_parts: int) -> list[range]:
-        """The envs in at most ``n_parts`` parts of whole worker blocks: contiguous env ranges in
-        order, their worker counts differing by at most one (fewer parts when there are fewer workers)."""
-        if n_parts < 1:
-            raise ValueError(f"n_parts must be positive, got {n_parts}")
-        groups = np.array_split(np.arange(len(self.blocks)), min(n_parts, len(self.blocks)))
-        return [range(self.blocks[group[0]][0], self.blocks[group[-1]][-1] + 1) for group in groups]
-
-    def _part_workers(self, envs: range) -> list[int]:
-        """The workers that hold exactly the envs of ``envs``."""
-        workers = sorted({self.owner[i] for i in envs})
-        if not envs or envs.step != 1 or [i for w in workers for i in self.blocks[w]] != list(envs):
-            raise ValueError(f"{envs} is not a range of whole worker blocks ({self.blocks})")
-        return workers
-
-    def step_part_async(self, envs: range, actions: np.ndarray) -> None:
-        """Send ``actions`` (a row per env of ``envs``, a range of whole worker blocks, as from
-        :meth:`split`) to those envs' workers; their results come from :meth:`step_part_wait`."""
-        start = envs.start
-        for worker in self._part_workers(envs):
-            block = self.blocks[worker]
-            self._send(worker, ("step", actions[block[0] - start : block[-1] + 1 - start]))
-            self.stepping.add(worker)
-
-    def step_part_wait(self, envs: range) -> VecEnvStepReturn:
-        """The observations, rewards, dones and infos of the envs of ``envs`` (rows in env order)
-        for the step :meth:`step_part_async` sent them."""
-        workers, results = self._part_workers(envs), []
-        for worker in workers:
-            if worker in self.parked:
-                results.append(self.parked.pop(worker))
-            elif worker in self.stepping:
-                self.stepping.discard(worker)
-                results.append(self._receive(worker))
-            else:
-                raise RuntimeError(f"env worker {worker} has no step to collect")
+        results = self._receive_all()
         observations, rewards, dones, infos, new_reset_infos = zip(*results, strict=True)
-        for worker, changed in zip(workers, new_reset_infos, strict=True):
+        for block, changed in zip(self.blocks, new_reset_infos, strict=True):
             for local, reset_info in changed.items():
-                self.reset_infos[self.blocks[worker][local]] = reset_info
+                self.reset_infos[block[local]] = reset_info
         return (
             concatenate_observations(observations, self.observation_space),
             np.array([reward for block in rewards for reward in block], dtype=np.float32),
@@ -300,7 +243,6 @@ class BatchedSubprocVecEnv(VecEnv):
             seeds, options = [self._seeds[i] for i in block], [self._options[i] for i in block]
             self._send(worker, ("reset", (seeds, options)))
         results = self._receive_all()
-        self.parked.clear()  # steps still in flight when the reset came: their results are void
         observations, reset_infos = zip(*results, strict=True)
         self.reset_infos = [info for block in reset_infos for info in block]
         # seeds and options are used once (SB3's convention)

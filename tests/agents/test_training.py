@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import shutil
@@ -18,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from clrl.agents.callbacks import CurriculumCallback
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
-from clrl.agents.evaluation import default_checkpoint
+from clrl.agents.evaluation import default_checkpoint, evaluate
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
 from clrl.agents.training import (
     CHECKPOINT_NAME,
@@ -348,6 +349,51 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
         read_agent(older, expected_config=load_config("humanoid", overrides=tiny_overrides))
     with pytest.raises(CheckpointError, match="env.command"):  # the committed mode is heading
         read_agent(older, expected_config=load_config("humanoid", overrides=[*tiny_overrides, as_trained[0]]))
+
+
+def test_checkpoints_that_stored_the_retired_overlap_rollouts_key_still_resume_and_evaluate(
+    tiny_run: Path,
+    tiny_steps: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``train.overlap_rollouts`` (overlapped rollouts, built in session 13, removed in session 15)
+    is in the config of checkpoints written meanwhile: they resume, under SB3's rollout loop, and
+    evaluate. Asking for the key now is an unknown key: one line, exit code 2."""
+    payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
+    payload["config"]["train"]["overlap_rollouts"] = False
+    run_dir = tmp_path / "run"
+    (run_dir / CHECKPOINT_NAME).parent.mkdir(parents=True)
+    torch.save(payload, run_dir / CHECKPOINT_NAME)
+    argv = ["humanoid", "--steps", str(tiny_steps + 64), "--run-dir", str(run_dir), "--resume"]
+    assert run_command(train_main, [*argv, "train.overlap_rollouts=true"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "unknown config key 'train.overlap_rollouts'" in error and len(error.splitlines()) == 1
+    assert read_agent(run_dir / CHECKPOINT_NAME).step == tiny_steps, "nothing was written"
+    assert run_command(train_main, argv) == 0
+    assert f"changed: train.steps {tiny_steps} -> {tiny_steps + 64}\n" in capsys.readouterr().out
+    assert read_agent(run_dir / CHECKPOINT_NAME).step == tiny_steps + 64
+    config = load_config(
+        "humanoid", overrides=["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
+    )
+    config["eval"]["scenarios"] = {"held_out_flat": config["eval"]["scenarios"]["held_out_flat"]}
+    args = SimpleNamespace(
+        checkpoint=tmp_path / "older.pt",
+        json=True,
+        count=1,
+        seed=0,
+        out=None,
+        video=None,
+        held_out_factors=False,
+    )
+    torch.save(payload, args.checkpoint)
+    evaluate("humanoid", config, args)
+    (report,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (report["scenario"], report["episodes"], report["checkpoint_step"]) == (
+        "held_out_flat",
+        1,
+        tiny_steps,
+    )
 
 
 class TrainingStarted(Exception):
