@@ -6,7 +6,7 @@ import torch
 
 from clrl.checkpoint import load_checkpoint
 from clrl.config import load_config
-from clrl.crtr.bellman import DistanceHead, bellman_targets, scramble_states
+from clrl.crtr.bellman import DistanceHead, GreedyPool, bellman_targets, child_distances, scramble_states
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
 from clrl.envs.cube.constants import SOLVED_STATE
@@ -46,6 +46,30 @@ def test_with_exact_child_distances_the_target_is_the_exact_distance(tables):
     np.testing.assert_array_equal(targets, exact)
 
 
+def test_greedy_pool_moves_to_the_nearest_child_and_restarts_cubes_greedy_has_solved(tables):
+    small, large = tables
+    rng = np.random.default_rng(2)
+    states, _ = scramble_states(rng, 300, 5)
+    exact = table_distance(large, DOMAIN, states)
+    states = states[exact > small.radius]  # the pool's cubes never lie inside the table
+    pool = GreedyPool(states.copy(), restart_every=10**9)
+    # The children's distances: exact to 5, and 9 beyond (only read outside the small table).
+    children, distances = child_distances(
+        small,
+        pool.states,
+        lambda c: np.where((d := table_distance(large, DOMAIN, c)) >= 0, d, 9).astype(float),
+    )
+    restarted = pool.step(rng, children, distances, small.radius)
+    solved = distances.min(axis=1) <= small.radius  # the best child is in the table: greedy is done
+    assert solved.any() and not solved.all()
+    assert restarted == solved.sum()
+    moved = table_distance(large, DOMAIN, pool.states[~solved])
+    np.testing.assert_array_equal(moved, exact[exact > small.radius][~solved] - 1)  # one move nearer
+    assert (table_distance(small, DOMAIN, pool.states[solved]) < 0).all()  # fresh random cubes
+    everyone = GreedyPool(states.copy(), restart_every=1)
+    assert everyone.step(rng, children, distances, small.radius) == len(states)
+
+
 def test_distance_head_is_increasing_in_the_latent_score():
     head = DistanceHead()
     with torch.no_grad():
@@ -68,8 +92,10 @@ def bellman_config():
     return config
 
 
-def test_bellman_run_learns_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("greedy_states", [0, 16])
+def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states):
     config = bellman_config()
+    config["bellman"]["greedy_states"] = greedy_states
     straight, split = tmp_path / "straight", tmp_path / "split"
     train("cube", config, run_dir=straight, steps=40, resume=False)
     train("cube", config, run_dir=split, steps=25, resume=False)
@@ -79,6 +105,9 @@ def test_bellman_run_learns_and_resumes_exactly(tmp_path):
     for part in ("encoder", "distance_head", "target_encoder", "target_head"):
         for key, value in a.state[part].items():
             assert torch.equal(value, b.state[part][key]), (part, key)
+    if greedy_states:
+        assert torch.equal(a.state["greedy_pool"], b.state["greedy_pool"])
+        assert a.state["greedy_pool"].shape == (greedy_states, 54)
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -87,6 +116,7 @@ def test_bellman_run_learns_and_resumes_exactly(tmp_path):
     assert losses[-1] < losses[0], "the Bellman loss should fall in a tiny run"
     assert "losses/crtr_loss" not in scalars.Tags()["scalars"]
     assert {f"eval/nearer_child_rate_d{d}" for d in (1, 2, 3)} <= set(scalars.Tags()["scalars"])
+    assert ("charts/greedy_pool_target_mean" in scalars.Tags()["scalars"]) == bool(greedy_states)
 
 
 def test_no_loss_at_all_is_refused(tmp_path):

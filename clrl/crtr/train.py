@@ -46,7 +46,14 @@ from clrl.config import (
     check_bounds,
     resume_config,
 )
-from clrl.crtr.bellman import DistanceHead, bellman_loss, bellman_targets, scramble_states
+from clrl.crtr.bellman import (
+    DistanceHead,
+    GreedyPool,
+    bellman_loss,
+    bellman_targets,
+    child_distances,
+    scramble_states,
+)
 from clrl.crtr.expert_iteration import beam_from, prepare_beam_paths
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.crtr.walk_regression import walk_regression_loss
@@ -101,7 +108,11 @@ JOB_BOUNDS = {
 }
 #: Keys that matter only when their loss is on.
 BELLMAN_BOUNDS = {
-    f"bellman.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth", "table_radius", "target_every")
+    **{
+        f"bellman.{key}": AT_LEAST_ONE
+        for key in ("batch_size", "max_depth", "table_radius", "target_every", "greedy_restart_every")
+    },
+    "bellman.greedy_states": Bound(0),
 }
 WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
 #: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
@@ -271,6 +282,13 @@ def train(
         if resume and "target_encoder" in saved.state:
             target_encoder.load_state_dict(saved.state["target_encoder"])
             target_head.load_state_dict(saved.state["target_head"])
+        pool = None
+        if bellman["greedy_states"] > 0:
+            restart_every = bellman["greedy_restart_every"]
+            if resume and "greedy_pool" in saved.state:
+                pool = GreedyPool(saved.state["greedy_pool"].numpy(), restart_every)
+            else:
+                pool = GreedyPool.of_random_cubes(rng, bellman["greedy_states"], restart_every)
 
         @torch.no_grad()
         def target_distance(children: np.ndarray) -> np.ndarray:
@@ -291,6 +309,8 @@ def train(
         }
         if bellman is not None:
             state |= {"target_encoder": target_encoder.state_dict(), "target_head": target_head.state_dict()}
+            if pool is not None:
+                state["greedy_pool"] = torch.from_numpy(pool.states.copy())
         if distributed.is_main():
             save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
         saved_step = step
@@ -327,7 +347,14 @@ def train(
                     )
                 if bellman is not None:
                     states, _ = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
-                    targets = torch.from_numpy(bellman_targets(table, states, target_distance)).to(device)
+                    targets = bellman_targets(table, states, target_distance)
+                    if pool is not None:  # the pool's cubes lie outside the table: 1 + min over children
+                        children, distances = child_distances(table, pool.states, target_distance)
+                        pool_targets = 1.0 + distances.min(axis=1)
+                        states = np.concatenate([states, pool.states])
+                        targets = np.concatenate([targets, pool_targets])
+                        pool_restarts = pool.step(rng, children, distances, table.radius)
+                    targets = torch.from_numpy(targets).to(device)
                     scores = latent_scores(
                         fast_encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
                     )
@@ -373,6 +400,11 @@ def train(
                         )
                     if bellman is not None:
                         writer.add_scalar("charts/bellman_target_mean", targets.mean().item(), step)
+                        if pool is not None:
+                            writer.add_scalar(
+                                "charts/greedy_pool_target_mean", float(pool_targets.mean()), step
+                            )
+                            writer.add_scalar("charts/greedy_pool_restarts", pool_restarts, step)
                     writer.add_scalar("charts/SPS", window_steps / seconds, step)
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                     window_start, window_steps = time.perf_counter(), 0
