@@ -12,7 +12,9 @@ the encoder's latent score by the same increasing affine map as the Bellman refi
 (:class:`clrl.crtr.bellman.DistanceHead`), so the planners use the encoder unchanged; one forward
 and backward pass per state makes it the cheapest label per CPU-second of the cube's arms, and on
 a 2-core CPU the one that trains the best cube distance: the shipped ``cube.pt`` is this loss alone
-(``walk_regression.weight=1 loss.crtr_weight=0``, 92,000 steps; docs/cube.md, session 15).
+(``walk_regression.weight=1 loss.crtr_weight=0``, 92,000 steps), then 10,542 steps of the Bellman
+refinement on its own greedy trajectories (:class:`clrl.crtr.bellman.GreedyPool`; docs/cube.md,
+session 15).
 """
 
 from __future__ import annotations
