@@ -35,6 +35,12 @@ def build_parser() -> OneLineParser:
         metavar="R",
         help="finish from any state within R quarter turns of solved, by table (default 7; 0: off)",
     )
+    cube.add_argument(
+        "--symmetries",
+        type=int,
+        metavar="K",
+        help="score each state as the mean learned distance over K of its 48 symmetric images (default 1)",
+    )
     add_search_arguments(cube)
 
     sokoban = puzzles.add_parser("sokoban", help="solve Sokoban levels (LURD output)")
@@ -68,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, name, None)
         if value is not None and value < 0:
             parser.error(f"--{name.replace('_', '-')} must not be negative, got {value}")
+    if getattr(args, "symmetries", None) is not None and args.symmetries < 1:
+        parser.error(f"--symmetries must be at least 1, got {args.symmetries}")
     module = import_job_module("clrl.crtr.solve", f"solving {args.puzzle}")
     return module.solve(args)
 

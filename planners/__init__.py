@@ -3,7 +3,7 @@ and a goal table that finishes any of them exactly from near the goal."""
 
 from clrl.planners.domain import CubeDomain, Domain
 from clrl.planners.goal_table import GoalTable
-from clrl.planners.heuristics import LatentDistance, misplaced_stickers
+from clrl.planners.heuristics import LatentDistance, SymmetricMean, misplaced_stickers
 from clrl.planners.search import SearchResult, beam, best_first, breadth_first_distance, greedy
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "GoalTable",
     "LatentDistance",
     "SearchResult",
+    "SymmetricMean",
     "beam",
     "best_first",
     "breadth_first_distance",

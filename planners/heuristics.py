@@ -67,3 +67,23 @@ def misplaced_stickers(states: np.ndarray) -> np.ndarray:
     """
     wrong = (states != SOLVED_STATE).sum(axis=1)
     return np.ceil(wrong / 20.0)
+
+
+class SymmetricMean:
+    """``h_sym(s) = mean_g h(g(s))`` over ``count`` maps ``g`` that preserve the distance to the goal.
+
+    When every ``g`` maps the puzzle onto itself (the cube's rotations and mirror images, see
+    :mod:`clrl.envs.cube.symmetry`), the true distance is the same at all the images, while a learned
+    one errs differently at each; the mean keeps the ordering its images agree on and averages out
+    the rest. ``images(states)`` returns the ``(count * N, ...)`` images, one block per map; the cost
+    is ``count`` times the heuristic's.
+    """
+
+    def __init__(self, heuristic: Callable[[np.ndarray], np.ndarray], images, count: int) -> None:
+        self.heuristic = heuristic
+        self.images = images
+        self.count = count
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        scores = self.heuristic(self.images(states)).reshape(self.count, len(states))
+        return scores.mean(axis=0)

@@ -25,6 +25,7 @@ def test_cube_evaluation_json_rows(capsys, tiny_checkpoint, tmp_path):
         "benchmark.budget.beam=40",
         "benchmark.budget.handcrafted=30",
         "benchmark.spearman_trajectories=4",
+        "benchmark.symmetries=2",
     ]
     assert run_command(main, argv) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -38,7 +39,8 @@ def test_cube_evaluation_json_rows(capsys, tiny_checkpoint, tmp_path):
     assert planners["beam"]["mean_nodes"] <= 40 + 8, "beam search stays within its node budget"
     assert planners["beam"]["goal_radius"] == 7 and planners["kociemba"]["goal_radius"] == 0
     assert "| scramble20 | kociemba |" in table.read_text()
-    assert "| scramble20 | beam (width 8, goal table r7) |" in table.read_text()
+    assert planners["beam"]["symmetries"] == 2 and planners["kociemba"]["symmetries"] is None
+    assert "| scramble20 | beam (width 8, goal table r7, mean of 2 symmetric images) |" in table.read_text()
 
 
 def test_cube_evaluation_of_the_shipped_encoder_reports_a_strong_correlation(capsys):

@@ -59,7 +59,12 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
     model = None
     checkpoint = args.checkpoint or pretrained_path(job)
     if args.checkpoint is not None or any(p in LEARNED_PLANNERS for p in planners):
-        model = LearnedModel.load(job, args.checkpoint, benchmark.get("precision", "float32"))
+        model = LearnedModel.load(
+            job,
+            args.checkpoint,
+            benchmark.get("precision", "float32"),
+            symmetries=benchmark.get("symmetries", 1),
+        )
     rows = []
     if model is not None:
         heldout = model.task.heldout(args.seed + 7, benchmark["spearman_trajectories"])
@@ -109,6 +114,7 @@ def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, 
         "budget": benchmark["budget"][planner],
         "beam_width": benchmark["beam_width"] if planner == "beam" else None,
         "precision": benchmark.get("precision", "float32") if planner in LEARNED_PLANNERS else None,
+        "symmetries": benchmark.get("symmetries", 1) if planner in LEARNED_PLANNERS else None,
         "goal_radius": radius,
         "puzzles": len(results),
         "solve_rate": round(len(solved) / len(results), 4),
@@ -135,6 +141,7 @@ def format_table(job: str, checkpoint: Path | None, representation, table) -> st
     for row in table:
         details = [f"width {row['beam_width']}"] if row["beam_width"] else []
         details += [f"goal table r{row['goal_radius']}"] if row["goal_radius"] else []
+        details += [f"mean of {row['symmetries']} symmetric images"] if (row["symmetries"] or 1) > 1 else []
         planner = row["planner"] + (f" ({', '.join(details)})" if details else "")
         length = "-" if row["mean_length"] is None else row["mean_length"]
         lines.append(

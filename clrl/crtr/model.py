@@ -21,8 +21,9 @@ from clrl.data.cube import CubeTask
 from clrl.data.sokoban import SokobanTask
 from clrl.data.tasks import HeldOut, PuzzleTask
 from clrl.encoders import build_encoder
+from clrl.envs.cube.symmetry import NUM_SYMMETRIES, symmetric_images
 from clrl.errors import UserError
-from clrl.planners import LatentDistance
+from clrl.planners import LatentDistance, SymmetricMean
 from clrl.precision import check_precision
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -69,6 +70,13 @@ def distance_to_own_goal(
     return np.concatenate(distances)
 
 
+def check_symmetries(job: str, symmetries: int) -> None:
+    """One clear error for a symmetry count the puzzle does not have (only the cube has them)."""
+    most = NUM_SYMMETRIES if job == "cube" else 1
+    if isinstance(symmetries, bool) or not isinstance(symmetries, int) or not 1 <= symmetries <= most:
+        raise UserError(f"symmetries must be an integer from 1 to {most} for {job}, got {symmetries!r}")
+
+
 def pretrained_path(job: str) -> Path:
     return shipped_checkpoint(f"{job}.pt")
 
@@ -97,21 +105,32 @@ class LearnedModel:
     moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
     precision: str = "float32"  # of the encoder's forward pass when planning (clrl.precision.PRECISIONS)
     device: str = "cpu"  # where the encoder scores states (the search itself runs in NumPy)
+    symmetries: int = 1  # cube: score each state as the mean over this many of its 48 symmetric images
 
     @classmethod
     def load(
-        cls, job: str, checkpoint: Path | None, precision: str = "float32", device: str = "cpu"
+        cls,
+        job: str,
+        checkpoint: Path | None,
+        precision: str = "float32",
+        device: str = "cpu",
+        symmetries: int = 1,
     ) -> LearnedModel:
         check_precision(precision, "precision")
+        check_symmetries(job, symmetries)
         saved = load_checkpoint(resolve_checkpoint(job, checkpoint), job=job)
         config = with_added_keys(job, saved.config)
         task, encoder = build_model(job, config)
         encoder.load_state_dict(saved.state["encoder"])
         encoder.eval()
-        return cls(task, encoder, config, precision=precision, device=device)
+        return cls(task, encoder, config, precision=precision, device=device, symmetries=symmetries)
 
-    def heuristic(self, start: np.ndarray) -> LatentDistance:
-        return latent_heuristic(self.task, self.encoder, self.config, start, self.device, self.precision)
+    def heuristic(self, start: np.ndarray) -> LatentDistance | SymmetricMean:
+        distance = latent_heuristic(self.task, self.encoder, self.config, start, self.device, self.precision)
+        if self.symmetries == 1:
+            return distance
+        chosen = np.arange(self.symmetries)
+        return SymmetricMean(distance, lambda states: symmetric_images(states, chosen), self.symmetries)
 
     def distances(self, heldout: HeldOut) -> np.ndarray:
         """Latent distance of held-out states to their own trajectory's goal."""

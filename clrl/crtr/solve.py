@@ -164,7 +164,9 @@ def solve_cubes(args) -> int:
     settings = chosen_settings(args, defaults, planner)
     starts = cube_starts(args)
     precision = args.precision or defaults["precision"]
-    model = LearnedModel.load("cube", args.checkpoint, precision) if planner in LEARNED_PLANNERS else None
+    symmetries = defaults["symmetries"] if args.symmetries is None else args.symmetries
+    learned = planner in LEARNED_PLANNERS
+    model = LearnedModel.load("cube", args.checkpoint, precision, symmetries=symmetries) if learned else None
     if planner == "astar":
         model.fit_move_scale(model.task.heldout(seed=12345, count=64))
     failures = 0

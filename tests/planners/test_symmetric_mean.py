@@ -1,0 +1,58 @@
+"""Scoring a cube by the mean learned distance over its symmetric images."""
+
+import numpy as np
+import pytest
+
+from clrl.crtr.model import LearnedModel, check_symmetries
+from clrl.envs.cube.symmetry import NUM_SYMMETRIES, apply_symmetry, symmetric_images
+from clrl.envs.cube.trajectories import random_states
+from clrl.errors import UserError
+from clrl.planners import LatentDistance, SymmetricMean, misplaced_stickers
+from clrl.solve import main as solve_main
+
+STATES = random_states(np.random.default_rng(5), 16, 12)
+ALL = np.arange(NUM_SYMMETRIES)
+
+
+def test_the_mean_is_taken_over_each_state_s_own_images():
+    def first_sticker(states):
+        return states[:, 0].astype(np.float32)
+
+    chosen = [0, 9, 40]
+    scores = SymmetricMean(first_sticker, lambda s: symmetric_images(s, chosen), len(chosen))(STATES)
+    expected = np.mean([apply_symmetry(STATES, k)[:, 0] for k in chosen], axis=0)
+    np.testing.assert_allclose(scores, expected)
+
+
+def test_a_heuristic_that_is_already_symmetric_is_unchanged():
+    # misplaced stickers counts the same at every image: renaming colours moves home faces with them
+    symmetric = SymmetricMean(misplaced_stickers, lambda s: symmetric_images(s, ALL), NUM_SYMMETRIES)
+    np.testing.assert_array_equal(symmetric(STATES), misplaced_stickers(STATES))
+
+
+def test_the_mean_over_all_48_is_the_same_at_every_image(tiny_checkpoint):
+    plain = LearnedModel.load("cube", tiny_checkpoint).heuristic(None)
+    model = LearnedModel.load("cube", tiny_checkpoint, symmetries=NUM_SYMMETRIES)
+    heuristic = model.heuristic(None)
+    assert isinstance(plain, LatentDistance) and isinstance(heuristic, SymmetricMean)
+    reference = heuristic(STATES)
+    spread = [np.abs(plain(apply_symmetry(STATES, k)) - plain(STATES)).max() for k in (5, 30)]
+    assert min(spread) > 1e-3, "the encoder alone is not symmetric, so the test can fail"
+    for k in (5, 30, 47):
+        np.testing.assert_allclose(heuristic(apply_symmetry(STATES, k)), reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [0, NUM_SYMMETRIES + 1, True, 2.0])
+def test_a_symmetry_count_the_cube_does_not_have_is_one_error(tiny_checkpoint, bad):
+    with pytest.raises(UserError, match="symmetries must be an integer from 1 to 48 for cube"):
+        LearnedModel.load("cube", tiny_checkpoint, symmetries=bad)
+    with pytest.raises(UserError, match="from 1 to 1 for sokoban"):
+        check_symmetries("sokoban", 2)
+
+
+def test_the_solve_flag_is_checked_before_anything_loads(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        solve_main(["cube", "--scramble", "3", "--symmetries", "0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--symmetries must be at least 1" in err
