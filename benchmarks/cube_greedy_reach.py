@@ -14,10 +14,11 @@ Two measurements, both with the encoder alone (no goal table, no search):
   place (a random cube has ~40 of 54; one quarter turn moves 20) and its Kociemba length.
 
     python benchmarks/cube_greedy_reach.py [--checkpoint F [F ...]] [--states 300] [--max-distance 12]
-        [--cubes 3] [--moves 3000]
+        [--cubes 3] [--moves 3000] [--symmetries 1 48]
 
 Several checkpoints are compared on the same states (one column each; the greedy paths follow the
-first).
+first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored by the mean over K
+symmetric images of each state (``solve --symmetries``).
 """
 
 from __future__ import annotations
@@ -66,16 +67,27 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=3000, help="greedy moves per cube")
     parser.add_argument("--every", type=int, default=250, help="moves between Kociemba readings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--symmetries",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="mean over K symmetric images (one column each K)",
+    )
     args = parser.parse_args()
 
     print(f"`python {shlex.join(sys.argv)}` on {cpu_model()} ({platform.machine()})\n")
-    models = [LearnedModel.load("cube", checkpoint) for checkpoint in args.checkpoint]
+    runs = [(checkpoint, k) for checkpoint in args.checkpoint for k in args.symmetries]
+    models = [LearnedModel.load("cube", checkpoint, symmetries=k) for checkpoint, k in runs]
     domain = CubeDomain()
     table = cube_goal_table(TABLE_RADIUS)
     rng = np.random.default_rng(args.seed)
 
     heuristics = [model.heuristic(SOLVED_STATE) for model in models]
-    names = [str(checkpoint or "shipped cube.pt") for checkpoint in args.checkpoint]
+    names = [
+        str(checkpoint or "shipped cube.pt") + (f", {k} symmetries" if k > 1 else "")
+        for checkpoint, k in runs
+    ]
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
     print("| exact distance | " + " | ".join(names) + " |")
     print("|---:|" + "---:|" * len(names))

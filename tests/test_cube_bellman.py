@@ -92,10 +92,10 @@ def bellman_config():
     return config
 
 
-@pytest.mark.parametrize("greedy_states", [0, 16])
-def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states):
+@pytest.mark.parametrize(("greedy_states", "target_symmetries"), [(0, 1), (16, 1), (16, 4)])
+def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states, target_symmetries):
     config = bellman_config()
-    config["bellman"]["greedy_states"] = greedy_states
+    config["bellman"].update(greedy_states=greedy_states, target_symmetries=target_symmetries)
     straight, split = tmp_path / "straight", tmp_path / "split"
     train("cube", config, run_dir=straight, steps=40, resume=False)
     train("cube", config, run_dir=split, steps=25, resume=False)

@@ -58,6 +58,7 @@ from clrl.crtr.expert_iteration import beam_from, prepare_beam_paths
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
+from clrl.envs.cube.symmetry import NUM_SYMMETRIES, symmetric_images
 from clrl.errors import UserError
 from clrl.losses.crtr import CRTR_SIMILARITIES, crtr_logits
 from clrl.losses.infonce import DIRECTIONS, contrastive_accuracy, info_nce_from_logits
@@ -113,6 +114,7 @@ BELLMAN_BOUNDS = {
         for key in ("batch_size", "max_depth", "table_radius", "target_every", "greedy_restart_every")
     },
     "bellman.greedy_states": Bound(0),
+    "bellman.target_symmetries": Bound(1, high=NUM_SYMMETRIES),
 }
 WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
 #: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
@@ -292,9 +294,14 @@ def train(
 
         @torch.no_grad()
         def target_distance(children: np.ndarray) -> np.ndarray:
+            count = bellman["target_symmetries"]
+            if count > 1:  # the mean over random symmetric images: a steadier target (planners.SymmetricMean)
+                chosen = rng.choice(NUM_SYMMETRIES, size=count, replace=False)
+                children = symmetric_images(children, chosen)
             features = task.featurize(children).to(device)
             scores = latent_scores(fast_target_encoder, features, goal_features, loss_cfg["similarity"])
-            return target_head(scores).cpu().numpy()
+            distances = target_head(scores).cpu().numpy()
+            return distances.reshape(count, -1).mean(axis=0)
 
     def weights() -> dict[str, Any]:
         trained = {"encoder": encoder.state_dict()}
