@@ -78,12 +78,12 @@ def main() -> int:
 
     print(f"`python {shlex.join(sys.argv)}` on {cpu_model()} ({platform.machine()})\n")
     runs = [(checkpoint, k) for checkpoint in args.checkpoint for k in args.symmetries]
-    models = [LearnedModel.load("cube", checkpoint, symmetries=k) for checkpoint, k in runs]
+    loaded = {checkpoint: LearnedModel.load("cube", checkpoint) for checkpoint in args.checkpoint}
     domain = CubeDomain()
     table = cube_goal_table(TABLE_RADIUS)
     rng = np.random.default_rng(args.seed)
 
-    heuristics = [model.heuristic(SOLVED_STATE) for model in models]
+    heuristics = [loaded[checkpoint].heuristic(SOLVED_STATE, k) for checkpoint, k in runs]
     names = [
         str(checkpoint or "shipped cube.pt") + (f", {k} symmetries" if k > 1 else "")
         for checkpoint, k in runs
@@ -105,9 +105,9 @@ def main() -> int:
         "| lowest-scoring state: stickers out of place, Kociemba length |"
     )
     print("|---:|---|---|---|")
-    model = models[0]
+    checkpoint, symmetries = runs[0]
     for index, start in enumerate(suite_puzzles("cube", "random", args.cubes, args.seed, {})):
-        heuristic = model.heuristic(start)
+        heuristic = loaded[checkpoint].heuristic(start, symmetries)
         result = greedy(domain, heuristic, start, max_moves=args.moves)
         path = [start]
         for action in result.actions:

@@ -25,7 +25,7 @@ def test_cube_evaluation_json_rows(capsys, tiny_checkpoint, tmp_path):
         "benchmark.budget.beam=40",
         "benchmark.budget.handcrafted=30",
         "benchmark.spearman_trajectories=4",
-        "benchmark.symmetries=2",
+        "benchmark.symmetries.beam=2",
     ]
     assert run_command(main, argv) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

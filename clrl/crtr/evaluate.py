@@ -59,12 +59,7 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
     model = None
     checkpoint = args.checkpoint or pretrained_path(job)
     if args.checkpoint is not None or any(p in LEARNED_PLANNERS for p in planners):
-        model = LearnedModel.load(
-            job,
-            args.checkpoint,
-            benchmark.get("precision", "float32"),
-            symmetries=benchmark.get("symmetries", 1),
-        )
+        model = LearnedModel.load(job, args.checkpoint, benchmark.get("precision", "float32"))
     rows = []
     if model is not None:
         heldout = model.task.heldout(args.seed + 7, benchmark["spearman_trajectories"])
@@ -85,6 +80,7 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
                 beam_width=benchmark["beam_width"],
                 goal_radius=radius,
                 prune_deadlocks=benchmark.get("prune_deadlocks", True),
+                symmetries=symmetries(benchmark, planner),
             )
             results = []
             for start in tqdm(puzzles, desc=f"{suite}/{planner}", unit="puzzle", leave=False):
@@ -106,6 +102,11 @@ def goal_radius(job: str, planner: str, benchmark: dict[str, Any]) -> int:
     return int(benchmark["goal_radius"])
 
 
+def symmetries(benchmark: dict[str, Any], planner: str) -> int:
+    """How many symmetric images the learned distance is averaged over (``benchmark.symmetries``)."""
+    return benchmark.get("symmetries", {}).get(planner, 1)
+
+
 def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, results) -> dict[str, Any]:
     solved = [(result, length) for result, _, length in results if result.solved]
     return {
@@ -114,7 +115,7 @@ def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, 
         "budget": benchmark["budget"][planner],
         "beam_width": benchmark["beam_width"] if planner == "beam" else None,
         "precision": benchmark.get("precision", "float32") if planner in LEARNED_PLANNERS else None,
-        "symmetries": benchmark.get("symmetries", 1) if planner in LEARNED_PLANNERS else None,
+        "symmetries": symmetries(benchmark, planner) if planner in LEARNED_PLANNERS else None,
         "goal_radius": radius,
         "puzzles": len(results),
         "solve_rate": round(len(solved) / len(results), 4),

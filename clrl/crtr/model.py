@@ -105,32 +105,29 @@ class LearnedModel:
     moves_per_unit: float = 1.0  # scales latent distance to moves for weighted A*
     precision: str = "float32"  # of the encoder's forward pass when planning (clrl.precision.PRECISIONS)
     device: str = "cpu"  # where the encoder scores states (the search itself runs in NumPy)
-    symmetries: int = 1  # cube: score each state as the mean over this many of its 48 symmetric images
 
     @classmethod
     def load(
-        cls,
-        job: str,
-        checkpoint: Path | None,
-        precision: str = "float32",
-        device: str = "cpu",
-        symmetries: int = 1,
+        cls, job: str, checkpoint: Path | None, precision: str = "float32", device: str = "cpu"
     ) -> LearnedModel:
         check_precision(precision, "precision")
-        check_symmetries(job, symmetries)
         saved = load_checkpoint(resolve_checkpoint(job, checkpoint), job=job)
         config = with_added_keys(job, saved.config)
         task, encoder = build_model(job, config)
         encoder.load_state_dict(saved.state["encoder"])
         encoder.eval()
-        return cls(task, encoder, config, precision=precision, device=device, symmetries=symmetries)
+        return cls(task, encoder, config, precision=precision, device=device)
 
-    def heuristic(self, start: np.ndarray) -> LatentDistance | SymmetricMean:
+    def heuristic(self, start: np.ndarray, symmetries: int = 1) -> LatentDistance | SymmetricMean:
+        """The latent distance to the goal of ``start``; for the cube with ``symmetries > 1``, its mean
+        over that many of each state's symmetric images (the first of the tables: rotations, then
+        mirrors)."""
+        check_symmetries("cube" if isinstance(self.task, CubeTask) else "sokoban", symmetries)
         distance = latent_heuristic(self.task, self.encoder, self.config, start, self.device, self.precision)
-        if self.symmetries == 1:
+        if symmetries == 1:
             return distance
-        chosen = np.arange(self.symmetries)
-        return SymmetricMean(distance, lambda states: symmetric_images(states, chosen), self.symmetries)
+        chosen = np.arange(symmetries)
+        return SymmetricMean(distance, lambda states: symmetric_images(states, chosen), symmetries)
 
     def distances(self, heldout: HeldOut) -> np.ndarray:
         """Latent distance of held-out states to their own trajectory's goal."""

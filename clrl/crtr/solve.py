@@ -49,13 +49,15 @@ MAX_LEARNED_SOKOBAN_CELLS = 1024
 @dataclass(frozen=True)
 class SearchSettings:
     """How hard a planner may try: ``budget`` nodes (greedy: moves), ``beam_width``; for the cube the
-    goal table's ``goal_radius`` (0: none), for Sokoban whether to ``prune_deadlocks``."""
+    goal table's ``goal_radius`` (0: none) and the ``symmetries`` the learned distance is averaged over,
+    for Sokoban whether to ``prune_deadlocks``."""
 
     budget: int
     beam_width: int
     goal_radius: int = 0
     prune_deadlocks: bool = True
     progress: bool = False
+    symmetries: int = 1  # cube: the learned distance as its mean over this many symmetric images
 
 
 def checked_goal_radius(radius: int) -> int:
@@ -90,7 +92,7 @@ def solve_one(
             planner,
             domain,
             start,
-            heuristic=model.heuristic(start) if learned else None,
+            heuristic=model.heuristic(start, settings.symmetries) if learned else None,
             moves_per_unit=model.moves_per_unit if learned else 1.0,
             budget=settings.budget,
             beam_width=settings.beam_width,
@@ -155,6 +157,9 @@ def chosen_settings(args, defaults: dict[str, Any], planner: str) -> SearchSetti
             defaults.get("goal_radius", 0) if getattr(args, "goal_radius", None) is None else args.goal_radius
         ),
         progress=not args.json,
+        symmetries=defaults.get("symmetries", {}).get(planner, 1)
+        if getattr(args, "symmetries", None) is None
+        else args.symmetries,
     )
 
 
@@ -164,9 +169,7 @@ def solve_cubes(args) -> int:
     settings = chosen_settings(args, defaults, planner)
     starts = cube_starts(args)
     precision = args.precision or defaults["precision"]
-    symmetries = defaults["symmetries"] if args.symmetries is None else args.symmetries
-    learned = planner in LEARNED_PLANNERS
-    model = LearnedModel.load("cube", args.checkpoint, precision, symmetries=symmetries) if learned else None
+    model = LearnedModel.load("cube", args.checkpoint, precision) if planner in LEARNED_PLANNERS else None
     if planner == "astar":
         model.fit_move_scale(model.task.heldout(seed=12345, count=64))
     failures = 0

@@ -31,9 +31,8 @@ def test_a_heuristic_that_is_already_symmetric_is_unchanged():
 
 
 def test_the_mean_over_all_48_is_the_same_at_every_image(tiny_checkpoint):
-    plain = LearnedModel.load("cube", tiny_checkpoint).heuristic(None)
-    model = LearnedModel.load("cube", tiny_checkpoint, symmetries=NUM_SYMMETRIES)
-    heuristic = model.heuristic(None)
+    model = LearnedModel.load("cube", tiny_checkpoint)
+    plain, heuristic = model.heuristic(None), model.heuristic(None, NUM_SYMMETRIES)
     assert isinstance(plain, LatentDistance) and isinstance(heuristic, SymmetricMean)
     reference = heuristic(STATES)
     spread = [np.abs(plain(apply_symmetry(STATES, k)) - plain(STATES)).max() for k in (5, 30)]
@@ -45,7 +44,7 @@ def test_the_mean_over_all_48_is_the_same_at_every_image(tiny_checkpoint):
 @pytest.mark.parametrize("bad", [0, NUM_SYMMETRIES + 1, True, 2.0])
 def test_a_symmetry_count_the_cube_does_not_have_is_one_error(tiny_checkpoint, bad):
     with pytest.raises(UserError, match="symmetries must be an integer from 1 to 48 for cube"):
-        LearnedModel.load("cube", tiny_checkpoint, symmetries=bad)
+        LearnedModel.load("cube", tiny_checkpoint).heuristic(None, bad)
     with pytest.raises(UserError, match="from 1 to 1 for sokoban"):
         check_symmetries("sokoban", 2)
 
@@ -56,3 +55,16 @@ def test_the_solve_flag_is_checked_before_anything_loads(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--symmetries must be at least 1" in err
+
+
+def test_greedy_averages_over_all_48_by_default_and_the_flag_overrides_it():
+    from argparse import Namespace
+
+    from clrl.config import load_config
+    from clrl.crtr.solve import chosen_settings
+
+    defaults = load_config("cube")["solve"]
+    args = Namespace(budget=None, beam_width=None, goal_radius=None, json=True, symmetries=None)
+    assert chosen_settings(args, defaults, "greedy").symmetries == NUM_SYMMETRIES
+    assert chosen_settings(args, defaults, "beam").symmetries == 1
+    assert chosen_settings(Namespace(**{**vars(args), "symmetries": 4}), defaults, "beam").symmetries == 4
