@@ -9,11 +9,14 @@ read-only run dir: exit 1); Ctrl-C or SIGTERM exits with 130 after the job has s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -43,10 +46,31 @@ def import_job_module(module_name: str, what: str) -> ModuleType:
         raise
 
 
-def run_command(entry: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
-    """Run ``entry(argv)`` and turn user errors and Ctrl-C into one line and an exit code."""
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, schedulers) raises KeyboardInterrupt, as Ctrl-C does, for the
+    whole command: a run stopped while it still loads or builds its tables ends with 130 too, not
+    killed by the signal. A training loop installs its own handler that saves first
+    (:func:`clrl.runs.saved_on_interrupt`)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        return int(entry(argv) or 0)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(entry: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None) -> int:
+    """Run ``entry(argv)`` and turn user errors, Ctrl-C and SIGTERM into one line and an exit code."""
+    try:
+        with sigterm_as_interrupt():
+            return int(entry(argv) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

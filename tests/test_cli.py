@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from clrl.cli import run_command
+
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
@@ -57,6 +59,21 @@ def test_solve_and_evaluate_help():
         assert run(module, "--help").returncode == 0
 
 
+def test_sigterm_before_any_training_is_an_interrupt_too(capsys):
+    """A command stopped while it still loads or builds its tables ends like Ctrl-C, not killed."""
+    import os
+    import signal
+
+    def entry(argv):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM should have interrupted the command")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    assert run_command(entry, []) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) is previous, "the handler is the command's only"
+
+
 def test_sigterm_saves_a_checkpoint_first(tmp_path):
     """``kill`` (SIGTERM) stops a run like Ctrl-C: the steps so far are saved, exit code 130."""
     import signal
@@ -67,13 +84,16 @@ def test_sigterm_saves_a_checkpoint_first(tmp_path):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "clrl.train", "cube", "--steps", "100000", "--run-dir", str(run_dir)]
     tiny = ["model.width=32", "model.blocks=1", "data.batch_size=32", "train.checkpoint_every=100000"]
-    process = subprocess.Popen(command + tiny, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(run_dir.glob("events.out.tfevents.*")) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(3)  # into the training loop
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr_file:
+        process = subprocess.Popen(command + tiny, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
+        deadline = time.monotonic() + 300  # the goal table may be built first: seconds, more when loaded
+        while "train cube:" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)  # into the training loop
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    stderr = log.read_text()
     assert process.returncode == 130, stderr
     assert "interrupted: saved step" in stderr
     saved = load_checkpoint(run_dir / "checkpoint.pt", job="cube")
