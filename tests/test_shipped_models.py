@@ -139,3 +139,14 @@ def test_checkpoint_of_an_incompatible_code_version_is_refused(tmp_path, monkeyp
             LearnedModel.load("sokoban", written_by(version))
         message = str(refused.value)
         assert version in message and len(message.splitlines()) == 1, message
+
+
+def test_greedy_descent_alone_solves_random_cubes_with_the_symmetric_distance(cube):
+    """No search, no goal table: the shipped encoder read as the mean over the cube's 48 symmetric
+    images leads greedy descent home from random cubes (all 100 of the evaluation's in session 16)."""
+    from clrl.crtr.evaluate import suite_puzzles
+
+    settings = SearchSettings(budget=2000, beam_width=0, goal_radius=0, symmetries=48)
+    for start in suite_puzzles("cube", "random", 2, 0, {}):
+        result, _, _ = solve_one("cube", "greedy", start, cube, settings)
+        assert result.solved and len(result.actions) < 2000  # solve_one replays the solution
