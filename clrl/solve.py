@@ -39,7 +39,8 @@ def build_parser() -> OneLineParser:
         "--symmetries",
         type=int,
         metavar="K",
-        help="score each state as the mean learned distance over K of its 48 symmetric images (default 1)",
+        help="score each state as the mean learned distance over K of its 48 symmetric images "
+        "(default: solve.symmetries of the config, 48 for greedy, 1 for the searches)",
     )
     add_search_arguments(cube)
 

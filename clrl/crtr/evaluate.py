@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from clrl.cli import json_line
 from clrl.crtr.model import LearnedModel, pretrained_path
-from clrl.crtr.solve import LEARNED_PLANNERS, SearchSettings, solve_one
+from clrl.crtr.solve import LEARNED_PLANNERS, SearchSettings, planner_symmetries, solve_one
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_sequence
 from clrl.envs.cube.notation import scramble
@@ -80,7 +80,7 @@ def evaluate(job: str, config: dict[str, Any], args) -> None:
                 beam_width=benchmark["beam_width"],
                 goal_radius=radius,
                 prune_deadlocks=benchmark.get("prune_deadlocks", True),
-                symmetries=symmetries(benchmark, planner),
+                symmetries=planner_symmetries(benchmark, planner),
             )
             results = []
             for start in tqdm(puzzles, desc=f"{suite}/{planner}", unit="puzzle", leave=False):
@@ -102,11 +102,6 @@ def goal_radius(job: str, planner: str, benchmark: dict[str, Any]) -> int:
     return int(benchmark["goal_radius"])
 
 
-def symmetries(benchmark: dict[str, Any], planner: str) -> int:
-    """How many symmetric images the learned distance is averaged over (``benchmark.symmetries``)."""
-    return benchmark.get("symmetries", {}).get(planner, 1)
-
-
 def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, results) -> dict[str, Any]:
     solved = [(result, length) for result, _, length in results if result.solved]
     return {
@@ -115,7 +110,7 @@ def summarize(suite: str, planner: str, benchmark: dict[str, Any], radius: int, 
         "budget": benchmark["budget"][planner],
         "beam_width": benchmark["beam_width"] if planner == "beam" else None,
         "precision": benchmark.get("precision", "float32") if planner in LEARNED_PLANNERS else None,
-        "symmetries": symmetries(benchmark, planner) if planner in LEARNED_PLANNERS else None,
+        "symmetries": planner_symmetries(benchmark, planner) if planner in LEARNED_PLANNERS else None,
         "goal_radius": radius,
         "puzzles": len(results),
         "solve_rate": round(len(solved) / len(results), 4),

@@ -157,10 +157,16 @@ def chosen_settings(args, defaults: dict[str, Any], planner: str) -> SearchSetti
             defaults.get("goal_radius", 0) if getattr(args, "goal_radius", None) is None else args.goal_radius
         ),
         progress=not args.json,
-        symmetries=defaults.get("symmetries", {}).get(planner, 1)
+        symmetries=planner_symmetries(defaults, planner)
         if getattr(args, "symmetries", None) is None
         else args.symmetries,
     )
+
+
+def planner_symmetries(section: dict[str, Any], planner: str) -> int:
+    """How many symmetric images ``planner``'s learned distance is averaged over, as the config
+    section (``solve`` or ``benchmark``) says; 1 where it names none."""
+    return section.get("symmetries", {}).get(planner, 1)
 
 
 def solve_cubes(args) -> int:
