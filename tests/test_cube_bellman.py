@@ -46,6 +46,21 @@ def test_with_exact_child_distances_the_target_is_the_exact_distance(tables):
     np.testing.assert_array_equal(targets, exact)
 
 
+def test_search_depth_makes_targets_exact_where_the_walk_length_bounds_the_distance(tables):
+    small, large = tables
+    states, walk_lengths = scramble_states(np.random.default_rng(3), 300, 5)
+    exact = table_distance(large, DOMAIN, states)
+    wrong = lambda children: np.zeros(len(children))  # noqa: E731 - a target network that is wrong everywhere
+    targets = bellman_targets(small, states, wrong, walk_lengths, search_depth=2)
+    searched = walk_lengths <= small.radius + 2
+    assert (exact[searched] == 4).any() and (~searched).any()
+    np.testing.assert_array_equal(targets[searched], exact[searched])
+    # beyond the search, where no child is in the table, the wrong child distances set the target
+    beyond = ~searched & (exact > small.radius + 1)
+    assert beyond.any()
+    np.testing.assert_array_equal(targets[beyond], small.radius + 2)
+
+
 def test_greedy_pool_moves_to_the_nearest_child_and_restarts_cubes_greedy_has_solved(tables):
     small, large = tables
     rng = np.random.default_rng(2)
@@ -92,10 +107,14 @@ def bellman_config():
     return config
 
 
-@pytest.mark.parametrize(("greedy_states", "target_symmetries"), [(0, 1), (16, 1), (16, 4)])
-def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states, target_symmetries):
+@pytest.mark.parametrize(
+    ("greedy_states", "target_symmetries", "search_depth"), [(0, 1, 0), (16, 1, 2), (16, 4, 0)]
+)
+def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states, target_symmetries, search_depth):
     config = bellman_config()
-    config["bellman"].update(greedy_states=greedy_states, target_symmetries=target_symmetries)
+    config["bellman"].update(
+        greedy_states=greedy_states, target_symmetries=target_symmetries, search_depth=search_depth
+    )
     straight, split = tmp_path / "straight", tmp_path / "split"
     train("cube", config, run_dir=straight, steps=40, resume=False)
     train("cube", config, run_dir=split, steps=25, resume=False)

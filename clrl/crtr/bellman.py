@@ -36,7 +36,7 @@ from torch import nn
 from clrl.envs.cube.constants import NUM_STICKERS
 from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
 from clrl.planners.domain import CubeDomain
-from clrl.planners.exact_distance import table_distance
+from clrl.planners.exact_distance import exact_distance, table_distance
 from clrl.planners.goal_table import GoalTable
 
 
@@ -75,10 +75,27 @@ def child_distances(table: GoalTable, states: np.ndarray, child_distance) -> tup
     return children, values.reshape(len(states), -1)
 
 
-def bellman_targets(table: GoalTable, states: np.ndarray, child_distance) -> np.ndarray:
+def bellman_targets(
+    table: GoalTable,
+    states: np.ndarray,
+    child_distance,
+    bounds: np.ndarray | None = None,
+    search_depth: int = 0,
+) -> np.ndarray:
     """``(N,)`` float targets: the exact distance inside the table, else ``1 + min_c d(c)`` with the
-    children scored by :func:`child_distances`."""
-    targets = table_distance(table, CubeDomain(), states).astype(np.float32)
+    children scored by :func:`child_distances`.
+
+    With ``search_depth > 0``, a state outside the table whose distance is known to be at most
+    ``radius + search_depth`` (its walk length, ``bounds``) gets its exact distance instead, by a
+    breadth-first search into the table (:func:`~clrl.planners.exact_distance.exact_distance`; about
+    1 ms of CPU at 10 moves with the radius-7 table, 5 ms at 11): the targets just past the table's
+    rim, where value iteration would otherwise carry the network's own errors outward, are exact.
+    """
+    domain = CubeDomain()
+    targets = table_distance(table, domain, states).astype(np.float32)
+    if search_depth > 0 and bounds is not None:
+        for i in np.flatnonzero((targets < 0) & (bounds <= table.radius + search_depth)):
+            targets[i] = exact_distance(table, domain, states[i], int(bounds[i]))
     outside = np.flatnonzero(targets < 0)
     if len(outside):
         targets[outside] = 1.0 + child_distances(table, states[outside], child_distance)[1].min(axis=1)

@@ -114,6 +114,7 @@ BELLMAN_BOUNDS = {
         for key in ("batch_size", "max_depth", "table_radius", "target_every", "greedy_restart_every")
     },
     "bellman.greedy_states": Bound(0),
+    "bellman.search_depth": Bound(0),
     "bellman.target_symmetries": Bound(1, high=NUM_SYMMETRIES),
 }
 WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
@@ -353,8 +354,10 @@ def train(
                         model, task, anchors, futures, loss_cfg, device
                     )
                 if bellman is not None:
-                    states, _ = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
-                    targets = bellman_targets(table, states, target_distance)
+                    states, walk_lengths = scramble_states(rng, bellman["batch_size"], bellman["max_depth"])
+                    targets = bellman_targets(
+                        table, states, target_distance, walk_lengths, bellman["search_depth"]
+                    )
                     if pool is not None:  # the pool's cubes lie outside the table: 1 + min over children
                         children, distances = child_distances(table, pool.states, target_distance)
                         pool_targets = 1.0 + distances.min(axis=1)
