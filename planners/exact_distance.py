@@ -40,6 +40,30 @@ def exact_distance(table: GoalTable, domain: Domain, state: np.ndarray, max_dist
     return -1
 
 
+def exact_distances(
+    table: GoalTable, domain: Domain, states: np.ndarray, max_distances: np.ndarray
+) -> np.ndarray:
+    """Exact distance of each state, or -1 where it is more than its ``max_distances`` entry from
+    the goal: the table answers within its radius, :func:`exact_distance` searches beyond it."""
+    distances = table_distance(table, domain, states)
+    for i in np.flatnonzero((distances < 0) & (max_distances > table.radius)):
+        distances[i] = exact_distance(table, domain, states[i], int(max_distances[i]))
+    return distances
+
+
+def nearer_children(
+    table: GoalTable, domain: Domain, states: np.ndarray, distances: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The children ``(N, A, ...)`` of ``states``, each exactly ``distances`` (``(N,)``, at least 1)
+    moves from the goal, and ``(N, A)`` whether each child is one move nearer (an invalid action's
+    never is). A move changes the distance by at most one, so a child at most ``d - 1`` away is it."""
+    children, valid = domain.children(states)
+    wanted = np.repeat(distances - 1, valid.shape[1])
+    flat = children.reshape(len(wanted), *states.shape[1:])
+    nearer = exact_distances(table, domain, flat, wanted) == wanted
+    return children, nearer.reshape(valid.shape) & valid
+
+
 def states_at_distance(
     table: GoalTable,
     domain: Domain,
@@ -77,8 +101,5 @@ def nearer_child_rate(
     children, valid = domain.children(states)
     scores = heuristic(children.reshape(-1, *states.shape[1:])).reshape(valid.shape)
     picked = children[np.arange(len(states)), np.where(valid, scores, np.inf).argmin(axis=1)]
-    if distance - 1 <= table.radius:
-        nearer = table_distance(table, domain, picked) == distance - 1
-    else:
-        nearer = np.array([exact_distance(table, domain, s, distance - 1) == distance - 1 for s in picked])
+    nearer = exact_distances(table, domain, picked, np.full(len(picked), distance - 1)) == distance - 1
     return float(nearer.mean())

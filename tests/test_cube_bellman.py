@@ -1,4 +1,5 @@
-"""Bellman refinement of the cube distance: exact targets, and a run that trains and resumes."""
+"""The cube distance's own losses: the Bellman refinement's exact targets, and runs of it, of the
+walk-length regression and of the nearer-child ranking that train and resume."""
 
 import numpy as np
 import pytest
@@ -182,3 +183,34 @@ def test_fine_tuning_starts_from_the_saved_distance_head(tmp_path):
     second = load_checkpoint(tmp_path / "second" / CHECKPOINT_NAME, job="cube")
     for key, value in first.state["distance_head"].items():
         torch.testing.assert_close(second.state["distance_head"][key], value)
+
+
+def ranking_config():
+    config = bellman_config()
+    config["bellman"]["weight"] = 0.0
+    config["child_ranking"].update(weight=1.0, batch_size=16, min_depth=1, max_depth=4)
+    return config
+
+
+def test_child_ranking_run_learns_and_resumes_exactly(tmp_path):
+    config = ranking_config()
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train("cube", config, run_dir=straight, steps=40, resume=False)
+    train("cube", config, run_dir=split, steps=25, resume=False)
+    train("cube", config, run_dir=split, steps=40, resume=True)
+    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
+    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube")
+    for part in ("encoder", "distance_head"):
+        for key, value in a.state[part].items():
+            assert torch.equal(value, b.state[part][key]), (part, key)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("min_depth", 0), ("min_depth", 5), ("max_depth", 13), ("temperature", 0.0), ("batch_size", 0)],
+)
+def test_bad_child_ranking_settings_are_refused(tmp_path, key, value):
+    config = ranking_config()
+    config["child_ranking"][key] = value
+    with pytest.raises(UserError, match=f"child_ranking.{key}"):
+        train("cube", config, run_dir=tmp_path, steps=1, resume=False)

@@ -36,7 +36,7 @@ from torch import nn
 from clrl.envs.cube.constants import NUM_STICKERS
 from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
 from clrl.planners.domain import CubeDomain
-from clrl.planners.exact_distance import exact_distance, table_distance
+from clrl.planners.exact_distance import exact_distances, table_distance
 from clrl.planners.goal_table import GoalTable
 
 
@@ -52,12 +52,14 @@ class DistanceHead(nn.Module):
         return F.softplus(self.raw_scale) * scores + self.offset
 
 
-def scramble_states(rng: np.random.Generator, count: int, max_depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(count, 54)`` cubes, each ``k ~ U{1..max_depth}`` quarter turns from solved along a random
-    walk with no immediate undos, and the ``(count,)`` walk lengths ``k`` (an upper bound on the
-    distance: walks double back)."""
+def scramble_states(
+    rng: np.random.Generator, count: int, max_depth: int, min_depth: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(count, 54)`` cubes, each ``k ~ U{min_depth..max_depth}`` quarter turns from solved along a
+    random walk with no immediate undos, and the ``(count,)`` walk lengths ``k`` (an upper bound on
+    the distance: walks double back)."""
     walks = random_walk_trajectories(rng, count, max_depth).states  # walk i ends solved at index max_depth
-    depths = rng.integers(1, max_depth + 1, size=count)
+    depths = rng.integers(min_depth, max_depth + 1, size=count)
     return walks[np.arange(count), max_depth - depths], depths
 
 
@@ -91,11 +93,10 @@ def bellman_targets(
     1 ms of CPU at 10 moves with the radius-7 table, 5 ms at 11): the targets just past the table's
     rim, where value iteration would otherwise carry the network's own errors outward, are exact.
     """
-    domain = CubeDomain()
-    targets = table_distance(table, domain, states).astype(np.float32)
+    searched = np.zeros(len(states), dtype=np.int64)  # a bound within the table's radius: no search
     if search_depth > 0 and bounds is not None:
-        for i in np.flatnonzero((targets < 0) & (bounds <= table.radius + search_depth)):
-            targets[i] = exact_distance(table, domain, states[i], int(bounds[i]))
+        searched = np.where(bounds <= table.radius + search_depth, bounds, 0)
+    targets = exact_distances(table, CubeDomain(), states, searched).astype(np.float32)
     outside = np.flatnonzero(targets < 0)
     if len(outside):
         targets[outside] = 1.0 + child_distances(table, states[outside], child_distance)[1].min(axis=1)

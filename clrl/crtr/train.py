@@ -5,7 +5,8 @@ resuming; ``train.init_from`` starts the encoder from an earlier run's), then lo
 batch (trajectories repeated R times, so negatives include states of the same trajectory), encode
 anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, with
 ``bellman.weight > 0``, the Bellman loss of :mod:`clrl.crtr.bellman`; with
-``walk_regression.weight > 0``, the supervised yardstick of :mod:`clrl.crtr.walk_regression`), and
+``walk_regression.weight > 0``, the supervised yardstick of :mod:`clrl.crtr.walk_regression`; with
+``child_ranking.weight > 0``, the nearer-child ranking of :mod:`clrl.crtr.child_ranking`), and
 log. With ``data.trajectories: beam`` the cube's trajectories are the learned beam's own solutions
 (expert iteration, :mod:`clrl.crtr.expert_iteration`), built into the run dir before the first step.
 The encoder trains in ``train.precision`` (:mod:`clrl.precision`: bfloat16 autocast where native).
@@ -19,8 +20,8 @@ logged after its checkpoint from TensorBoard.
 Under ``torchrun`` (:mod:`clrl.distributed`) each rank samples its own ``data.batch_size / N``
 rows (whole trajectories of ``R`` rows) from its own stream, and the loss sees the latents of all
 ranks, gathered with their gradients: the negatives and gradients of one process with the whole
-batch. Rank 0 evaluates, logs and saves. The Bellman and walk-regression terms train in one
-process only.
+batch. Rank 0 evaluates, logs and saves. The Bellman, walk-regression and child-ranking terms train
+in one process only.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from clrl.crtr.bellman import (
     child_distances,
     scramble_states,
 )
+from clrl.crtr.child_ranking import child_ranking_loss, nearer_pick_rate, ranking_batch
 from clrl.crtr.expert_iteration import beam_from, prepare_beam_paths
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
 from clrl.crtr.walk_regression import walk_regression_loss
@@ -118,6 +120,14 @@ BELLMAN_BOUNDS = {
     "bellman.target_symmetries": Bound(1, high=NUM_SYMMETRIES),
 }
 WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
+#: The child ranking's labels come from a search into the radius-7 table: to 12 moves (12 * 11^4
+#: states at its last layer), as :mod:`clrl.planners.exact_distance` keeps cheap.
+CHILD_RANKING_BOUNDS = {
+    "child_ranking.batch_size": AT_LEAST_ONE,
+    "child_ranking.min_depth": AT_LEAST_ONE,
+    "child_ranking.max_depth": Bound(1, high=MAX_GOAL_RADIUS + 5),
+    "child_ranking.temperature": POSITIVE,
+}
 #: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
 BEAM_BOUNDS = {
     **{f"data.beam_{key}": AT_LEAST_ONE for key in ("cubes", "scramble", "width", "budget")},
@@ -127,11 +137,10 @@ BEAM_BOUNDS = {
 
 def loss_weights(config: dict[str, Any]) -> dict[str, float]:
     """The weight of each loss term a run trains (``crtr_loss``, ``bellman_loss``,
-    ``walk_regression_loss``); a section the job lacks weighs 0."""
-    return {
-        "crtr_loss": config["loss"]["crtr_weight"],
-        "bellman_loss": config["bellman"]["weight"] if "bellman" in config else 0.0,
-        "walk_regression_loss": config["walk_regression"]["weight"] if "walk_regression" in config else 0.0,
+    ``walk_regression_loss``, ``child_ranking_loss``); a section the job lacks weighs 0."""
+    return {"crtr_loss": config["loss"]["crtr_weight"]} | {
+        f"{section}_loss": config[section]["weight"] if section in config else 0.0
+        for section in ("bellman", "walk_regression", "child_ranking")
     }
 
 
@@ -164,12 +173,27 @@ def check_config(job: str, config: dict[str, Any]) -> None:
         beam_from(config)  # a checkpoint to search with, or the line that says what to set
     weights = loss_weights(config)
     if sum(weights.values()) == 0:
-        raise ConfigError("loss.crtr_weight, bellman.weight and walk_regression.weight must not all be 0")
-    for section, bounds in (("bellman", BELLMAN_BOUNDS), ("walk_regression", WALK_REGRESSION_BOUNDS)):
+        raise ConfigError(
+            "loss.crtr_weight, bellman.weight, walk_regression.weight and child_ranking.weight "
+            "must not all be 0"
+        )
+    for section, bounds in (
+        ("bellman", BELLMAN_BOUNDS),
+        ("walk_regression", WALK_REGRESSION_BOUNDS),
+        ("child_ranking", CHILD_RANKING_BOUNDS),
+    ):
         if weights[f"{section}_loss"] > 0:
             check_bounds(config, bounds)
             if distributed.world_size() > 1:
                 raise ConfigError(f"{section}.weight > 0 trains in one process only; run it without torchrun")
+    if (
+        weights["child_ranking_loss"] > 0
+        and (depths := config["child_ranking"])["min_depth"] > depths["max_depth"]
+    ):
+        raise ConfigError(
+            f"child_ranking.min_depth ({depths['min_depth']}) must be at most child_ranking.max_depth "
+            f"({depths['max_depth']})"
+        )
 
 
 def latent_scores(encoder: torch.nn.Module, features: torch.Tensor, goal: torch.Tensor, similarity: str):
@@ -243,15 +267,20 @@ def train(
     # cube only: the Bellman targets need the goal table, the walk lengths the cube's random walks
     bellman = config["bellman"] if weight_of["bellman_loss"] > 0 else None
     walk_regression = config["walk_regression"] if weight_of["walk_regression_loss"] > 0 else None
+    child_ranking = config["child_ranking"] if weight_of["child_ranking_loss"] > 0 else None
     head = None
-    if bellman is not None or walk_regression is not None:
+    if bellman is not None or walk_regression is not None or child_ranking is not None:
         if job != "cube":
-            raise UserError("bellman and walk_regression train the cube only; set their weights to 0")
+            raise UserError(
+                "bellman, walk_regression and child_ranking train the cube only; set their weights to 0"
+            )
         head = DistanceHead().to(device)  # reads moves to go off the latent score
         optimizer.add_param_group({"params": head.parameters()})
         goal_features = task.featurize(task.goals(None)).to(device)
     if bellman is not None:
         table = cube_goal_table(bellman["table_radius"])
+    if child_ranking is not None:
+        ranking_table = cube_goal_table(MAX_GOAL_RADIUS)
     rng = np.random.default_rng(config["seed"])
     step = 0
     saved_step = None  # the step of the newest finite checkpoint of this run: the one a stop names
@@ -379,6 +408,23 @@ def train(
                     terms["walk_regression_loss"] = walk_regression_loss(
                         head(scores), torch.from_numpy(walk_lengths).to(device)
                     )
+                if child_ranking is not None:
+                    children, nearer = ranking_batch(
+                        rng,
+                        ranking_table,
+                        child_ranking["batch_size"],
+                        child_ranking["min_depth"],
+                        child_ranking["max_depth"],
+                    )
+                    flat = children.reshape(-1, *children.shape[2:])
+                    scores = latent_scores(
+                        fast_encoder, task.featurize(flat).to(device), goal_features, loss_cfg["similarity"]
+                    )
+                    ranked = head(scores).view(nearer.shape)
+                    nearer = torch.from_numpy(nearer).to(device)
+                    terms["child_ranking_loss"] = child_ranking_loss(
+                        ranked, nearer, child_ranking["temperature"]
+                    )
                 loss = sum(weight_of[name] * term for name, term in terms.items())
                 if not torch.isfinite(loss):
                     raise stop(f"loss became {loss.item()} at step {step + 1}")
@@ -415,6 +461,10 @@ def train(
                                 "charts/greedy_pool_target_mean", float(pool_targets.mean()), step
                             )
                             writer.add_scalar("charts/greedy_pool_restarts", pool_restarts, step)
+                    if child_ranking is not None:
+                        writer.add_scalar(
+                            "charts/child_ranking_nearer_rate", nearer_pick_rate(ranked, nearer).item(), step
+                        )
                     writer.add_scalar("charts/SPS", window_steps / seconds, step)
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                     window_start, window_steps = time.perf_counter(), 0
