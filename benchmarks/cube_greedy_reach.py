@@ -13,8 +13,8 @@ Two measurements, both with the encoder alone (no goal table, no search):
   ``--every`` moves, and how the state the encoder scores lowest on the path looks: stickers out of
   place (a random cube has ~40 of 54; one quarter turn moves 20) and its Kociemba length.
 
-    python benchmarks/cube_greedy_reach.py [--checkpoint F [F ...]] [--states 300] [--max-distance 12]
-        [--cubes 3] [--moves 3000] [--symmetries 1 48]
+    python benchmarks/cube_greedy_reach.py [--checkpoint F [F ...]] [--states 300] [--min-distance 1]
+        [--max-distance 12] [--cubes 3] [--moves 3000] [--symmetries 1 48]
 
 Several checkpoints are compared on the same states (one column each; the greedy paths follow the
 first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored by the mean over K
@@ -60,6 +60,7 @@ def main() -> int:
         help="cube checkpoints, files or shipped names (default: the shipped cube.pt)",
     )
     parser.add_argument("--states", type=int, default=300, help="states per exact distance")
+    parser.add_argument("--min-distance", type=int, default=1, help="smallest exact distance")
     parser.add_argument(
         "--max-distance", type=int, default=12, help="largest exact distance (beyond 7: breadth-first search)"
     )
@@ -93,6 +94,8 @@ def main() -> int:
     print("|---:|" + "---:|" * len(names))
     for distance in range(1, args.max_distance + 1):
         states = states_at_distance(table, domain, random_states, distance, args.states, rng)
+        if distance < args.min_distance:  # drawn all the same, so each distance's states stay the same
+            continue
         rates = [nearer_child_rate(table, domain, heuristic, states, distance) for heuristic in heuristics]
         cells = [f"{rate:.1%} ({h(states).mean():.3f})" for rate, h in zip(rates, heuristics, strict=True)]
         print(f"| {distance} | " + " | ".join(cells) + " |", flush=True)
