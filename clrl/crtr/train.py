@@ -186,13 +186,11 @@ def check_config(job: str, config: dict[str, Any]) -> None:
             check_bounds(config, bounds)
             if distributed.world_size() > 1:
                 raise ConfigError(f"{section}.weight > 0 trains in one process only; run it without torchrun")
-    if (
-        weights["child_ranking_loss"] > 0
-        and (depths := config["child_ranking"])["min_depth"] > depths["max_depth"]
-    ):
+    ranking = config.get("child_ranking", {})
+    if weights["child_ranking_loss"] > 0 and ranking["min_depth"] > ranking["max_depth"]:
         raise ConfigError(
-            f"child_ranking.min_depth ({depths['min_depth']}) must be at most child_ranking.max_depth "
-            f"({depths['max_depth']})"
+            f"child_ranking.min_depth ({ranking['min_depth']}) must be at most child_ranking.max_depth "
+            f"({ranking['max_depth']})"
         )
 
 
