@@ -50,3 +50,16 @@ def tiny_checkpoint(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tiny_cube")
     train("cube", config, run_dir=run_dir, steps=20, resume=False)
     return run_dir / CHECKPOINT_NAME
+
+
+@pytest.fixture(scope="session")
+def cube_tables():
+    """Goal tables of radius 2 and 5: the small one for the code under test, the large one for the
+    exact distances it must find (every state within 5 moves)."""
+    from clrl.envs.cube.constants import SOLVED_STATE
+    from clrl.planners import CubeDomain, GoalTable
+
+    domain = CubeDomain()
+    small = GoalTable.build(domain, SOLVED_STATE, 2, domain.inverse_action)
+    large = GoalTable.build(domain, SOLVED_STATE, 5, domain.inverse_action)
+    return small, large

@@ -10,23 +10,15 @@ from clrl.config import load_config
 from clrl.crtr.bellman import DistanceHead, GreedyPool, bellman_targets, child_distances, scramble_states
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
-from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.errors import UserError
-from clrl.planners import CubeDomain, GoalTable
+from clrl.planners import CubeDomain
 from clrl.planners.exact_distance import table_distance
 
 DOMAIN = CubeDomain()
 
 
-@pytest.fixture(scope="module")
-def tables():
-    small = GoalTable.build(DOMAIN, SOLVED_STATE, 2, DOMAIN.inverse_action)
-    large = GoalTable.build(DOMAIN, SOLVED_STATE, 5, DOMAIN.inverse_action)
-    return small, large
-
-
-def test_targets_are_exact_inside_the_table_and_one_past_it(tables):
-    small, large = tables
+def test_targets_are_exact_inside_the_table_and_one_past_it(cube_tables):
+    small, large = cube_tables
     states, _ = scramble_states(np.random.default_rng(0), 200, 5)
     exact = table_distance(large, DOMAIN, states)
     # A child distance that is far too low everywhere: it is raised to the table radius + 1.
@@ -38,8 +30,8 @@ def test_targets_are_exact_inside_the_table_and_one_past_it(tables):
     np.testing.assert_array_equal(targets[one_past], small.radius + 1)
 
 
-def test_with_exact_child_distances_the_target_is_the_exact_distance(tables):
-    small, large = tables
+def test_with_exact_child_distances_the_target_is_the_exact_distance(cube_tables):
+    small, large = cube_tables
     states, _ = scramble_states(np.random.default_rng(1), 200, 4)
     exact = table_distance(large, DOMAIN, states)
     assert (exact == 4).any()
@@ -47,8 +39,8 @@ def test_with_exact_child_distances_the_target_is_the_exact_distance(tables):
     np.testing.assert_array_equal(targets, exact)
 
 
-def test_search_depth_makes_targets_exact_where_the_walk_length_bounds_the_distance(tables):
-    small, large = tables
+def test_search_depth_makes_targets_exact_where_the_walk_length_bounds_the_distance(cube_tables):
+    small, large = cube_tables
     states, walk_lengths = scramble_states(np.random.default_rng(3), 300, 5)
     exact = table_distance(large, DOMAIN, states)
     wrong = lambda children: np.zeros(len(children))  # noqa: E731 - a target network that is wrong everywhere
@@ -62,8 +54,8 @@ def test_search_depth_makes_targets_exact_where_the_walk_length_bounds_the_dista
     np.testing.assert_array_equal(targets[beyond], small.radius + 2)
 
 
-def test_greedy_pool_moves_to_the_nearest_child_and_restarts_cubes_greedy_has_solved(tables):
-    small, large = tables
+def test_greedy_pool_moves_to_the_nearest_child_and_restarts_cubes_greedy_has_solved(cube_tables):
+    small, large = cube_tables
     rng = np.random.default_rng(2)
     states, _ = scramble_states(rng, 300, 5)
     exact = table_distance(large, DOMAIN, states)
@@ -108,6 +100,21 @@ def bellman_config():
     return config
 
 
+def straight_and_resumed(tmp_path, config, parts):
+    """The checkpoints of 40 steps in one go (run dir ``tmp_path / "straight"``) and of 25 then
+    resumed to 40 (``tmp_path / "split"``), asserted equal in ``parts``."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train("cube", config, run_dir=straight, steps=40, resume=False)
+    train("cube", config, run_dir=split, steps=25, resume=False)
+    train("cube", config, run_dir=split, steps=40, resume=True)
+    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
+    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube")
+    for part in parts:
+        for key, value in a.state[part].items():
+            assert torch.equal(value, b.state[part][key]), (part, key)
+    return a, b
+
+
 @pytest.mark.parametrize(
     ("greedy_states", "target_symmetries", "search_depth"), [(0, 1, 0), (16, 1, 2), (16, 4, 0)]
 )
@@ -116,22 +123,16 @@ def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states, target_
     config["bellman"].update(
         greedy_states=greedy_states, target_symmetries=target_symmetries, search_depth=search_depth
     )
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    train("cube", config, run_dir=straight, steps=40, resume=False)
-    train("cube", config, run_dir=split, steps=25, resume=False)
-    train("cube", config, run_dir=split, steps=40, resume=True)
-    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
-    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube")
-    for part in ("encoder", "distance_head", "target_encoder", "target_head"):
-        for key, value in a.state[part].items():
-            assert torch.equal(value, b.state[part][key]), (part, key)
+    a, b = straight_and_resumed(
+        tmp_path, config, ("encoder", "distance_head", "target_encoder", "target_head")
+    )
     if greedy_states:
         assert torch.equal(a.state["greedy_pool"], b.state["greedy_pool"])
         assert a.state["greedy_pool"].shape == (greedy_states, 54)
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    scalars = EventAccumulator(str(straight), size_guidance={"scalars": 0}).Reload()
+    scalars = EventAccumulator(str(tmp_path / "straight"), size_guidance={"scalars": 0}).Reload()
     losses = [event.value for event in scalars.Scalars("losses/bellman_loss")]
     assert losses[-1] < losses[0], "the Bellman loss should fall in a tiny run"
     assert "losses/crtr_loss" not in scalars.Tags()["scalars"]
@@ -146,8 +147,8 @@ def test_no_loss_at_all_is_refused(tmp_path):
         train("cube", config, run_dir=tmp_path, steps=1, resume=False)
 
 
-def test_scramble_walk_lengths_bound_the_exact_distance(tables):
-    _, large = tables
+def test_scramble_walk_lengths_bound_the_exact_distance(cube_tables):
+    _, large = cube_tables
     states, walk_lengths = scramble_states(np.random.default_rng(2), 300, 5)
     exact = table_distance(large, DOMAIN, states)
     assert (exact >= 0).all() and (exact <= walk_lengths).all()
@@ -193,16 +194,7 @@ def ranking_config():
 
 
 def test_child_ranking_run_learns_and_resumes_exactly(tmp_path):
-    config = ranking_config()
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    train("cube", config, run_dir=straight, steps=40, resume=False)
-    train("cube", config, run_dir=split, steps=25, resume=False)
-    train("cube", config, run_dir=split, steps=40, resume=True)
-    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
-    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube")
-    for part in ("encoder", "distance_head"):
-        for key, value in a.state[part].items():
-            assert torch.equal(value, b.state[part][key]), (part, key)
+    straight_and_resumed(tmp_path, ranking_config(), ("encoder", "distance_head"))
 
 
 @pytest.mark.parametrize(

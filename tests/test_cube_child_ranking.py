@@ -7,22 +7,14 @@ import torch
 
 from clrl.crtr.bellman import scramble_states
 from clrl.crtr.child_ranking import child_ranking_loss, nearer_pick_rate, ranking_batch
-from clrl.envs.cube.constants import SOLVED_STATE
-from clrl.planners import CubeDomain, GoalTable
+from clrl.planners import CubeDomain
 from clrl.planners.exact_distance import exact_distances, nearer_children, table_distance
 
 DOMAIN = CubeDomain()
 
 
-@pytest.fixture(scope="module")
-def tables():
-    small = GoalTable.build(DOMAIN, SOLVED_STATE, 2, DOMAIN.inverse_action)
-    large = GoalTable.build(DOMAIN, SOLVED_STATE, 5, DOMAIN.inverse_action)
-    return small, large
-
-
-def test_exact_distances_search_past_the_table_up_to_each_bound(tables):
-    small, large = tables
+def test_exact_distances_search_past_the_table_up_to_each_bound(cube_tables):
+    small, large = cube_tables
     states, walk_lengths = scramble_states(np.random.default_rng(0), 200, 5)
     exact = table_distance(large, DOMAIN, states)
     np.testing.assert_array_equal(exact_distances(small, DOMAIN, states, walk_lengths), exact)
@@ -31,8 +23,8 @@ def test_exact_distances_search_past_the_table_up_to_each_bound(tables):
     np.testing.assert_array_equal(too_low, np.where(exact <= 3, exact, -1))
 
 
-def test_nearer_children_are_the_children_one_move_nearer(tables):
-    small, large = tables
+def test_nearer_children_are_the_children_one_move_nearer(cube_tables):
+    small, large = cube_tables
     states, _ = scramble_states(np.random.default_rng(1), 100, 4, min_depth=2)
     distances = table_distance(large, DOMAIN, states)
     states, distances = states[distances > 0], distances[distances > 0]
@@ -45,8 +37,8 @@ def test_nearer_children_are_the_children_one_move_nearer(tables):
     assert nearer.any(axis=1).all()
 
 
-def test_ranking_batch_drops_walks_that_end_solved_and_labels_the_rest(tables):
-    small, large = tables
+def test_ranking_batch_drops_walks_that_end_solved_and_labels_the_rest(cube_tables):
+    small, large = cube_tables
     children, nearer = ranking_batch(np.random.default_rng(2), small, 64, 1, 4)
     assert children.shape == (len(nearer), 12, 54) and 0 < len(nearer) <= 64
     assert nearer.any(axis=1).all()
