@@ -83,7 +83,17 @@ def test_learned_beam_with_checkpoint_solves_a_short_scramble(capsys, tiny_check
     )
     (record,) = records(out)
     assert code == 0 and "scramble" in record and record["nodes_expanded"] > 0
+    assert record["symmetries"] == 1  # the searches read one image unless told otherwise
     assert_solves(record)
+
+
+def test_greedy_says_how_many_symmetric_images_it_read(capsys, tiny_checkpoint):
+    args = ["cube", "--scramble", "1", "--checkpoint", str(tiny_checkpoint), "--planner", "greedy"]
+    code, out, _ = solve(capsys, *args, "--goal-radius", "0", "--budget", "20", "--symmetries", "2", "--json")
+    (record,) = records(out)
+    assert record["symmetries"] == 2 and record["planner"] == "greedy"
+    code, out, _ = solve(capsys, *args, "--goal-radius", "1", "--budget", "20")
+    assert code == 0 and "planner:  greedy on the mean of 48 symmetric images," in out
 
 
 def test_default_goal_table_finishes_a_short_scramble_without_search(capsys, tiny_checkpoint):

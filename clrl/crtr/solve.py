@@ -202,6 +202,8 @@ def solve_cubes(args) -> int:
         if args.scramble is not None:
             record["scramble"] = cube.label
         record.update(result_record(result, solution, length, used))
+        if used in LEARNED_PLANNERS:
+            record["symmetries"] = settings.symmetries
         if attempts:
             record["failed_attempts"] = attempts
         print_record(record, args.json)
@@ -272,7 +274,10 @@ def print_record(record: dict[str, Any], as_json: bool) -> None:
         )
     status = f"{record['length']} moves" if record["solved"] else "NOT SOLVED"
     print(f"solution: {record['solution'] or '-'} ({status})")
+    images = record.get("symmetries", 1)
+    reading = f" on the mean of {images} symmetric images" if images > 1 else ""
     print(
-        f"planner:  {record['planner']}, {record['nodes_expanded']} nodes expanded, {record['seconds']:.2f} s"
+        f"planner:  {record['planner']}{reading}, {record['nodes_expanded']} nodes expanded, "
+        f"{record['seconds']:.2f} s"
     )
     print(flush=True)
