@@ -81,10 +81,7 @@ def states_at_distance(
     kept = 0
     while kept < count:
         candidates = walk(rng, 4 * count, distance)
-        if distance <= table.radius:
-            keep = table_distance(table, domain, candidates) == distance
-        else:
-            keep = np.array([exact_distance(table, domain, s, distance) == distance for s in candidates])
+        keep = exact_distances(table, domain, candidates, np.full(len(candidates), distance)) == distance
         found.append(candidates[keep])
         kept += int(keep.sum())
     return np.concatenate(found)[:count]
