@@ -9,6 +9,8 @@ from clrl.config import load_config
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
 from clrl.data.cube import CubeTask
+from clrl.envs.cube.kernels import apply_moves
+from clrl.envs.cube.trajectories import random_states
 from clrl.errors import UserError
 from clrl.precision import AutocastForward
 
@@ -33,6 +35,19 @@ def test_cube_batch_positives_are_later_on_the_same_walk():
     # to it for k = 1, and solved futures appear while solved anchors cannot.
     assert task.domain.is_solved(futures).any() and not task.domain.is_solved(anchors).any()
     assert task.featurize(anchors).shape == (64, 324)
+
+
+def test_cube_cubie_input_is_one_piece_per_position_and_a_turn_moves_eight():
+    config = tiny_cube_config()
+    config["model"]["input"] = "cubies"
+    task = CubeTask(config)
+    assert task.encoder_inputs() == {"in_dim": 480}
+    states = random_states(np.random.default_rng(1), 64, 30)
+    features = task.featurize(states).view(64, 20, 24)
+    assert torch.equal(features.sum(2), torch.ones(64, 20)), "one piece and orientation per position"
+    # A quarter turn cycles 4 corners and 4 edges: exactly 8 of the 20 positions change.
+    turned = task.featurize(apply_moves(states, 0)).view(64, 20, 24)
+    assert ((features != turned).any(2).sum(1) == 8).all()
 
 
 def test_tiny_run_learns_and_resumes_exactly(tmp_path):

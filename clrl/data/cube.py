@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from clrl.data.tasks import HeldOut
 from clrl.envs.cube.constants import NUM_FACES, NUM_STICKERS, SOLVED_STATE
+from clrl.envs.cube.facelets import CUBIE_CLASSES, NUM_CUBIE_POSITIONS, cubie_ids
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
 from clrl.envs.cube.viewer import render_rgb
@@ -26,6 +27,12 @@ from clrl.planners.running import kociemba_solve
 from clrl.runs import progress_bar
 
 TRAJECTORY_SOURCES = ("walks", "kociemba", "beam")
+#: ``model.input`` -> the encoder's input width.
+INPUT_WIDTHS = {
+    "onehot": NUM_STICKERS * NUM_FACES,
+    "ids": NUM_STICKERS,
+    "cubies": NUM_CUBIE_POSITIONS * CUBIE_CLASSES,
+}
 KOCIEMBA_PATHS_FILE = "kociemba_paths.npz"
 #: The learned beam's solution paths (``data.trajectories: beam``), built by
 #: :func:`clrl.crtr.expert_iteration.prepare_beam_paths` before :meth:`CubeTask.prepare` reads them.
@@ -62,13 +69,13 @@ class CubeTask:
             raise UserError(
                 f"data.trajectories must be one of {', '.join(TRAJECTORY_SOURCES)}, got {self.source!r}"
             )
-        if self.input not in ("onehot", "ids"):
-            raise UserError(f"model.input must be 'onehot' or 'ids', got {self.input!r}")
+        if self.input not in INPUT_WIDTHS:
+            raise UserError(f"model.input must be one of {', '.join(INPUT_WIDTHS)}, got {self.input!r}")
         if self.length < 1:
             raise UserError(f"data.trajectory_length must be at least 1, got {self.length}")
 
     def encoder_inputs(self) -> dict[str, int]:
-        return {"in_dim": NUM_STICKERS * NUM_FACES if self.input == "onehot" else NUM_STICKERS}
+        return {"in_dim": INPUT_WIDTHS[self.input]}
 
     def prepare(self, run_dir: Path) -> None:
         """Walks need nothing; Kociemba paths are loaded from the run dir, or built and saved there;
@@ -87,7 +94,16 @@ class CubeTask:
             save_paths(cache, *self._paths)
 
     def featurize(self, states: np.ndarray) -> torch.Tensor:
-        """``(N, 54) uint8 -> (N, 324)`` one-hot stickers, or ``(N, 54)`` colour ids scaled to [0, 1]."""
+        """``(N, 54) uint8`` states -> ``(N, 324)`` one-hot stickers, ``(N, 54)`` colour ids scaled
+        to [0, 1], or ``(N, 480)`` one-hot cubies (which piece, which way round, at each of the 20
+        corner and edge positions).
+
+        Stickers need the network to combine a piece's 2-3 colours before it knows which piece it
+        sees; cubies hand it the pieces, which is what a move permutes.
+        """
+        if self.input == "cubies":
+            ids = torch.from_numpy(cubie_ids(states))
+            return F.one_hot(ids, CUBIE_CLASSES).flatten(1).float()
         ids = torch.from_numpy(np.ascontiguousarray(states)).long()
         if self.input == "onehot":
             return F.one_hot(ids, NUM_FACES).flatten(1).float()

@@ -220,3 +220,43 @@ def is_valid_state(state: np.ndarray) -> bool:
     except InvalidCubeState:
         return False
     return True
+
+
+def _piece_lookup(home_colours: np.ndarray) -> np.ndarray:
+    """Colour code of a position's stickers -> ``piece * orientations + orientation`` (-1: no piece).
+
+    A position's stickers, read in its facelet order, are its piece's home colours rolled by the
+    orientation (the rule of :func:`_corner_cubies` and :func:`_edge_cubies`).
+    """
+    pieces, orientations = home_colours.shape
+    lookup = np.full(NUM_FACES**orientations, -1, dtype=np.int64)
+    for piece in range(pieces):
+        for orientation in range(orientations):
+            colours = np.roll(home_colours[piece], orientation)
+            lookup[np.ravel_multi_index(tuple(colours), (NUM_FACES,) * orientations)] = (
+                piece * orientations + orientation
+            )
+    return lookup
+
+
+_CORNER_LOOKUP = _piece_lookup(_CORNER_HOME_COLOURS)
+_EDGE_LOOKUP = _piece_lookup(_EDGE_HOME_COLOURS)
+#: Classes per position of :func:`cubie_ids`: 8 corners x 3 twists, and 12 edges x 2 flips.
+CUBIE_CLASSES = 24
+NUM_CUBIE_POSITIONS = 20
+
+
+def cubie_ids(states: np.ndarray) -> np.ndarray:
+    """``(N, 54)`` sticker ids -> ``(N, 20)``: what sits at each corner then each edge position,
+    as ``piece * 3 + twist`` (corners) or ``piece * 2 + flip`` (edges), each in ``0..23``.
+
+    The batched form of :func:`cubies` (same pieces and orientations) for reachable states; the
+    rows are not validated (a sticker triple that is no real piece gives -1).
+    """
+    states = np.asarray(states, dtype=np.int64)
+    corner_colours = states[:, CORNER_FACELETS]  # (N, 8, 3)
+    edge_colours = states[:, EDGE_FACELETS]  # (N, 12, 2)
+    corner_codes = (corner_colours[..., 0] * NUM_FACES + corner_colours[..., 1]) * NUM_FACES
+    corner_codes += corner_colours[..., 2]
+    edge_codes = edge_colours[..., 0] * NUM_FACES + edge_colours[..., 1]
+    return np.concatenate([_CORNER_LOOKUP[corner_codes], _EDGE_LOOKUP[edge_codes]], axis=1)

@@ -15,6 +15,7 @@ from clrl.envs.cube import (
     random_states,
     scramble,
 )
+from clrl.envs.cube.facelets import cubie_ids
 from clrl.errors import UserError
 
 
@@ -51,6 +52,20 @@ def test_cubie_decomposition_of_solved_is_identity():
     assert pieces.corner_permutation.tolist() == list(range(8))
     assert pieces.edge_permutation.tolist() == list(range(12))
     assert not pieces.corner_orientation.any() and not pieces.edge_orientation.any()
+
+
+def test_batched_cubie_ids_are_the_decomposition_of_each_state():
+    states = random_states(np.random.default_rng(3), 300, 1000)
+    ids = cubie_ids(states)
+    for state, row in zip(states, ids, strict=True):
+        pieces = cubies(state)
+        corners = pieces.corner_permutation * 3 + pieces.corner_orientation
+        edges = pieces.edge_permutation * 2 + pieces.edge_orientation
+        assert row.tolist() == [*corners, *edges]
+    assert cubie_ids(SOLVED_STATE[None]).tolist() == [[*range(0, 24, 3), *range(0, 24, 2)]]
+    no_piece = SOLVED_STATE.copy()
+    no_piece[8] = 3  # U9 painted D: the corner at URF reads D, R, F, which is no piece
+    assert cubie_ids(no_piece[None])[0, 0] == -1
 
 
 def test_a_cube_held_in_another_orientation_is_relabelled_by_its_centres():
