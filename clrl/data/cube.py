@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from clrl.data.tasks import HeldOut
 from clrl.envs.cube.constants import NUM_FACES, NUM_STICKERS, SOLVED_STATE
@@ -37,6 +36,17 @@ KOCIEMBA_PATHS_FILE = "kociemba_paths.npz"
 #: The learned beam's solution paths (``data.trajectories: beam``), built by
 #: :func:`clrl.crtr.expert_iteration.prepare_beam_paths` before :meth:`CubeTask.prepare` reads them.
 BEAM_PATHS_FILE = "beam_paths.npz"
+
+
+def one_hot(ids: np.ndarray, classes: int) -> torch.Tensor:
+    """``(N, K)`` class ids -> ``(N, K * classes)`` float32 one-hot rows.
+
+    A scatter into zeros: 3-5x faster than ``F.one_hot``'s int64 tensor and float copy on the
+    ~25k children of one beam layer, where featurizing is a sizeable share of the search.
+    """
+    index = torch.from_numpy(np.asarray(ids, dtype=np.int64)).unsqueeze(2)
+    rows = torch.zeros(index.shape[0], index.shape[1], classes)
+    return rows.scatter_(2, index, 1.0).flatten(1)
 
 
 class CubeTask:
@@ -102,12 +112,10 @@ class CubeTask:
         sees; cubies hand it the pieces, which is what a move permutes.
         """
         if self.input == "cubies":
-            ids = torch.from_numpy(cubie_ids(states))
-            return F.one_hot(ids, CUBIE_CLASSES).flatten(1).float()
-        ids = torch.from_numpy(np.ascontiguousarray(states)).long()
+            return one_hot(cubie_ids(states), CUBIE_CLASSES)
         if self.input == "onehot":
-            return F.one_hot(ids, NUM_FACES).flatten(1).float()
-        return ids.float() / (NUM_FACES - 1)
+            return one_hot(states, NUM_FACES)
+        return torch.from_numpy(np.ascontiguousarray(states)).float() / (NUM_FACES - 1)
 
     def sample_batch(
         self, rng: np.random.Generator, batch_size: int, repetition_factor: int, gamma: float
