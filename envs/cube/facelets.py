@@ -222,6 +222,11 @@ def is_valid_state(state: np.ndarray) -> bool:
     return True
 
 
+def _colour_code(colours: np.ndarray) -> np.ndarray:
+    """``(..., k)`` sticker colours of one position -> ``(...)`` base-6 number of the k colours."""
+    return np.ravel_multi_index(tuple(np.moveaxis(colours, -1, 0)), (NUM_FACES,) * colours.shape[-1])
+
+
 def _piece_lookup(home_colours: np.ndarray) -> np.ndarray:
     """Colour code of a position's stickers -> ``piece * orientations + orientation`` (-1: no piece).
 
@@ -230,12 +235,9 @@ def _piece_lookup(home_colours: np.ndarray) -> np.ndarray:
     """
     pieces, orientations = home_colours.shape
     lookup = np.full(NUM_FACES**orientations, -1, dtype=np.int64)
-    for piece in range(pieces):
-        for orientation in range(orientations):
-            colours = np.roll(home_colours[piece], orientation)
-            lookup[np.ravel_multi_index(tuple(colours), (NUM_FACES,) * orientations)] = (
-                piece * orientations + orientation
-            )
+    for orientation in range(orientations):
+        codes = _colour_code(np.roll(home_colours, orientation, axis=1))
+        lookup[codes] = np.arange(pieces) * orientations + orientation
     return lookup
 
 
@@ -254,9 +256,6 @@ def cubie_ids(states: np.ndarray) -> np.ndarray:
     rows are not validated (a sticker triple that is no real piece gives -1).
     """
     states = np.asarray(states, dtype=np.int64)
-    corner_colours = states[:, CORNER_FACELETS]  # (N, 8, 3)
-    edge_colours = states[:, EDGE_FACELETS]  # (N, 12, 2)
-    corner_codes = (corner_colours[..., 0] * NUM_FACES + corner_colours[..., 1]) * NUM_FACES
-    corner_codes += corner_colours[..., 2]
-    edge_codes = edge_colours[..., 0] * NUM_FACES + edge_colours[..., 1]
-    return np.concatenate([_CORNER_LOOKUP[corner_codes], _EDGE_LOOKUP[edge_codes]], axis=1)
+    corners = _CORNER_LOOKUP[_colour_code(states[:, CORNER_FACELETS])]  # (N, 8)
+    edges = _EDGE_LOOKUP[_colour_code(states[:, EDGE_FACELETS])]  # (N, 12)
+    return np.concatenate([corners, edges], axis=1)
