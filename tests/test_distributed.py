@@ -142,18 +142,22 @@ def first_step_on_two_ranks(rank: int, world: int, port: int, out_dir: str) -> N
 def test_two_ranks_take_the_first_step_of_one_process_with_the_whole_batch(tmp_path: Path) -> None:
     from clrl.crtr.train import crtr_batch_loss
 
-    torch.set_num_threads(1)
     cpu = torch.device("cpu")
-    task, encoder, anchors, futures, loss_cfg = first_batch()
-    # One process, the whole batch (no process group: gather is the identity).
-    alone = copy.deepcopy(encoder)
-    expected_loss, _, _ = crtr_batch_loss(alone, task, anchors, futures, loss_cfg, cpu)
-    expected_loss.backward()
-    expected = gradients(alone)
-    # What a rank would get from its own half without gathering: other negatives, other gradients.
-    local = copy.deepcopy(encoder)
-    crtr_batch_loss(local, task, anchors[:16], futures[:16], loss_cfg, cpu)[0].backward()
-    half_alone = gradients(local)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the ranks run; the rest of the session keeps its threads
+    try:
+        task, encoder, anchors, futures, loss_cfg = first_batch()
+        # One process, the whole batch (no process group: gather is the identity).
+        alone = copy.deepcopy(encoder)
+        expected_loss, _, _ = crtr_batch_loss(alone, task, anchors, futures, loss_cfg, cpu)
+        expected_loss.backward()
+        expected = gradients(alone)
+        # What a rank would get from its own half without gathering: other negatives, other gradients.
+        local = copy.deepcopy(encoder)
+        crtr_batch_loss(local, task, anchors[:16], futures[:16], loss_cfg, cpu)[0].backward()
+        half_alone = gradients(local)
+    finally:
+        torch.set_num_threads(threads)
 
     mp.spawn(first_step_on_two_ranks, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
 

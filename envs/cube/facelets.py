@@ -243,9 +243,10 @@ def _piece_lookup(home_colours: np.ndarray) -> np.ndarray:
 
 _CORNER_LOOKUP = _piece_lookup(_CORNER_HOME_COLOURS)
 _EDGE_LOOKUP = _piece_lookup(_EDGE_HOME_COLOURS)
-#: Classes per position of :func:`cubie_ids`: 8 corners x 3 twists, and 12 edges x 2 flips.
-CUBIE_CLASSES = 24
-NUM_CUBIE_POSITIONS = 20
+#: Classes per position of :func:`cubie_ids`: 8 corners x 3 twists, and as many (12 edges x 2 flips).
+CUBIE_CLASSES = _CORNER_HOME_COLOURS.size
+assert _EDGE_HOME_COLOURS.size == CUBIE_CLASSES
+NUM_CUBIE_POSITIONS = len(CORNER_FACELETS) + len(EDGE_FACELETS)
 
 
 def cubie_ids(states: np.ndarray) -> np.ndarray:
