@@ -114,7 +114,11 @@ def first_step_on_two_ranks(rank: int, world: int, port: int, out_dir: str) -> N
 
     The comparison happens in the test's own process: an assertion failing inside a rank would
     leave the other rank waiting on a peer that is gone, and gloo aborts it (SIGABRT), which
-    hides the failed assertion behind a signal.
+    hides the failed assertion behind a signal. The rank leaves by ``os._exit`` once its results are
+    on disk: about one spawned rank in 20 (more on a loaded machine) was killed by SIGABRT
+    ("terminate called without an active exception") in the interpreter's own shutdown, after
+    ``destroy_process_group`` and after saving, which failed this test on what it does not test.
+    A real run's exit code is checked by the ``clrl.train`` tests below.
     """
     torch.set_num_threads(1)
     from clrl import distributed
@@ -137,6 +141,9 @@ def first_step_on_two_ranks(rank: int, world: int, port: int, out_dir: str) -> N
             "gradients": gradients(encoder),
         }
     torch.save(result, Path(out_dir) / f"rank{rank}.pt")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def test_two_ranks_take_the_first_step_of_one_process_with_the_whole_batch(tmp_path: Path) -> None:
