@@ -400,17 +400,24 @@ class TrainingStarted(Exception):
     """Raised at the start of training, once the resumed model has been recorded."""
 
 
-def test_the_shipped_policy_resumes_as_it_trained(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+#: The policy shipped from session 9 to session 18 (20.0M steps, then a 9.4M-step fine-tune; yaw-rate
+#: commands, one curriculum level per env): a file from before the heading command and the
+#: per-terrain levels.
+SESSION_9_POLICY = Path(__file__).parent.parent / "data" / "humanoid_g1_session9.pt"
+
+
+@pytest.mark.parametrize("checkpoint", [SESSION_9_POLICY, default_checkpoint()], ids=["session9", "shipped"])
+def test_a_shipped_policy_resumes_as_it_trained(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--resume`` from the shipped file (docs/humanoid.md), with only train: and ppo: made small,
+    """``--resume`` from a shipped file (docs/humanoid.md), with only train: and ppo: made small,
     starts training from its weights, step count and curriculum levels under its own env: and
-    agent:, keys added since included (its command mode reads as ``yaw_rate``, from a file that
-    predates the key): nothing on the command line asks for another env, so none is refused."""
-    shipped = read_agent(default_checkpoint())
+    agent:, keys added since included (session 9's command mode reads as ``yaw_rate``, from a file
+    that predates the key): nothing on the command line asks for another env, so none is refused."""
+    shipped = read_agent(checkpoint)
     run_dir = tmp_path / "run"
     (run_dir / CHECKPOINT_NAME).parent.mkdir(parents=True)
-    shutil.copyfile(default_checkpoint(), run_dir / CHECKPOINT_NAME)
+    shutil.copyfile(checkpoint, run_dir / CHECKPOINT_NAME)
     started: dict = {}
 
     def record(self: CurriculumCallback) -> None:
@@ -434,11 +441,12 @@ def test_the_shipped_policy_resumes_as_it_trained(
     resuming = capsys.readouterr().out.splitlines()[0]
     changed = [change.split()[0] for change in resuming.split("; changed: ")[1].split(", ")]
     assert "train.n_envs" in changed and all(key.startswith(("train.", "ppo.")) for key in changed), resuming
-    assert started["heading_mode"] == [False, False], "it resumes on the yaw rates it trained on"
-    np.testing.assert_array_equal(
-        started["terrain_levels"],
-        np.repeat(shipped.state["terrain_levels"][:2, None].numpy(), len(TERRAIN_TYPES), axis=1),
-    )
+    heading = shipped.config["env"]["command"]["mode"] == "heading"
+    assert started["heading_mode"] == [heading, heading], "it resumes on the commands it trained on"
+    levels = shipped.state["terrain_levels"][:2].numpy()
+    if levels.ndim == 1:  # one level per env, from before the per-terrain levels: each type starts there
+        levels = np.repeat(levels[:, None], len(TERRAIN_TYPES), axis=1)
+    np.testing.assert_array_equal(started["terrain_levels"], levels)
     for name, weights in restore_model(shipped, None).policy.state_dict().items():
         torch.testing.assert_close(started["model"].policy.state_dict()[name], weights, rtol=0, atol=0)
 
