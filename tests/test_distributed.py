@@ -115,9 +115,9 @@ def first_step_on_two_ranks(rank: int, world: int, port: int, out_dir: str) -> N
     The comparison happens in the test's own process: an assertion failing inside a rank would
     leave the other rank waiting on a peer that is gone, and gloo aborts it (SIGABRT), which
     hides the failed assertion behind a signal. The rank leaves by ``os._exit`` once its results are
-    on disk: about one spawned rank in 20 (more on a loaded machine) was killed by SIGABRT
-    ("terminate called without an active exception") in the interpreter's own shutdown, after
-    ``destroy_process_group`` and after saving, which failed this test on what it does not test.
+    on disk: in about one run of this test in 20 (3 in 14 on a loaded machine) a rank was killed
+    by SIGABRT ("terminate called without an active exception") in the interpreter's own shutdown,
+    after ``destroy_process_group`` and after saving, which failed the test on what it does not test.
     A real run's exit code is checked by the ``clrl.train`` tests below.
     """
     torch.set_num_threads(1)
