@@ -10,6 +10,7 @@ from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
 from clrl.data.cube import CubeTask
 from clrl.envs.cube.kernels import apply_moves
+from clrl.envs.cube.symmetry import apply_symmetry
 from clrl.envs.cube.trajectories import random_states
 from clrl.errors import UserError
 from clrl.precision import AutocastForward
@@ -48,6 +49,19 @@ def test_cube_cubie_input_is_one_piece_per_position_and_a_turn_moves_eight():
     # A quarter turn cycles 4 corners and 4 edges: exactly 8 of the 20 positions change.
     turned = task.featurize(apply_moves(states, 0)).view(64, 20, 24)
     assert ((features != turned).any(2).sum(1) == 8).all()
+
+
+@pytest.mark.parametrize("encoder_input", ["onehot", "cubies"])
+def test_cube_canonical_input_gives_every_symmetric_image_one_feature_row(encoder_input):
+    config = tiny_cube_config()
+    config["model"].update(input=encoder_input, canonical=True)
+    task = CubeTask(config)
+    states = random_states(np.random.default_rng(2), 32, 30)
+    features = task.featurize(states)
+    for symmetry in (1, 23, 24, 47):
+        assert torch.equal(task.featurize(apply_symmetry(states, symmetry)), features)
+    config["model"]["canonical"] = False
+    assert not torch.equal(CubeTask(config).featurize(apply_symmetry(states, 1)), features)
 
 
 def test_tiny_run_learns_and_resumes_exactly(tmp_path):

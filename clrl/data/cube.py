@@ -15,6 +15,7 @@ from clrl.data.tasks import HeldOut
 from clrl.envs.cube.constants import NUM_FACES, NUM_STICKERS, SOLVED_STATE
 from clrl.envs.cube.facelets import CUBIE_CLASSES, NUM_CUBIE_POSITIONS, cubie_ids
 from clrl.envs.cube.kernels import apply_moves
+from clrl.envs.cube.symmetry import canonical_images
 from clrl.envs.cube.trajectories import random_states, random_walk_trajectories
 from clrl.envs.cube.viewer import render_rgb
 from clrl.errors import UserError
@@ -69,6 +70,7 @@ class CubeTask:
     def __init__(self, config: dict[str, Any]) -> None:
         self.length = config["data"]["trajectory_length"]
         self.input = config["model"]["input"]
+        self.canonical = config["model"]["canonical"]
         self.nearer_child_states = config["eval"]["nearer_child_states"]
         self.nearer_child_max_distance = config["eval"]["nearer_child_max_distance"]
         self.source = config["data"]["trajectories"]
@@ -109,8 +111,11 @@ class CubeTask:
         corner and edge positions).
 
         Stickers need the network to combine a piece's 2-3 colours before it knows which piece it
-        sees; cubies hand it the pieces, which is what a move permutes.
+        sees; cubies hand it the pieces, which is what a move permutes. With ``model.canonical`` each
+        state is first replaced by its canonical image (:func:`canonical_images`).
         """
+        if self.canonical:
+            states = canonical_images(states)
         if self.input == "cubies":
             return one_hot(cubie_ids(states), CUBIE_CLASSES)
         if self.input == "onehot":

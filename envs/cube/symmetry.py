@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from numba import njit
 
 from .constants import (
     _FACE_NORMALS,
@@ -101,3 +102,38 @@ def symmetric_images(states: np.ndarray, symmetries: np.ndarray | list[int]) -> 
     gathered = states[:, SYMMETRY_PERMUTATIONS[symmetries]]  # (N, G, 54)
     renamed = np.take_along_axis(SYMMETRY_COLOURS[symmetries][None], gathered.astype(np.int64), axis=2)
     return renamed.transpose(1, 0, 2).reshape(-1, NUM_STICKERS).astype(states.dtype, copy=False)
+
+
+@njit(cache=True)
+def _least_images_kernel(states, permutations, colours, least):
+    for n in range(states.shape[0]):
+        best = least[n]
+        best[:] = states[n]
+        for k in range(1, permutations.shape[0]):
+            # Compare image k with the best so far sticker by sticker; once it is smaller at
+            # sticker i (equal before it), the rest of it is written over the best.
+            for i in range(states.shape[1]):
+                sticker = colours[k, states[n, permutations[k, i]]]
+                if sticker > best[i]:
+                    break
+                if sticker < best[i]:
+                    for j in range(i, states.shape[1]):
+                        best[j] = colours[k, states[n, permutations[k, j]]]
+                    break
+
+
+def canonical_images(states: np.ndarray) -> np.ndarray:
+    """``(N, 54)``: each state's canonical image, the lexicographically least of its 48 images.
+
+    Two states have the same canonical image exactly when one is a symmetric image of the other,
+    and then they are equally far from solved: an encoder that reads canonical images never has to
+    learn that invariance, and sees each class of up to 48 states as one input.
+    """
+    states = np.ascontiguousarray(states, dtype=np.uint8)
+    least = np.empty_like(states)
+    _least_images_kernel(states, _PERMUTATIONS_U8, _COLOURS, least)
+    return least
+
+
+_PERMUTATIONS_U8 = np.ascontiguousarray(SYMMETRY_PERMUTATIONS.astype(np.uint8))
+_COLOURS = np.ascontiguousarray(SYMMETRY_COLOURS)

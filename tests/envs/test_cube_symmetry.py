@@ -10,6 +10,7 @@ from clrl.envs.cube.symmetry import (
     SYMMETRY_MATRICES,
     SYMMETRY_MOVES,
     apply_symmetry,
+    canonical_images,
     symmetric_images,
 )
 from clrl.envs.cube.trajectories import random_states
@@ -76,3 +77,15 @@ def test_images_come_one_block_per_symmetry(symmetries):
         assert np.array_equal(
             images[block * len(STATES) : (block + 1) * len(STATES)], apply_symmetry(STATES, k)
         )
+
+
+def test_the_canonical_image_is_the_least_image_and_the_same_for_every_image():
+    states = random_states(np.random.default_rng(8), 100, 1000)
+    canonical = canonical_images(states)
+    images = symmetric_images(states, np.arange(NUM_SYMMETRIES)).reshape(NUM_SYMMETRIES, len(states), -1)
+    slow = np.array([min(map(tuple, images[:, n])) for n in range(len(states))], dtype=np.uint8)
+    np.testing.assert_array_equal(canonical, slow)
+    for k in range(NUM_SYMMETRIES):
+        np.testing.assert_array_equal(canonical_images(apply_symmetry(states, k)), canonical)
+    np.testing.assert_array_equal(canonical_images(SOLVED_STATE[None])[0], SOLVED_STATE)
+    np.testing.assert_array_equal(canonical_images(canonical), canonical)
