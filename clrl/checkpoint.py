@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from clrl import __version__
+from clrl.config import with_added_keys
 from clrl.errors import UserError
 
 #: Bumped whenever the file layout changes; older files are refused rather than misread.
@@ -184,7 +185,9 @@ def load_checkpoint(
     ``clrl/pretrained/``) is accepted unchecked.
 
     ``expected_config``: when given, the listed sections (the architecture) must equal the
-    checkpoint's, because weights of another architecture cannot be loaded into this one.
+    checkpoint's, because weights of another architecture cannot be loaded into this one; with
+    ``job``, a key added to the job's config since the file was written counts at its default
+    (:func:`clrl.config.with_added_keys`), as it does when the file is resumed or evaluated.
     """
     path = Path(path)
     if not path.is_file():
@@ -218,7 +221,8 @@ def load_checkpoint(
     if non_finite is not None:
         raise CheckpointError(f"checkpoint {path} holds non-finite values ({non_finite}): a diverged run")
     if expected_config is not None:
-        check_sections(path, payload["config"], expected_config, match_sections)
+        saved = payload["config"] if job is None else with_added_keys(job, payload["config"])
+        check_sections(path, saved, expected_config, match_sections)
     return Checkpoint(
         job=payload["job"],
         step=payload["step"],

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from clrl.checkpoint import load_checkpoint
+from clrl.checkpoint import load_checkpoint, save_checkpoint
 from clrl.config import load_config
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
@@ -104,6 +104,14 @@ def test_init_from_starts_from_the_saved_encoder(tmp_path):
     config["model"]["width"] = 32
     with pytest.raises(UserError, match="different 'model' config"):
         train("cube", config, run_dir=tmp_path / "other", steps=1, resume=False)
+
+    # A file written before a model key existed (here model.canonical) holds it at its default.
+    older = load_checkpoint(first / CHECKPOINT_NAME, job="cube")
+    del older.config["model"]["canonical"]
+    older_file = tmp_path / "older.pt"
+    save_checkpoint(older_file, job="cube", step=older.step, config=older.config, state=older.state)
+    config = tiny_cube_config(init_from=str(older_file))
+    train("cube", config, run_dir=tmp_path / "from_older", steps=1, resume=False)
 
 
 def test_bad_config_values_are_rejected(tmp_path):
