@@ -13,7 +13,8 @@ Tables (built once from the same 3-D sticker geometry as the moves, in :mod:`.co
 ``SYMMETRY_MATRICES[k]`` (48, 3, 3), ``SYMMETRY_PERMUTATIONS[k, i]`` the sticker index whose sticker
 lands on ``i``, ``SYMMETRY_COLOURS[k, c]`` the new name of colour ``c``, and ``SYMMETRY_MOVES[k, m]``
 the move that ``g_k`` conjugates quarter turn ``m`` into: ``g(move_m(s)) = move_{g(m)}(g(s))``.
-Index 0 is the identity; the first 24 are the rotations.
+Index 0 is the identity; the first 24 are the rotations. :func:`canonical_images` picks one
+representative of each state's images (the least), for an encoder that should see them as one.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ def symmetric_images(states: np.ndarray, symmetries: np.ndarray | list[int]) -> 
     return renamed.transpose(1, 0, 2).reshape(-1, NUM_STICKERS).astype(states.dtype, copy=False)
 
 
+# the kernel's tables: contiguous, sticker indices (< 54) as bytes
+_PERMUTATIONS_U8 = np.ascontiguousarray(SYMMETRY_PERMUTATIONS.astype(np.uint8))
+_COLOURS = np.ascontiguousarray(SYMMETRY_COLOURS)
+
+
 @njit(cache=True)
 def _least_images_kernel(states, permutations, colours, least):
     for n in range(states.shape[0]):
@@ -133,7 +139,3 @@ def canonical_images(states: np.ndarray) -> np.ndarray:
     least = np.empty_like(states)
     _least_images_kernel(states, _PERMUTATIONS_U8, _COLOURS, least)
     return least
-
-
-_PERMUTATIONS_U8 = np.ascontiguousarray(SYMMETRY_PERMUTATIONS.astype(np.uint8))
-_COLOURS = np.ascontiguousarray(SYMMETRY_COLOURS)
