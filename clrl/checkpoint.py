@@ -186,8 +186,9 @@ def load_checkpoint(
 
     ``expected_config``: when given, the listed sections (the architecture) must equal the
     checkpoint's, because weights of another architecture cannot be loaded into this one; with
-    ``job``, a key added to the job's config since the file was written counts at its default
-    (:func:`clrl.config.with_added_keys`), as it does when the file is resumed or evaluated.
+    ``job``, a key missing from either (added to the job's config since the file was written) counts
+    at its default (:func:`clrl.config.with_added_keys`), as it does when the file is resumed or
+    evaluated.
     """
     path = Path(path)
     if not path.is_file():
@@ -221,8 +222,10 @@ def load_checkpoint(
     if non_finite is not None:
         raise CheckpointError(f"checkpoint {path} holds non-finite values ({non_finite}): a diverged run")
     if expected_config is not None:
-        saved = payload["config"] if job is None else with_added_keys(job, payload["config"])
-        check_sections(path, saved, expected_config, match_sections)
+        saved, wanted = payload["config"], expected_config
+        if job is not None:
+            saved, wanted = with_added_keys(job, saved), with_added_keys(job, wanted)
+        check_sections(path, saved, wanted, match_sections)
     return Checkpoint(
         job=payload["job"],
         step=payload["step"],
