@@ -9,6 +9,7 @@ from clrl.config import load_config
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
 from clrl.data.cube import CubeTask
+from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.symmetry import apply_symmetry
 from clrl.envs.cube.trajectories import random_states
@@ -62,6 +63,29 @@ def test_cube_canonical_input_gives_every_symmetric_image_one_feature_row(encode
         assert torch.equal(task.featurize(apply_symmetry(states, symmetry)), features)
     config["model"]["canonical"] = False
     assert not torch.equal(CubeTask(config).featurize(apply_symmetry(states, 1)), features)
+
+
+@pytest.mark.parametrize("encoder_input", ["onehot", "cubies"])
+def test_cube_neighbour_matches_are_all_set_when_solved_and_a_turn_breaks_twelve(encoder_input):
+    config = tiny_cube_config()
+    config["model"].update(input=encoder_input, neighbour_matches=True)
+    task = CubeTask(config)
+    width = {"onehot": 324, "cubies": 480}[encoder_input]
+    assert task.encoder_inputs() == {"in_dim": width + 72}
+    solved = task.featurize(SOLVED_STATE[None])
+    assert solved.shape == (1, width + 72) and solved[0, width:].sum() == 72
+    # A quarter turn carries a row of three stickers onto each of four side faces: on each, the row
+    # still matches itself but none of the three stickers below it (four faces x three pairs).
+    for move in range(12):
+        turned = task.featurize(apply_moves(SOLVED_STATE[None], move))
+        assert turned[0, width:].sum() == 72 - 12
+    # The pairs are the cube's own, so a symmetry permutes them and keeps how many match.
+    states = random_states(np.random.default_rng(3), 32, 30)
+    matches = task.featurize(states)[:, width:].sum(1)
+    for symmetry in (1, 23, 24, 47):
+        assert torch.equal(task.featurize(apply_symmetry(states, symmetry))[:, width:].sum(1), matches)
+    config["model"]["neighbour_matches"] = False
+    assert torch.equal(task.featurize(states)[:, :width], CubeTask(config).featurize(states))
 
 
 def test_tiny_run_learns_and_resumes_exactly(tmp_path):

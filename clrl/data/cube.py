@@ -33,6 +33,15 @@ INPUT_WIDTHS = {
     "ids": NUM_STICKERS,
     "cubies": NUM_CUBIE_POSITIONS * CUBIE_CLASSES,
 }
+#: Each face's pairs of touching stickers in its 3 x 3 grid: 8 corner-edge pairs and 4 edge-centre pairs.
+_FACE_NEIGHBOURS = (
+    *((3 * row + col, 3 * row + col + 1) for row in range(3) for col in range(2)),
+    *((3 * row + col, 3 * row + col + 3) for row in range(2) for col in range(3)),
+)
+#: ``(72, 2)`` sticker indices of every pair of touching stickers on the cube's faces.
+NEIGHBOUR_STICKERS = np.array(
+    [(9 * face + a, 9 * face + b) for face in range(NUM_FACES) for a, b in _FACE_NEIGHBOURS], dtype=np.intp
+)
 KOCIEMBA_PATHS_FILE = "kociemba_paths.npz"
 #: The learned beam's solution paths (``data.trajectories: beam``), built by
 #: :func:`clrl.crtr.expert_iteration.prepare_beam_paths` before :meth:`CubeTask.prepare` reads them.
@@ -71,6 +80,7 @@ class CubeTask:
         self.length = config["data"]["trajectory_length"]
         self.input = config["model"]["input"]
         self.canonical = config["model"]["canonical"]
+        self.neighbour_matches = config["model"]["neighbour_matches"]
         self.nearer_child_states = config["eval"]["nearer_child_states"]
         self.nearer_child_max_distance = config["eval"]["nearer_child_max_distance"]
         self.source = config["data"]["trajectories"]
@@ -87,7 +97,8 @@ class CubeTask:
             raise UserError(f"data.trajectory_length must be at least 1, got {self.length}")
 
     def encoder_inputs(self) -> dict[str, int]:
-        return {"in_dim": INPUT_WIDTHS[self.input]}
+        extra = len(NEIGHBOUR_STICKERS) if self.neighbour_matches else 0
+        return {"in_dim": INPUT_WIDTHS[self.input] + extra}
 
     def prepare(self, run_dir: Path) -> None:
         """Walks need nothing; Kociemba paths are loaded from the run dir, or built and saved there;
@@ -108,14 +119,26 @@ class CubeTask:
     def featurize(self, states: np.ndarray) -> torch.Tensor:
         """``(N, 54) uint8`` states -> ``(N, 324)`` one-hot stickers, ``(N, 54)`` colour ids scaled
         to [0, 1], or ``(N, 480)`` one-hot cubies (which piece, which way round, at each of the 20
-        corner and edge positions).
+        corner and edge positions); with ``model.neighbour_matches``, 72 more columns.
 
         Stickers need the network to combine a piece's 2-3 colours before it knows which piece it
         sees; cubies hand it the pieces, which is what a move permutes. With ``model.canonical`` each
         state is first replaced by its canonical image (:func:`canonical_images`).
+        ``model.neighbour_matches`` appends whether each pair of touching stickers on a face
+        (:data:`NEIGHBOUR_STICKERS`) shows one colour: a corner and an edge still joined as on the
+        solved cube, the blocks a solve builds, which a first layer would otherwise spend a unit per
+        pair and colour to see.
         """
         if self.canonical:
             states = canonical_images(states)
+        features = self._piece_features(states)
+        if not self.neighbour_matches:
+            return features
+        states = np.asarray(states)
+        matches = states[:, NEIGHBOUR_STICKERS[:, 0]] == states[:, NEIGHBOUR_STICKERS[:, 1]]
+        return torch.cat([features, torch.from_numpy(matches).float()], dim=1)
+
+    def _piece_features(self, states: np.ndarray) -> torch.Tensor:
         if self.input == "cubies":
             return one_hot(cubie_ids(states), CUBIE_CLASSES)
         if self.input == "onehot":
