@@ -8,7 +8,7 @@ from clrl.checkpoint import load_checkpoint, save_checkpoint
 from clrl.config import load_config
 from clrl.crtr.model import CHECKPOINT_NAME
 from clrl.crtr.train import train
-from clrl.data.cube import CubeTask
+from clrl.data.cube import NEIGHBOUR_STICKERS, CubeTask
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.symmetry import apply_symmetry
@@ -74,6 +74,9 @@ def test_cube_neighbour_matches_are_all_set_when_solved_and_a_turn_breaks_twelve
     assert task.encoder_inputs() == {"in_dim": width + 72}
     solved = task.featurize(SOLVED_STATE[None])
     assert solved.shape == (1, width + 72) and solved[0, width:].sum() == 72
+    # Every checkpoint trained with the switch reads its columns in this order.
+    first_face = [0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 0, 3, 3, 6, 1, 4, 4, 7, 2, 5, 5, 8]
+    assert NEIGHBOUR_STICKERS[:12].ravel().tolist() == first_face
     # A quarter turn carries a row of three stickers onto each of four side faces: on each, the row
     # still matches itself but none of the three stickers below it (four faces x three pairs).
     for move in range(12):

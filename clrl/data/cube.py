@@ -35,8 +35,8 @@ INPUT_WIDTHS = {
 }
 #: Each face's pairs of touching stickers in its 3 x 3 grid: 8 corner-edge pairs and 4 edge-centre pairs.
 _FACE_NEIGHBOURS = (
-    *((3 * row + col, 3 * row + col + 1) for row in range(3) for col in range(2)),
-    *((3 * row + col, 3 * row + col + 3) for row in range(2) for col in range(3)),
+    *((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8)),  # along the rows
+    *((0, 3), (3, 6), (1, 4), (4, 7), (2, 5), (5, 8)),  # down the columns
 )
 #: ``(72, 2)`` sticker indices of every pair of touching stickers on the cube's faces.
 NEIGHBOUR_STICKERS = np.array(
