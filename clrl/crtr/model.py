@@ -121,10 +121,12 @@ class LearnedModel:
     def heuristic(self, start: np.ndarray, symmetries: int = 1) -> LatentDistance | SymmetricMean:
         """The latent distance to the goal of ``start``; for the cube with ``symmetries > 1``, its mean
         over that many of each state's symmetric images (the first of the tables: rotations, then
-        mirrors)."""
-        check_symmetries("cube" if isinstance(self.task, CubeTask) else "sokoban", symmetries)
+        mirrors). An encoder of canonical images (``model.canonical``) reads every image of a state as
+        the same input, so it scores the state once whatever ``symmetries`` asks."""
+        cube = isinstance(self.task, CubeTask)
+        check_symmetries("cube" if cube else "sokoban", symmetries)
         distance = latent_heuristic(self.task, self.encoder, self.config, start, self.device, self.precision)
-        if symmetries == 1:
+        if symmetries == 1 or (cube and self.task.canonical):
             return distance
         chosen = np.arange(symmetries)
         return SymmetricMean(distance, lambda states: symmetric_images(states, chosen), symmetries)

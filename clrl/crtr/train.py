@@ -322,7 +322,8 @@ def train(
 
         @torch.no_grad()
         def target_distance(children: np.ndarray) -> np.ndarray:
-            count = bellman["target_symmetries"]
+            # a canonical encoder gives all images one score: the mean of one is the same target
+            count = 1 if task.canonical else bellman["target_symmetries"]
             if count > 1:  # the mean over random symmetric images: a steadier target (planners.SymmetricMean)
                 chosen = rng.choice(NUM_SYMMETRIES, size=count, replace=False)
                 children = symmetric_images(children, chosen)

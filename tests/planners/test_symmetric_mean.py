@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from clrl.checkpoint import load_checkpoint, save_checkpoint
 from clrl.crtr.model import LearnedModel, check_symmetries
 from clrl.envs.cube.symmetry import NUM_SYMMETRIES, apply_symmetry, symmetric_images
 from clrl.envs.cube.trajectories import random_states
@@ -39,6 +40,18 @@ def test_the_mean_over_all_48_is_the_same_at_every_image(tiny_checkpoint):
     assert min(spread) > 1e-3, "the encoder alone is not symmetric, so the test can fail"
     for k in (5, 30, 47):
         np.testing.assert_allclose(heuristic(apply_symmetry(STATES, k)), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_a_canonical_encoder_scores_each_state_once_whatever_the_symmetry_count(tiny_checkpoint, tmp_path):
+    saved = load_checkpoint(tiny_checkpoint, job="cube")
+    saved.config["model"]["canonical"] = True  # the weights do not depend on it: same input width
+    canonical_file = tmp_path / "canonical.pt"
+    save_checkpoint(canonical_file, job="cube", step=saved.step, config=saved.config, state=saved.state)
+    model = LearnedModel.load("cube", canonical_file)
+    plain, asked = model.heuristic(None), model.heuristic(None, NUM_SYMMETRIES)
+    assert isinstance(asked, LatentDistance), "48 identical images would cost 48 forward passes"
+    np.testing.assert_array_equal(asked(STATES), plain(STATES))
+    np.testing.assert_array_equal(plain(apply_symmetry(STATES, 30)), plain(STATES))
 
 
 @pytest.mark.parametrize("bad", [0, NUM_SYMMETRIES + 1, True, 2.0])
