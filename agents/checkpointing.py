@@ -39,6 +39,7 @@ ENV_KEYS_ADDED = {
     "command.mode": "yaw_rate",
     "command.heading": [-math.pi, math.pi],
     "command.min_lin_vel": 0.0,
+    "swing_height": None,
 }
 
 

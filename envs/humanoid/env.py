@@ -48,6 +48,7 @@ BOUNDS = {
     "action_scale": POSITIVE,
     "action_clip": POSITIVE,
     "gait_frequency": POSITIVE,
+    "swing_height": POSITIVE,
     "command.resample_seconds": POSITIVE,
     "command.min_lin_vel": Bound(0),
     "terrain.levels": AT_LEAST_ONE,
@@ -298,12 +299,13 @@ class HumanoidEnv(gym.Env):
         self._measured = kernels.Measurements.allocate(len(self.knee_bodies), len(self._scan_offsets))
         self._foot_forces = self._measured.foot_forces  # (2, 3) N, world frame: the latest contact forces
         self._gait = kernels.GaitState(np.zeros(2), np.ones(2, dtype=bool), np.zeros((2, 2)))
+        swing_height = self.robot.swing_height if cfg["swing_height"] is None else cfg["swing_height"]
         self._params = kernels.StepParams(
             dt=self.control_dt,
             tracking_sigma=float(cfg["tracking_sigma"]),
             air_time_target=float(cfg["air_time_target"]),
             base_height_target=float(self.robot.base_height_target),
-            swing_height=float(self.robot.swing_height),
+            swing_height=float(swing_height),
             min_base_height=float(self.robot.min_base_height),
             max_tilt_gravity_z=float(-np.cos(np.radians(cfg["max_tilt_degrees"]))),
             knee_contact_height=KNEE_CONTACT_HEIGHT,

@@ -330,11 +330,13 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
     """Files from before ``env.action_clip`` (the 20.0M policy: clipped to +-1), the
-    ``hip_roll_yaw`` reward term (trained without it) and the heading command (trained on drawn yaw
-    rates, slow commands kept) still evaluate and resume, in the command mode they trained under."""
+    ``hip_roll_yaw`` reward term (trained without it), ``env.swing_height`` (the robot's own) and the
+    heading command (trained on drawn yaw rates, slow commands kept) still evaluate and resume, in
+    the command mode they trained under."""
     payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
     del payload["config"]["env"]["action_clip"]
     del payload["config"]["env"]["rewards"]["hip_roll_yaw"]
+    del payload["config"]["env"]["swing_height"]
     for key in ("mode", "heading", "min_lin_vel"):
         del payload["config"]["env"]["command"][key]
     older = tmp_path / "older.pt"
@@ -342,7 +344,7 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
     as_trained = ["env.action_clip=1.0", "env.command.mode=yaw_rate", "env.command.min_lin_vel=0.0"]
     config = load_config("humanoid", overrides=[*tiny_overrides, *as_trained])
     env = read_agent(older, expected_config=config).config["env"]  # as a resume and evaluation read it
-    assert (env["action_clip"], env["rewards"]["hip_roll_yaw"]) == (1.0, 0.0)
+    assert (env["action_clip"], env["rewards"]["hip_roll_yaw"], env["swing_height"]) == (1.0, 0.0, None)
     assert (env["command"]["mode"], env["command"]["min_lin_vel"]) == ("yaw_rate", 0.0)
     assert not make_env(env).unwrapped.heading_mode
     with pytest.raises(CheckpointError, match="env.action_clip"):  # the committed clip is wider

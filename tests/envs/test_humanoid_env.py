@@ -178,6 +178,21 @@ def test_leg_actions_are_clipped_to_action_clip(action_clip):
     np.testing.assert_allclose(env.data.ctrl[legs], expected, atol=1e-6)
 
 
+def test_swing_height_sets_the_clearance_the_reward_asks_for_and_null_is_the_robots():
+    def clearance_costs(swing_height):
+        env = HumanoidEnv(nominal_config(swing_height=swing_height))
+        env.reset(seed=0)
+        zero = np.zeros(env.action_space.shape, dtype=np.float32)
+        return np.array([env.step(zero)[4]["reward_terms"]["feet_clearance"] for _ in range(30)])
+
+    robots_own, explicit, twice = (clearance_costs(height) for height in (None, 0.08, 0.16))
+    np.testing.assert_array_equal(robots_own, explicit)  # null: the G1's own 0.08 m
+    # Standing still, the foot the clock swings stays down and misses the arch by the arch itself:
+    # twice the arch costs four times as much.
+    assert robots_own.sum() < 0
+    np.testing.assert_allclose(twice.sum() / robots_own.sum(), 4.0, rtol=0.05)
+
+
 @pytest.mark.parametrize("robot", ["g1", "berkeley_humanoid"])
 def test_hip_roll_yaw_costs_the_squared_hip_roll_and_yaw_offsets(robot):
     config = nominal_config(robot)
