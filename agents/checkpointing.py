@@ -93,8 +93,12 @@ def read_agent(
 def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
     """Fine-tuning: give a new ``model`` the saved policy weights and normalisation statistics.
 
-    Its optimizer, step size and step count stay fresh; the env it trains on may differ from the
-    saved run's (rewards, ranges, ``action_clip``) as long as observation and action shapes match.
+    Its optimizer and step count stay fresh; the env it trains on may differ from the saved run's
+    (rewards, ranges, ``action_clip``) as long as observation and action shapes match. With an
+    adaptive step size (``ppo.desired_kl``) the first step is the smaller of ``ppo.learning_rate``
+    and the step the saved run had come to: the rule lowers a step only after a minibatch has
+    overshot, and the default 1e-3 on a long run's policy (settled near 1e-5) overshot by a KL of 15
+    in the first update, after which every training episode fell for a while.
     """
     saved = LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=None, device=model.device)
     try:
@@ -103,6 +107,10 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
         lines = str(exc).splitlines()
         reason = lines[1].strip() if len(lines) > 1 else lines[0]
         raise CheckpointError(f"the checkpoint's network does not fit this env ({reason})") from None
+    if model.desired_kl is not None:
+        reached = saved.policy.optimizer.param_groups[0]["lr"]
+        for group in model.policy.optimizer.param_groups:
+            group["lr"] = min(group["lr"], reached)
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None and "obs_rms" in checkpoint.state:
         restore_normalizer(normalizer, checkpoint.state)

@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from clrl.agents.callbacks import CurriculumCallback
-from clrl.agents.checkpointing import initialise_from, read_agent, restore_model
+from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
 from clrl.agents.evaluation import default_checkpoint, evaluate
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
 from clrl.agents.training import (
@@ -286,6 +286,24 @@ def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
             np.testing.assert_array_equal(venv.obs_rms[key].mean, stats["mean"].numpy())
         assert model.action_space.high.max() == 1.5, "the model acts in the new env's action space"
         assert model.num_timesteps == 0
+    finally:
+        venv.close()
+
+
+@pytest.mark.parametrize(("asked", "first_step"), [(1e-3, 2e-5), (1e-5, 1e-5)])
+def test_an_adaptive_fine_tune_starts_no_faster_than_the_saved_run_had_come_to(
+    tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path, asked: float, first_step: float
+) -> None:
+    slowed = restore_model(read_agent(tiny_run / CHECKPOINT_NAME), None)
+    for group in slowed.policy.optimizer.param_groups:
+        group["lr"] = 2e-5  # where a long run's adaptive step settles
+    config = load_config("humanoid", overrides=[*tiny_overrides, f"ppo.learning_rate={asked}"])
+    save_agent(tmp_path / "slowed.pt", slowed, config)
+    venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
+    try:
+        model = build_model(config, venv, seed=0)
+        initialise_from(model, read_agent(tmp_path / "slowed.pt"))
+        assert [group["lr"] for group in model.policy.optimizer.param_groups] == [first_step]
     finally:
         venv.close()
 
