@@ -128,6 +128,7 @@ def next_terrain_level(
     promote_distance: float,
     rng: np.random.Generator,
     may_demote: bool = True,
+    may_promote: bool = True,
 ) -> int:
     """legged_gym's terrain curriculum step (``_update_terrain_curriculum`` of ``legged_robot.py``).
 
@@ -135,9 +136,10 @@ def next_terrain_level(
     from its start; otherwise down one if it ended less than ``required_distance`` (half of what
     the command asked for: ``0.5 * |commanded velocity| * episode length``) from it. A robot that
     clears the top level goes to a level drawn uniformly from 0..top; none goes below 0.
-    ``may_demote=False`` keeps a level a short walk would lower (a fall blamed on a push).
+    ``may_demote=False`` keeps a level a short walk would lower (a fall blamed on a push);
+    ``may_promote=False`` keeps a level a long walk would raise (an episode that ended in a fall).
     """
-    if distance > promote_distance:
+    if distance > promote_distance and may_promote:
         level += 1
     elif distance < required_distance and may_demote:
         level -= 1
@@ -158,7 +160,10 @@ class CurriculumCallback(BaseCallback):
       distance the commands asked for (``0.5 * info["command_speed"] * episode_seconds``: the
       commands' mean planar speed over the whole episode length, so a fall early in an episode
       counts as a short walk), a random level after clearing the top one. A fall blamed on a push
-      does not lower the terrain level. The levels are kept per env and terrain type (columns in
+      does not lower the terrain level. With ``promote_falls=False`` an episode that ended in a
+      fall does not raise it, however far out it fell, and the demotion rule judges it instead
+      (legged_gym promotes it: a robot that runs down a slope and falls climbing back counts as
+      coping). The levels are kept per env and terrain type (columns in
       :data:`TERRAIN_TYPES` order). With ``per_terrain`` only the level of the episode's terrain
       type moves (legged_gym gives each terrain type its own column of levels), so stairs that
       topple the policy do not hold its slopes back; without it one level moves for every type.
@@ -179,6 +184,8 @@ class CurriculumCallback(BaseCallback):
             or one per env for every type, ``(n_envs,)``; zeros by default.
         terrain: whether the terrain levels move (``train.curriculum``).
         per_terrain: whether each terrain type has its own level (``train.curriculum_per_terrain``).
+        promote_falls: whether an episode that ended in a fall may move its terrain level up
+            (``train.curriculum_promote_falls``; legged_gym: yes).
         push_floors: lowest push force (N) of each push level; ``None``: no push curriculum.
         push_levels: starting push levels; zeros by default.
         push_blame_seconds: how soon after a push's start a fall counts as the push's.
@@ -194,6 +201,7 @@ class CurriculumCallback(BaseCallback):
         terrain_levels: np.ndarray | None = None,
         terrain: bool = True,
         per_terrain: bool = False,
+        promote_falls: bool = True,
         push_floors: np.ndarray | None = None,
         push_levels: np.ndarray | None = None,
         push_blame_seconds: float = 2.0,
@@ -206,6 +214,7 @@ class CurriculumCallback(BaseCallback):
         self.rng = np.random.default_rng(seed)
         self.terrain = terrain
         self.per_terrain = per_terrain
+        self.promote_falls = promote_falls
         self.push_floors = None if push_floors is None else np.asarray(push_floors, dtype=np.float64)
         self.push_blame_seconds = push_blame_seconds
         if terrain_levels is not None and np.ndim(terrain_levels) == 1:
@@ -241,6 +250,7 @@ class CurriculumCallback(BaseCallback):
                     promote_distance=self.promote_distance,
                     rng=self.rng,
                     may_demote=not push_fall,
+                    may_promote=self.promote_falls or not fell,
                 )
                 if level != old:
                     if self.per_terrain:

@@ -341,6 +341,7 @@ def train(
                 terrain_levels=terrain_levels,
                 terrain=bool(settings["curriculum"]),
                 per_terrain=bool(settings["curriculum_per_terrain"]),
+                promote_falls=bool(settings["curriculum_promote_falls"]),
                 push_floors=floors if settings["push_curriculum"] else None,
                 push_levels=push_levels,
                 push_blame_seconds=float(settings["push_blame_seconds"]),

@@ -49,6 +49,8 @@ def test_terrain_level_follows_legged_gyms_promote_and_demote_rule():
     assert terrain_step(3, distance=0.0, required=0.0) == 3  # a standing command asks for nothing
     assert terrain_step(3, distance=0.0, may_demote=False) == 3  # a fall blamed on a push
     assert terrain_step(3, distance=6.0, may_demote=False) == 4
+    assert terrain_step(3, distance=6.0, may_promote=False) == 3  # fell far out: no promotion
+    assert terrain_step(3, distance=2.0, may_promote=False) == 2  # still demoted by a short walk
 
 
 def test_robots_that_clear_the_top_level_go_to_a_random_level():
@@ -176,6 +178,34 @@ def test_per_terrain_levels_move_only_the_episodes_terrain_type(venv):
     stairs, slopes = TERRAIN_TYPES.index("stairs_up"), TERRAIN_TYPES.index("slope_up")
     np.testing.assert_array_equal(curriculum.terrain_levels[:, stairs], [2, 3, 3, 3])
     np.testing.assert_array_equal(curriculum.terrain_levels[:, slopes], [3, 4, 3, 2])
+
+
+@pytest.mark.parametrize("promote_falls", [True, False])
+def test_a_fall_far_out_moves_up_only_when_falls_may_promote(venv, promote_falls):
+    curriculum = CurriculumCallback(
+        4,
+        max_terrain_level=9,
+        promote_distance=3.0,
+        terrain_levels=np.full((4, len(TERRAIN_TYPES)), 3),
+        per_terrain=True,
+        promote_falls=promote_falls,
+    )
+    curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
+    curriculum.on_training_start({}, {})
+    curriculum.locals = {
+        "dones": np.array([True, True, True, True]),
+        "infos": [
+            episode_end(fell=True, distance=4.0, terrain="slope_down"),  # ran down, fell climbing back
+            episode_end(fell=False, distance=4.0, terrain="slope_down"),
+            episode_end(fell=True, distance=1.0, terrain="slope_down"),
+            episode_end(fell=True, distance=8.0, terrain="slope_down"),  # fell past half the 10 m asked
+        ],
+    }
+    curriculum.on_step()
+    # not promoted, a fall is judged by the demotion rule: down 4 m out (under half the 10 m asked
+    # for), kept 8 m out
+    far_fall, farther_fall = (4, 4) if promote_falls else (2, 3)
+    assert levels_of(venv, "slope_down") == [far_fall, 4, 2, farther_fall]
 
 
 def test_the_mean_level_of_each_terrain_type_is_logged_under_curriculum(venv):
