@@ -2,9 +2,9 @@
 
 An ideal walker (no dynamics: it moves at the commanded planar velocity in its own frame and turns at
 the heading mode's commanded yaw rate) runs 20 s episodes under the training commands of the
-humanoid config, drawn as ``HumanoidEnv._sample_command`` draws them (standing with
-``standing_probability``, else forward and sideways speeds and a target heading from their ranges,
-slow commands zeroed), a new command every ``env.command.resample_seconds``. Each episode's end is
+humanoid config, drawn by the env's own ``sample_command`` (standing with ``standing_probability``,
+else forward and sideways speeds and a target heading from their ranges, slow commands zeroed), a
+new command every ``--resample-seconds``. Each episode's end is
 judged by the curriculum's own rule (:func:`clrl.agents.callbacks.next_terrain_level`: up past
 ``train.curriculum_promote_distance`` from the start, down under half the commanded path). Since
 the walker never falls or slows, the shares it gets are the rule's ceiling for a perfect policy:
@@ -25,6 +25,7 @@ from markdown_table import MarkdownTable
 from clrl.agents.callbacks import next_terrain_level
 from clrl.config import load_config
 from clrl.envs.humanoid.env import heading_yaw_rate, wrap_angle
+from clrl.envs.humanoid.randomize import sample_command
 
 LEVEL, TOP = 3, 9  # any level away from both ends: a promotion gives 4, a demotion 2
 
@@ -38,15 +39,12 @@ def ideal_episode(
     every = max(1, round(resample_seconds / dt))
     for step in range(round(seconds / dt)):
         if step % every == 0:
-            if rng.uniform() < command["standing_probability"]:
+            drawn = sample_command(rng, command, "heading")
+            if drawn is None:  # stand, holding the current heading
                 forward = sideways = 0.0
                 target = yaw
             else:
-                forward = rng.uniform(*command["lin_vel_x"])
-                sideways = rng.uniform(*command["lin_vel_y"])
-                offset = rng.uniform(*command["heading"])
-                if math.hypot(forward, sideways) < command["min_lin_vel"]:
-                    forward = sideways = 0.0
+                forward, sideways, offset = drawn
                 target += wrap_angle(offset - target)  # the start heading is 0
         yaw += heading_yaw_rate(target, yaw) * dt
         x += (math.cos(yaw) * forward - math.sin(yaw) * sideways) * dt
@@ -65,9 +63,12 @@ def main() -> None:
     env, train = config["env"], config["train"]
     seconds, dt = float(env["episode_seconds"]), 1.0 / float(env["control_hz"])
     table = MarkdownTable(["new command every (s)", "episodes", "promoted", "held", "demoted"], "rrrrr")
-    print(
-        f"`python benchmarks/humanoid_curriculum_ceiling.py --episodes {args.episodes} --seed {args.seed}`\n"
+    resample_flags = " ".join(f"{seconds:g}" for seconds in args.resample_seconds)
+    command = (
+        f"python benchmarks/humanoid_curriculum_ceiling.py --episodes {args.episodes} --seed {args.seed} "
+        f"--resample-seconds {resample_flags}"
     )
+    print(f"`{command}`\n")
     print("\n".join(table.header()))
     for resample in args.resample_seconds:
         rng = np.random.default_rng(args.seed)

@@ -24,6 +24,7 @@ from .randomize import (
     measured_dynamics,
     randomize,
     sample,
+    sample_command,
     sample_push,
     sample_terrain,
 )
@@ -188,7 +189,6 @@ class HumanoidEnv(gym.Env):
         self.max_steps = int(round(cfg["episode_seconds"] / self.control_dt))
         self._resample_steps = self._seconds_to_steps(cfg["command"]["resample_seconds"])
         self.heading_mode = cfg["command"]["mode"] == "heading"
-        self._min_lin_vel = float(cfg["command"]["min_lin_vel"])
         self.adaptive_clock = cfg["clock"] == "adaptive"
         self.ranges = cfg["held_out"] if held_out else cfg["randomization"]
         self.terrain_config = cfg["terrain"]
@@ -561,18 +561,13 @@ class HumanoidEnv(gym.Env):
 
     def _sample_command(self, rng: np.random.Generator) -> None:
         """Draw a new command (see the class docstring); in heading mode also its target heading."""
-        command = self.config["command"]
-        if rng.uniform() < command["standing_probability"]:
+        drawn = sample_command(rng, self.config["command"], "heading" if self.heading_mode else "yaw_rate")
+        if drawn is None:
             self.command = np.zeros(3)
             if self.heading_mode:
                 self._heading_reference = self.heading  # hold the current heading
         else:
-            yaw_key = "heading" if self.heading_mode else "yaw_rate"
-            self.command = np.array(
-                [sample(rng, command[key], key) for key in ("lin_vel_x", "lin_vel_y", yaw_key)]
-            )
-            if self._min_lin_vel > 0.0 and math.hypot(self.command[0], self.command[1]) < self._min_lin_vel:
-                self.command[:2] = 0.0
+            self.command = drawn
             if self.heading_mode:
                 # the new target, reached from the previous one the short way round (an unchanged
                 # target stays put however far the robot has turned away from it)

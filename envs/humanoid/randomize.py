@@ -13,6 +13,7 @@ uniformly from the integers in the range, ends included.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,6 +174,20 @@ def sample_push(
     angle = rng.uniform(0.0, 2.0 * np.pi)
     force = np.array([magnitude * np.cos(angle), magnitude * np.sin(angle), 0.0])
     return force, float(sample(rng, ranges["push_interval"], "push_interval"))
+
+
+def sample_command(rng: np.random.Generator, command: Mapping[str, Any], yaw_key: str) -> np.ndarray | None:
+    """One draw of the ``env.command`` section: ``None`` for a standing command (chance
+    ``standing_probability``), else forward speed, sideways speed and the ``yaw_key`` entry
+    (``heading`` offset or ``yaw_rate``) from their ranges, the planar speed zeroed when it is under
+    ``min_lin_vel`` (legged_gym)."""
+    if rng.uniform() < command["standing_probability"]:
+        return None
+    drawn = np.array([sample(rng, command[key], key) for key in ("lin_vel_x", "lin_vel_y", yaw_key)])
+    min_lin_vel = float(command["min_lin_vel"])
+    if min_lin_vel > 0.0 and math.hypot(drawn[0], drawn[1]) < min_lin_vel:
+        drawn[:2] = 0.0
+    return drawn
 
 
 def sample_terrain(
