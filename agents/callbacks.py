@@ -16,7 +16,10 @@ All scalars go through SB3's logger (one TensorBoard event stream with SB3's ``t
 * ``charts/SPS``: environment steps per second of wall time, training included;
 * ``videos/rollout_<terrain type>`` (``rollout_flat``, ``rollout_stairs_up``, ``rollout_slope_up``):
   a few seconds of the deterministic policy on one terrain type, tracking camera, at the start,
-  periodically and at the end of training (:class:`RolloutVideoCallback`).
+  periodically and at the end of training (:class:`RolloutVideoCallback`);
+* ``eval/<scenario>/<metric>`` (``eval/flat/lin_tracking_error``, ``eval/slope_up_15deg/distance_m``
+  ...): the deterministic policy on ``python -m clrl.evaluate humanoid``'s scenarios, periodically
+  and at the end of training (:class:`EvaluationCallback`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Video
 from tqdm import tqdm
 
+from clrl.agents.evaluation import Scenario, make_scenario_env, run_on_envs, summarise
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 
 #: Per-step scalars of ``info`` averaged into ``charts/<name>``.
@@ -423,6 +428,96 @@ def render_rollout(
         if terminated or truncated:
             break
     return frames
+
+
+class EvaluationCallback(BaseCallback):
+    """Evaluates the deterministic policy while it trains, as ``python -m clrl.evaluate humanoid`` does.
+
+    Every ``every_steps`` env steps (at the end of a rollout) and at the normal end of training, it
+    runs ``episodes`` episodes of each scenario (episode ``i`` reset with seed ``i``: the same
+    episodes every time, so the figures of one run compare across steps), with observations
+    normalised by the training VecNormalize's statistics of the moment, and logs
+    ``eval/<scenario>/<metric>`` for each of :attr:`METRICS` and one line of text. The policies of
+    a long run swing between evaluations by more than their trend, so ``keep(step)``, if given,
+    saves the evaluated policy: every figure then belongs to a file that can be evaluated further
+    or shipped.
+    """
+
+    METRICS = ("fall_rate", "lin_tracking_error", "heading_drift", "distance_m")
+
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        every_steps: int,
+        episodes: int,
+        parallel_envs: int,
+        keep: Callable[[int], object] | None = None,
+    ) -> None:
+        super().__init__()
+        self.scenarios = tuple(scenarios)
+        self.every_steps = every_steps
+        self.episodes = episodes
+        self.parallel_envs = max(1, min(parallel_envs, episodes))
+        self.keep = keep
+        self.next_eval_step = every_steps
+        self.last_eval_step: int | None = None
+        self.envs: dict[str, list[Any]] = {}
+
+    def _on_training_start(self) -> None:
+        self.next_eval_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps < self.next_eval_step:
+            return
+        self.next_eval_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.evaluate()  # SB3 writes the scalars with the rollout's
+
+    def _on_training_end(self) -> None:
+        try:
+            if self.last_eval_step != self.num_timesteps:
+                self.evaluate()
+                self.logger.dump(self.num_timesteps)
+        finally:
+            for envs in self.envs.values():
+                for env in envs:
+                    env.close()
+            self.envs.clear()
+
+    def evaluate(self) -> None:
+        """Evaluate every scenario now, record its scalars and print one line."""
+        step = self.num_timesteps
+        self.last_eval_step = step
+        kept = None if self.keep is None else Path(self.keep(step))
+        normalizer = self.model.get_vec_normalize_env()
+        parts = []
+        for scenario in self.scenarios:
+            if scenario.name not in self.envs:
+                self.envs[scenario.name] = [make_scenario_env(scenario) for _ in range(self.parallel_envs)]
+            envs = self.envs[scenario.name]
+            started = time.perf_counter()
+            records = run_on_envs(self.model, normalizer, envs, self.episodes, seed=0)
+            unwrapped = envs[0].unwrapped
+            result = summarise(
+                scenario.name,
+                records,
+                float(unwrapped.control_dt),
+                float(unwrapped.robot_weight),
+                kept or Path(),
+                step,
+                time.perf_counter() - started,
+            )
+            for metric in self.METRICS:
+                self.logger.record(f"eval/{scenario.name}/{metric}", getattr(result, metric))
+            falls = round(result.fall_rate * result.episodes)
+            parts.append(
+                f"{scenario.name} {result.lin_tracking_error:.3f} m/s, {result.distance_m:.2f} m, "
+                f"{falls}/{result.episodes} falls"
+            )
+        where = "" if kept is None else f" (policy kept as {kept})"
+        tqdm.write(f"evaluation at step {step}: " + "; ".join(parts) + where)
 
 
 class PeriodicCheckpointCallback(BaseCallback):

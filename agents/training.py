@@ -8,7 +8,10 @@ process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecN
 * TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, and
   ``videos/rollout_<terrain type>`` at the start, every ``train.video_every`` steps and at the end);
 * ``checkpoints/last.pt`` every ``train.checkpoint_every`` env steps, at the end, and on Ctrl-C or
-  SIGTERM (never a non-finite one); each save is printed.
+  SIGTERM (never a non-finite one); each save is printed;
+* every ``train.eval_every`` env steps and at the end, an evaluation of the deterministic policy on
+  ``train.eval_scenarios`` (scenarios of ``eval.scenarios``, as ``python -m clrl.evaluate humanoid``
+  runs them) into ``eval/<scenario>/*``, and the evaluated policy as ``checkpoints/step_<N>.pt``.
 
 ``--steps N`` stands for ``train.steps``, the run's total number of environment steps. With
 ``--resume`` training continues from ``checkpoints/last.pt`` up to that total under the run's saved
@@ -45,6 +48,7 @@ from tqdm import tqdm
 from clrl.agents.callbacks import (
     CurriculumCallback,
     EpisodeStatsCallback,
+    EvaluationCallback,
     PeriodicCheckpointCallback,
     ProgressBarCallback,
     RolloutVideoCallback,
@@ -52,6 +56,7 @@ from clrl.agents.callbacks import (
 )
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
 from clrl.agents.environment import make_env, make_terrain_render_env
+from clrl.agents.evaluation import Scenario, parse_scenarios
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.symmetry import MirrorAugmentation
@@ -99,6 +104,8 @@ BOUNDS = {
     "train.video_every": Bound(0),
     "train.video_seconds": POSITIVE,
     "train.video_frame_skip": AT_LEAST_ONE,
+    "train.eval_every": Bound(0),
+    "train.eval_episodes": AT_LEAST_ONE,
     "train.curriculum_promote_distance": POSITIVE,
     "train.push_blame_seconds": Bound(0),
 }
@@ -127,6 +134,22 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"train.video_terrains must list terrain types of {', '.join(TERRAIN_TYPES)}, got {terrains!r}"
         )
+    training_scenarios(config)
+
+
+def training_scenarios(config: dict[str, Any]) -> list[Scenario]:
+    """The scenarios of ``eval.scenarios`` named by ``train.eval_scenarios``, for the evaluations
+    during training (none with ``train.eval_every: 0``)."""
+    if not config["train"]["eval_every"]:
+        return []
+    names = config["train"]["eval_scenarios"]
+    known = config["eval"]["scenarios"]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n in known for n in names)):
+        raise ConfigError(
+            f"train.eval_scenarios must list scenarios of eval.scenarios ({', '.join(known)}), got {names!r}"
+        )
+    chosen = {"scenarios": {name: known[name] for name in names}}
+    return parse_scenarios({**config["eval"], **chosen}, config["env"])
 
 
 class PurgingTensorBoardOutput(TensorBoardOutputFormat):
@@ -304,6 +327,11 @@ def train(
         saved_step = model.num_timesteps
         return f"saved step {saved_step} to {checkpoint_path}"
 
+    def keep(step: int) -> Path:
+        assert model is not None and curriculum is not None
+        path = run_dir / "checkpoints" / f"step_{step}.pt"
+        return save_agent(path, model, config, curriculum.terrain_levels, curriculum.push_levels)
+
     try:
         # `kill PID` of a background run saves first, like Ctrl-C (nohup'd jobs may ignore SIGINT)
         with saved_on_interrupt(save):
@@ -363,6 +391,16 @@ def train(
                         frame_skip=int(settings["video_frame_skip"]),
                         terrains=settings["video_terrains"],
                         terrain_level=curriculum.level if settings["curriculum"] else None,
+                    )
+                )
+            if settings["eval_every"]:
+                callbacks.append(
+                    EvaluationCallback(
+                        training_scenarios(config),
+                        every_steps=int(settings["eval_every"]),
+                        episodes=int(settings["eval_episodes"]),
+                        parallel_envs=int(config["eval"]["parallel_envs"]),
+                        keep=keep if settings["eval_keep_checkpoints"] else None,
                     )
                 )
             callbacks.append(

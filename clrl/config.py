@@ -134,6 +134,9 @@ JOB_RESUMABLE_KEYS = {
         "train.video_seconds",
         "train.video_frame_skip",
         "train.video_terrains",
+        "train.eval_scenarios",
+        "train.eval_episodes",
+        "train.eval_keep_checkpoints",
         "eval.*",
     ),
 }

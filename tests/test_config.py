@@ -93,8 +93,14 @@ def test_the_humanoid_may_also_change_its_ppo_section_and_env_count_on_resume():
     with pytest.raises(ConfigError, match=r"env\.action_clip=2\.0 \(given 1\.5\)") as refused:
         resume_config("humanoid", saved, other_env, None, source="h.pt")
     assert (
-        "may change only train.steps, train.checkpoint_every, train.video_every, ppo.*, train.n_envs"
-        in str(refused.value)
+        "may change only train.steps, train.eval_every, train.checkpoint_every, train.video_every, ppo.*, "
+        "train.n_envs" in str(refused.value)
     )
+    more_evaluations = load_config(
+        "humanoid", overrides=["train.eval_every=200000", "train.eval_episodes=20"]
+    )
+    given = {"train.eval_every", "train.eval_episodes"}
+    _, changed = resume_config("humanoid", saved, more_evaluations, given, source="h.pt")
+    assert changed == {"train.eval_every": (1000000, 200000), "train.eval_episodes": (10, 20)}
     with pytest.raises(ConfigError, match=r"train\.n_envs"):  # the cube has no such key of its own
         resume_config("cube", {"train": {"n_envs": 1}}, {"train": {"n_envs": 2}}, source="c.pt")

@@ -16,8 +16,8 @@ from clrl.train import main as train_main  # noqa: E402
 
 #: A run of a few hundred env steps: 2 in-process envs, 32-step rollouts, 0.4 s episodes (so some
 #: finish), a checkpoint every 64 steps, two-frame videos (software rendering is slow) at the start
-#: and at the end only (the run is shorter than train.video_every) and the push curriculum on (off
-#: by default).
+#: and at the end only (the run is shorter than train.video_every), one evaluation episode on flat
+#: ground at the end (shorter than train.eval_every too) and the push curriculum on (off by default).
 TINY_RUN = (
     "train.vec_env=dummy",
     "train.n_envs=2",
@@ -27,6 +27,8 @@ TINY_RUN = (
     "train.checkpoint_every=64",
     "train.video_every=100000",
     "train.video_seconds=0.04",
+    "train.eval_scenarios=[flat]",
+    "train.eval_episodes=1",
     "env.episode_seconds=0.4",
     "env.clock=adaptive",
     "train.push_curriculum=true",

@@ -19,7 +19,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from clrl.agents.callbacks import CurriculumCallback
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
-from clrl.agents.evaluation import default_checkpoint, evaluate
+from clrl.agents.evaluation import (
+    default_checkpoint,
+    evaluate,
+    load_policy,
+    parse_scenarios,
+    run_episodes,
+    summarise,
+)
 from clrl.agents.ppo import MAX_ADAPTIVE_LR, MIN_ADAPTIVE_LR, LatentPPO
 from clrl.agents.training import (
     CHECKPOINT_NAME,
@@ -99,15 +106,23 @@ def test_training_writes_finite_scalars_a_start_and_an_end_video_and_a_checkpoin
     # 0.4 s episodes end by the time limit, not a fall: every finished one raises its env's push level
     assert checkpoint.state["push_levels"].min() >= 1
 
+    # a run shorter than train.eval_every: one evaluation, at its end, and the policy it evaluated
+    for metric in ("fall_rate", "lin_tracking_error", "heading_drift", "distance_m"):
+        assert [event.step for event in events.Scalars(f"eval/flat/{metric}")] == [tiny_steps], metric
+    assert read_agent(tiny_run / "checkpoints" / f"step_{tiny_steps}.pt").step == tiny_steps
 
-def test_video_every_0_logs_no_video_and_trains_bit_identically(
+
+def test_video_every_0_and_eval_every_0_log_neither_and_train_bit_identically(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int, tmp_path: Path
 ) -> None:
-    """The videos render in envs of their own: without them training is the same to the bit."""
+    """The videos and the evaluations run in envs of their own: without them training is the same
+    to the bit."""
     argv = ["humanoid", "--steps", str(tiny_steps), "--run-dir", str(tmp_path), *tiny_overrides]
-    train_main([*argv, "train.video_every=0"])
+    train_main([*argv, "train.video_every=0", "train.eval_every=0"])
     (events,) = read_events(tmp_path)
     assert "charts/SPS" in events.Tags()["scalars"] and events.Tags()["images"] == []
+    assert not [tag for tag in events.Tags()["scalars"] if tag.startswith("eval/")]
+    assert sorted(path.name for path in (tmp_path / "checkpoints").iterdir()) == ["last.pt"]
     with_videos, without = read_agent(tiny_run / CHECKPOINT_NAME), read_agent(tmp_path / CHECKPOINT_NAME)
     for (name, first), (_, second) in zip(
         restore_model(with_videos, None).policy.state_dict().items(),
@@ -119,6 +134,35 @@ def test_video_every_0_logs_no_video_and_trains_bit_identically(
         assert torch.equal(with_videos.state[key], without.state[key]), key
     for group, saved in with_videos.state["obs_rms"].items():
         assert torch.equal(saved["mean"], without.state["obs_rms"][group]["mean"]), group
+
+
+def test_evaluations_during_training_are_those_of_clrl_evaluate_on_the_kept_policy(
+    tiny_overrides: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Every ``train.eval_every`` steps the run evaluates and keeps the policy; evaluating the kept
+    file as ``python -m clrl.evaluate humanoid`` does gives the figures the run logged."""
+    argv = ["humanoid", "--steps", "128", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
+    train_main(
+        [*argv, "train.eval_every=64", "train.eval_episodes=2", "train.eval_scenarios=[flat,slope_up_15deg]"]
+    )
+    (events,) = read_events(tmp_path)
+    for scenario in ("flat", "slope_up_15deg"):
+        assert [event.step for event in events.Scalars(f"eval/{scenario}/distance_m")] == [64, 128]
+    kept = read_agent(tmp_path / "checkpoints" / "step_64.pt")
+    assert kept.step == 64
+    model, normalizer = load_policy(kept)
+    settings = load_config("humanoid")["eval"]
+    for scenario in parse_scenarios(settings, kept.config["env"]):
+        if scenario.name not in ("flat", "slope_up_15deg"):
+            continue
+        records, control_dt, weight = run_episodes(model, normalizer, scenario, 2, 0, 5)
+        result = summarise(scenario.name, records, control_dt, weight, Path(), 64, 0.0)
+        for metric in ("fall_rate", "lin_tracking_error", "heading_drift", "distance_m"):
+            (logged,) = [e.value for e in events.Scalars(f"eval/{scenario.name}/{metric}") if e.step == 64]
+            assert logged == pytest.approx(getattr(result, metric), rel=1e-6, abs=1e-7), (
+                scenario.name,
+                metric,
+            )
 
 
 def test_checkpoint_round_trip_restores_weights_and_normalizer(
@@ -540,6 +584,8 @@ def test_sigterm_saves_a_checkpoint_first(
         ("train.push_floor=[50.0, 10.0]", "train.push_floor must rise within env.randomization.push_force"),
         ("train.video_terrains=[stairs]", "train.video_terrains must list terrain types"),
         ("train.video_terrains=[]", "train.video_terrains must list terrain types"),
+        ("train.eval_scenarios=[flat, uphill]", "train.eval_scenarios must list scenarios of eval.scenarios"),
+        ("train.eval_episodes=0", "train.eval_episodes must be at least 1"),
     ],
 )
 def test_bad_thread_counts_and_desired_kl_are_one_line_errors(
