@@ -1,0 +1,111 @@
+"""Where on a slope the humanoid policy slows, stalls and falls: speed and falls per stretch.
+
+The slope scenario (``evaluate humanoid``'s ``slope_up_15deg``) is a square pyramid around the 1 m
+spawn platform: ground rising for ``env.terrain.ramp_length`` (3 m) to a crest, falling for 3 m to a
+valley, rising again, and so on. Its target asks for both distance (>= 8 m in 20 s) and few falls,
+and the two fail in different places. For each checkpoint this rolls out the deterministic policy
+(training dynamics, 0.5 m/s straight ahead, as ``eval.common_overrides``) and prints the mean base
+speed on the platform, on rising and on falling stretches, how many episodes ended on the first
+rising stretch without falling (stalled below the first crest), and where the falls happened: before
+the first crest, on a falling stretch, or on a later rising one (after a valley).
+
+    python benchmarks/humanoid_slope_profile.py [--checkpoint F ...] [--slopes DEG ...] [--episodes N]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from markdown_table import MarkdownTable
+
+from clrl.agents.evaluation import (
+    LoadedPolicy,
+    begin_policy_benchmark,
+    loaded_policies,
+    make_scenario_env,
+    policy_benchmark_parser,
+    policy_scenario,
+)
+from clrl.cli import run_command
+from clrl.envs.humanoid.terrain import PLATFORM_HALF_SIZE
+
+TABLE = MarkdownTable(
+    [
+        "policy (env steps)",
+        "slope",
+        "episodes",
+        "distance (m)",
+        "speed: platform / rising / falling (m/s)",
+        "ended upright before the first crest",
+        "falls: before the first crest / on falling stretches / on later rises",
+    ],
+    "llrrrrr",
+)
+
+
+def stretch(ring_distance: float, ramp_length: float) -> int:
+    """-1 on the platform, else which stretch (0: the first rise, 1: the first fall, 2: ...)."""
+    return -1 if ring_distance <= 0.0 else int(ring_distance // ramp_length)
+
+
+def profile(policy: LoadedPolicy, settings: dict, degrees: float, episodes: int, seed: int) -> list[str]:
+    """One table row: ``episodes`` deterministic episodes up a pyramid of ``degrees``."""
+    overrides = [
+        "terrain.types=[slope_up]",
+        "terrain.weights=[1.0]",
+        f"terrain.slope_degrees=[{degrees}, {degrees}]",
+    ]
+    env = make_scenario_env(policy_scenario(policy, settings, f"slope_up_{degrees:g}", overrides))
+    robot = env.unwrapped
+    ramp_length = float(robot.config["terrain"]["ramp_length"])
+    speeds: dict[str, list[float]] = {"platform": [], "rising": [], "falling": []}
+    distances, stalled, falls = [], 0, [0, 0, 0]
+    try:
+        for episode in range(episodes):
+            observation, _ = env.reset(seed=seed + episode)
+            start = previous = robot.data.qpos[:2].copy()
+            while True:
+                batch = {key: value[None] for key, value in observation.items()}
+                if policy.normalizer is not None:
+                    batch = policy.normalizer.normalize_obs(batch)
+                action, _ = policy.model.predict(batch, deterministic=True)
+                observation, _, terminated, truncated, info = env.step(action[0])
+                position = robot.data.qpos[:2].copy()
+                # the terrain is centred on the spawn point; its stretches are rings of Chebyshev distance
+                where = stretch(float(np.abs(position).max()) - PLATFORM_HALF_SIZE, ramp_length)
+                kind = "platform" if where < 0 else ("rising" if where % 2 == 0 else "falling")
+                speeds[kind].append(float(np.linalg.norm(position - previous)) / robot.control_dt)
+                previous = position
+                if terminated or truncated:
+                    break
+            distances.append(float(np.linalg.norm(position - start)))
+            if info["fell"]:
+                falls[0 if where <= 0 else (1 if where % 2 else 2)] += 1
+            elif where <= 0:
+                stalled += 1
+    finally:
+        env.close()
+    speed = " / ".join(f"{np.mean(values):.2f}" if values else "-" for values in speeds.values())
+    return [
+        policy.label,
+        f"{degrees:g} degrees",
+        str(episodes),
+        f"{np.mean(distances):.2f}",
+        speed,
+        str(stalled),
+        " / ".join(str(count) for count in falls),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=0, per="slope")
+    parser.add_argument("--slopes", type=float, nargs="+", default=[15.0], metavar="DEGREES")
+    args = parser.parse_args(argv)
+    settings = begin_policy_benchmark()
+    TABLE.print_header()
+    for policy in loaded_policies(args.checkpoint):
+        for degrees in args.slopes:
+            TABLE.print_row(*profile(policy, settings, degrees, args.episodes, args.seed))
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_command(main, None))  # a bad checkpoint: one error line
