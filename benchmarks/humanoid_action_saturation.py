@@ -3,15 +3,20 @@
 The env clips each leg action to +-``env.action_clip`` (joint targets within ``action_scale`` times
 that of the nominal pose). A policy pinned at the clip cannot lengthen its stride, only its cadence.
 For each checkpoint, forward speed and clip (default: the clip it trained with), deterministic 20 s
-episodes on flat ground under the training dynamics; it prints the fall rate, tracking error and
+episodes on flat ground under the training dynamics (``--env`` puts them elsewhere, e.g. on 10 cm
+steps: ``--env "terrain.types=[stairs_up]" --env "terrain.weights=[1.0]" --env
+"terrain.step_height=[0.1, 0.1]"``); it prints the fall rate, tracking error and
 distance, the fraction of leg-action entries of the policy's mean at or beyond the clip, the three
 joints most often there, and the mean gait frequency. A clip other than the trained one shows what
 the same weights do with the bound moved.
 
     python benchmarks/humanoid_action_saturation.py [--checkpoint F ...] [--speeds 0.5 1.0] [--clips C ...]
+        [--env KEY=VALUE ...]
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,9 +51,15 @@ TABLE = MarkdownTable(
 
 
 def saturation_row(
-    policy: LoadedPolicy, settings: dict, speed: float, clip: float, episodes: int, seed: int
+    policy: LoadedPolicy,
+    settings: dict,
+    speed: float,
+    clip: float,
+    episodes: int,
+    seed: int,
+    env_overrides: Sequence[str] = (),
 ) -> str:
-    overrides = [*FLAT_GROUND, f"command.lin_vel_x=[{speed}, {speed}]", f"action_clip={clip}"]
+    overrides = [*FLAT_GROUND, f"command.lin_vel_x=[{speed}, {speed}]", f"action_clip={clip}", *env_overrides]
     env = make_scenario_env(policy_scenario(policy, settings, "saturation", overrides))
     n_legs = len(env.unwrapped.leg_actuators)
     at_clip, errors, frequencies, falls, distances = [], [], [], 0, []
@@ -95,13 +106,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=5, seed=0, per="row")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.5, 1.0], metavar="M/S")
     parser.add_argument("--clips", type=float, nargs="+", help="env.action_clip values (default: trained)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more env override, after flat ground: e.g. terrain.types=[stairs_up]",
+    )
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     TABLE.print_header()
     for policy in loaded_policies(args.checkpoint):
         for clip in args.clips or [float(policy.checkpoint.config["env"]["action_clip"])]:
             for speed in args.speeds:
-                print(saturation_row(policy, settings, speed, clip, args.episodes, args.seed), flush=True)
+                row = saturation_row(policy, settings, speed, clip, args.episodes, args.seed, args.env)
+                print(row, flush=True)
 
 
 if __name__ == "__main__":
