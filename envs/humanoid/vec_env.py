@@ -256,10 +256,13 @@ class BatchedSubprocVecEnv(VecEnv):
         for remote, unanswered in zip(self.remotes, self.unanswered, strict=True):
             # the timeout covers an answer received but not yet counted (Ctrl-C between the two);
             # a worker in a long reset still answers within it
-            for _ in range(unanswered):
-                if not remote.poll(CLOSE_TIMEOUT_SECONDS):
-                    break
-                remote.recv()
+            try:
+                for _ in range(unanswered):
+                    if not remote.poll(CLOSE_TIMEOUT_SECONDS):
+                        break
+                    remote.recv()
+            except (EOFError, OSError):
+                pass  # that worker is gone (killed with the main process, e.g. by `pkill -f`)
         for worker, remote in enumerate(self.remotes):
             if worker not in self.failed:
                 try:

@@ -106,3 +106,18 @@ def test_close_after_an_interrupted_step_does_not_hang():
     closing.join(timeout=60)
     assert not closing.is_alive(), "close() hung on an answer it had already received"
     assert all(not process.is_alive() for process in vec.processes)
+
+
+def test_close_after_its_workers_were_killed_mid_step_raises_nothing():
+    """``pkill -f`` on a training run stops its env workers too, maybe while a step is unanswered;
+    the run saves its checkpoint and then closes the envs, which must end quietly, not in an
+    EOFError from a dead worker's pipe."""
+    make = functools.partial(HumanoidEnv, short_episodes_config())
+    vec = BatchedSubprocVecEnv([make] * 2, n_workers=2, start_method="fork")
+    vec.reset()
+    for process in vec.processes:
+        process.kill()
+        process.join(timeout=30)
+    vec.unanswered = [1, 1]  # a step was sent to both and neither answered
+    vec.close()
+    assert vec.closed
