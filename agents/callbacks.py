@@ -37,7 +37,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Video
 from tqdm import tqdm
 
-from clrl.agents.evaluation import Scenario, make_scenario_env, run_on_envs, summarise
+from clrl.agents.evaluation import Scenario, make_scenario_env, render_rollout, run_on_envs, summarise
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 
 #: Per-step scalars of ``info`` averaged into ``charts/<name>``.
@@ -407,27 +407,6 @@ class RolloutVideoCallback(BaseCallback):
         if self.terrain_level is not None:
             env.unwrapped.set_terrain_level(self.terrain_level(terrain), terrain)
         return render_rollout(self.model, env, self.control_steps, self.frame_skip)
-
-
-def render_rollout(
-    model: Any, env: Any, control_steps: int, frame_skip: int, seed: int = 0, normalizer: Any = None
-) -> list[np.ndarray]:
-    """RGB frames of ``model`` acting deterministically in ``env``.
-
-    Observations are normalised like in training, by ``normalizer`` or else the model's VecNormalize.
-    """
-    normalizer = normalizer if normalizer is not None else model.get_vec_normalize_env()
-    observation, _ = env.reset(seed=seed)
-    frames = [env.render()]
-    for step in range(1, control_steps + 1):
-        model_input = normalizer.normalize_obs(observation) if normalizer is not None else observation
-        action, _ = model.predict(model_input, deterministic=True)
-        observation, _, terminated, truncated, _ = env.step(action)
-        if step % frame_skip == 0 or terminated or truncated:
-            frames.append(env.render())
-        if terminated or truncated:
-            break
-    return frames
 
 
 class EvaluationCallback(BaseCallback):

@@ -299,13 +299,32 @@ def markdown_table(results: list[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
+def render_rollout(
+    model: Any, env: Any, control_steps: int, frame_skip: int, seed: int = 0, normalizer: Any = None
+) -> list[np.ndarray]:
+    """RGB frames of ``model`` acting deterministically in ``env``.
+
+    Observations are normalised like in training, by ``normalizer`` or else the model's VecNormalize.
+    """
+    normalizer = normalizer if normalizer is not None else model.get_vec_normalize_env()
+    observation, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    for step in range(1, control_steps + 1):
+        model_input = normalizer.normalize_obs(observation) if normalizer is not None else observation
+        action, _ = model.predict(model_input, deterministic=True)
+        observation, _, terminated, truncated, _ = env.step(action)
+        if step % frame_skip == 0 or terminated or truncated:
+            frames.append(env.render())
+        if terminated or truncated:
+            break
+    return frames
+
+
 def save_video(
     path: Path, model: LatentPPO, normalizer: VecNormalize | None, scenario: Scenario, seed: int
 ) -> None:
     """An mp4 of one deterministic episode (every other control step, 25 fps)."""
     import imageio
-
-    from clrl.agents.callbacks import render_rollout
 
     env = make_scenario_env(scenario, render_mode="rgb_array")
     try:
