@@ -144,6 +144,8 @@ def training_scenarios(config: dict[str, Any]) -> list[Scenario]:
         return []
     names = config["train"]["eval_scenarios"]
     known = config["eval"]["scenarios"]
+    if not isinstance(known, dict):
+        return parse_scenarios(config["eval"], config["env"])  # refuses it in one line
     if not (isinstance(names, list) and names and all(isinstance(n, str) and n in known for n in names)):
         raise ConfigError(
             f"train.eval_scenarios must list scenarios of eval.scenarios ({', '.join(known)}), got {names!r}"
