@@ -306,6 +306,12 @@ def starting_levels(levels: np.ndarray | None, shape: tuple[int, ...], what: str
     return levels
 
 
+def next_multiple(step: int, every_steps: int) -> int:
+    """The first multiple of ``every_steps`` after ``step``: when a periodic callback acts next (a
+    resumed run keeps the schedule of the run it continues)."""
+    return (step // every_steps + 1) * every_steps
+
+
 def video_slot(step: int, every_steps: int) -> int:
     """The place in the terrain cycle of a start or end video at env step ``step``:
     ``ceil(step / every_steps)``, the place of the next periodic video (the one at ``m * every_steps``
@@ -363,7 +369,7 @@ class RolloutVideoCallback(BaseCallback):
         self.render_envs: dict[str, Any] = {}
 
     def _on_training_start(self) -> None:
-        self.next_video_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.next_video_step = next_multiple(self.num_timesteps, self.every_steps)
         start = self.num_timesteps
         self.log_video(video_slot(start, self.every_steps) + (start > 0))
 
@@ -373,7 +379,7 @@ class RolloutVideoCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         if self.num_timesteps < self.next_video_step:
             return
-        self.next_video_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.next_video_step = next_multiple(self.num_timesteps, self.every_steps)
         self.log_video(self.num_timesteps // self.every_steps)
 
     def _on_training_end(self) -> None:
@@ -443,7 +449,7 @@ class EvaluationCallback(BaseCallback):
         self.envs: dict[str, list[Any]] = {}
 
     def _on_training_start(self) -> None:
-        self.next_eval_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.next_eval_step = next_multiple(self.num_timesteps, self.every_steps)
 
     def _on_step(self) -> bool:
         return True
@@ -451,7 +457,7 @@ class EvaluationCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         if self.num_timesteps < self.next_eval_step:
             return
-        self.next_eval_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.next_eval_step = next_multiple(self.num_timesteps, self.every_steps)
         self.evaluate()  # SB3 writes the scalars with the rollout's
 
     def _on_training_end(self) -> None:
@@ -509,7 +515,7 @@ class PeriodicCheckpointCallback(BaseCallback):
         self.next_save_step = every_steps
 
     def _on_training_start(self) -> None:
-        self.next_save_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.next_save_step = next_multiple(self.num_timesteps, self.every_steps)
 
     def _on_step(self) -> bool:
         return True
@@ -517,7 +523,7 @@ class PeriodicCheckpointCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         if self.num_timesteps >= self.next_save_step:
             self.save()
-            self.next_save_step = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+            self.next_save_step = next_multiple(self.num_timesteps, self.every_steps)
 
 
 class ProgressBarCallback(BaseCallback):
