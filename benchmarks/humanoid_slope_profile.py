@@ -15,6 +15,7 @@ the first crest, on a falling stretch, or on a later rising one (after a valley)
 from __future__ import annotations
 
 import numpy as np
+from humanoid_terrain_sweep import terrain_overrides
 from markdown_table import MarkdownTable
 
 from clrl.agents.evaluation import (
@@ -49,11 +50,7 @@ def stretch(ring_distance: float, ramp_length: float) -> int:
 
 def profile(policy: LoadedPolicy, settings: dict, degrees: float, episodes: int, seed: int) -> list[str]:
     """One table row: ``episodes`` deterministic episodes up a pyramid of ``degrees``."""
-    overrides = [
-        "terrain.types=[slope_up]",
-        "terrain.weights=[1.0]",
-        f"terrain.slope_degrees=[{degrees}, {degrees}]",
-    ]
+    overrides = terrain_overrides("slope_up", degrees)
     env = make_scenario_env(policy_scenario(policy, settings, f"slope_up_{degrees:g}", overrides))
     robot = env.unwrapped
     ramp_length = float(robot.config["terrain"]["ramp_length"])
