@@ -26,8 +26,8 @@ the report gives, per scenario:
 
 ``--held-out-factors`` replaces the scenarios by a diagnosis of the held-out set: flat ground with
 the training dynamics, then one held-out interval at a time (friction low, friction high, ...,
-action delay, the held-out pushes), then everything held out at once, to show which factor a
-policy cannot take.
+action delay, the held-out pushes), then everything held out at once, then everything but one
+factor, to show which factor a policy cannot take.
 """
 
 from __future__ import annotations
@@ -162,9 +162,11 @@ def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str,
 
     All on flat ground: the training dynamics first, then one scenario per held-out interval of each
     dynamics parameter (``friction_low``, ``friction_high``, ..., ``action_delay``; ``_0``, ``_1``,
-    ... for three or more intervals), the held-out pushes (force and interval together), and the
-    whole held-out set. A moved factor's training and held-out ranges trade places, so the two stay
-    disjoint as the environment requires.
+    ... for three or more intervals), the held-out pushes (force and interval together), the whole
+    held-out set, and the whole set less one factor at a time (``all_held_out_but_friction``, ...,
+    ``all_held_out_but_pushes``: that factor drawn from its training range), which shows the factor
+    without which the others are survivable. A moved factor's training and held-out ranges trade
+    places, so the two stay disjoint as the environment requires.
     """
     training, held_out = env_config["randomization"], env_config["held_out"]
     scenarios: dict[str, dict[str, Any]] = {"training_dynamics": {"env_overrides": FLAT_GROUND}}
@@ -181,6 +183,16 @@ def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str,
     ]
     scenarios["pushes"] = {"env_overrides": [*FLAT_GROUND, *pushes]}
     scenarios["all_held_out"] = {"held_out": True, "env_overrides": FLAT_GROUND}
+    for key in DYNAMICS_KEYS:
+        first_held_out = intervals(held_out[key], f"held_out.{key}")[0].tolist()
+        kept = [f"held_out.{key}={list(training[key])}", f"randomization.{key}={first_held_out}"]
+        scenarios[f"all_held_out_but_{key}"] = {"held_out": True, "env_overrides": [*FLAT_GROUND, *kept]}
+    kept_pushes = [
+        f"held_out.push_force={list(training['push_force'])}",
+        f"held_out.push_interval={list(training['push_interval'])}",
+        f"randomization.push_force={list(held_out['push_force'])}",
+    ]
+    scenarios["all_held_out_but_pushes"] = {"held_out": True, "env_overrides": [*FLAT_GROUND, *kept_pushes]}
     return scenarios
 
 

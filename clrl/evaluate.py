@@ -36,7 +36,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument(
         "--held-out-factors",
         action="store_true",
-        help="humanoid: one held-out factor at a time instead of the configured scenarios",
+        help="humanoid: one held-out factor at a time, then all but one, instead of the configured scenarios",
     )
     return parser
 

@@ -125,10 +125,11 @@ def test_held_out_factor_scenarios_move_one_factor_into_its_held_out_range() -> 
     two_sided = [key for key in DYNAMICS_KEYS if len(intervals(held_out[key], key)) == 2]
     expected_factors = {f"{key}_{side}" for key in two_sided for side in ("low", "high")}
     expected_factors |= {key for key in DYNAMICS_KEYS if key not in two_sided} | {"pushes"}
-    assert set(scenarios) == expected_factors | {"training_dynamics", "all_held_out"}
+    all_but_one = {f"all_held_out_but_{key}" for key in (*DYNAMICS_KEYS, "pushes")}
+    assert set(scenarios) == expected_factors | all_but_one | {"training_dynamics", "all_held_out"}
     for scenario in scenarios.values():
         check_config(scenario.env_config)  # the held-out set stays disjoint from the training one
-        assert scenario.held_out == (scenario.name == "all_held_out")
+        assert scenario.held_out == scenario.name.startswith("all_held_out")
         assert scenario.env_config["terrain"]["types"] == ["flat"]
     assert scenarios["training_dynamics"].env_config["randomization"] == training
     for name in expected_factors:
@@ -142,6 +143,20 @@ def test_held_out_factor_scenarios_move_one_factor_into_its_held_out_range() -> 
         assert name.startswith(key)
         low, high = randomization[key]
         assert any(a <= low <= high <= b for a, b in intervals(held_out[key], key))
+
+
+def test_all_but_one_scenarios_draw_that_factor_from_its_training_range_and_the_rest_held_out() -> None:
+    config = load_config("humanoid")
+    training, held_out = config["env"]["randomization"], config["env"]["held_out"]
+    settings = {**config["eval"], "scenarios": held_out_factor_scenarios(config["env"])}
+    scenarios = {s.name: s for s in parse_scenarios(settings, config["env"])}
+    everything = scenarios["all_held_out"].env_config["held_out"]
+    for key in (*DYNAMICS_KEYS, "pushes"):
+        drawn = scenarios[f"all_held_out_but_{key}"].env_config["held_out"]  # held-out envs draw from here
+        kept = {"push_force", "push_interval"} if key == "pushes" else {key}
+        assert {k for k in drawn if drawn[k] != everything[k]} == kept
+        assert all(drawn[k] == training[k] for k in kept)
+        assert all(drawn[k] == held_out[k] for k in held_out if k not in kept)
 
 
 def test_held_out_factor_scenarios_name_every_interval_of_a_range() -> None:
