@@ -419,8 +419,8 @@ class EvaluationCallback(BaseCallback):
     """Evaluates the deterministic policy while it trains, as ``python -m clrl.evaluate humanoid`` does.
 
     Every ``every_steps`` env steps (at the end of a rollout) and at the normal end of training, it
-    runs ``episodes`` episodes of each scenario (episode ``i`` reset with seed ``i``: the same
-    episodes every time, so the figures of one run compare across steps), with observations
+    runs ``episodes`` episodes of each scenario (episode ``i`` reset with seed ``seed + i``: the
+    same episodes every time, so the figures of one run compare across steps), with observations
     normalised by the training VecNormalize's statistics of the moment, and logs
     ``eval/<scenario>/<metric>`` for each of :attr:`METRICS` and one line of text. The policies of
     a long run swing between evaluations by more than their trend, so ``keep(step)``, if given,
@@ -437,11 +437,13 @@ class EvaluationCallback(BaseCallback):
         episodes: int,
         parallel_envs: int,
         keep: Callable[[int], object] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.scenarios = tuple(scenarios)
         self.every_steps = every_steps
         self.episodes = episodes
+        self.seed = seed
         self.parallel_envs = max(1, min(parallel_envs, episodes))
         self.keep = keep
         self.next_eval_step = every_steps
@@ -483,7 +485,7 @@ class EvaluationCallback(BaseCallback):
                 self.envs[scenario.name] = [make_scenario_env(scenario) for _ in range(self.parallel_envs)]
             envs = self.envs[scenario.name]
             started = time.perf_counter()
-            records = run_on_envs(self.model, normalizer, envs, self.episodes, seed=0)
+            records = run_on_envs(self.model, normalizer, envs, self.episodes, seed=self.seed)
             unwrapped = envs[0].unwrapped
             result = summarise(
                 scenario.name,

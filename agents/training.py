@@ -106,6 +106,7 @@ BOUNDS = {
     "train.video_frame_skip": AT_LEAST_ONE,
     "train.eval_every": Bound(0),
     "train.eval_episodes": AT_LEAST_ONE,
+    "train.eval_seed": Bound(0),
     "train.curriculum_promote_distance": POSITIVE,
     "train.push_blame_seconds": Bound(0),
 }
@@ -401,6 +402,7 @@ def train(
                         training_scenarios(config),
                         every_steps=int(settings["eval_every"]),
                         episodes=int(settings["eval_episodes"]),
+                        seed=int(settings["eval_seed"]),
                         parallel_envs=int(config["eval"]["parallel_envs"]),
                         keep=keep if settings["eval_keep_checkpoints"] else None,
                     )

@@ -136,6 +136,7 @@ JOB_RESUMABLE_KEYS = {
         "train.video_terrains",
         "train.eval_scenarios",
         "train.eval_episodes",
+        "train.eval_seed",
         "train.eval_keep_checkpoints",
         "eval.*",
     ),

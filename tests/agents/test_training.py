@@ -140,11 +140,11 @@ def test_evaluations_during_training_are_those_of_clrl_evaluate_on_the_kept_poli
     tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
     """Every ``train.eval_every`` steps the run evaluates and keeps the policy; evaluating the kept
-    file as ``python -m clrl.evaluate humanoid`` does gives the figures the run logged."""
+    file as ``python -m clrl.evaluate humanoid --seed 7`` does gives the figures the run logged with
+    ``train.eval_seed=7``."""
     argv = ["humanoid", "--steps", "128", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
-    train_main(
-        [*argv, "train.eval_every=64", "train.eval_episodes=2", "train.eval_scenarios=[flat,slope_up_15deg]"]
-    )
+    evaluations = ["train.eval_every=64", "train.eval_episodes=2", "train.eval_scenarios=[flat,slope_up_15deg]"]
+    train_main([*argv, *evaluations, "train.eval_seed=7"])
     (events,) = read_events(tmp_path)
     for scenario in ("flat", "slope_up_15deg"):
         assert [event.step for event in events.Scalars(f"eval/{scenario}/distance_m")] == [64, 128]
@@ -155,7 +155,7 @@ def test_evaluations_during_training_are_those_of_clrl_evaluate_on_the_kept_poli
     for scenario in parse_scenarios(settings, kept.config["env"]):
         if scenario.name not in ("flat", "slope_up_15deg"):
             continue
-        records, control_dt, weight = run_episodes(model, normalizer, scenario, 2, 0, 5)
+        records, control_dt, weight = run_episodes(model, normalizer, scenario, 2, 7, 5)
         result = summarise(scenario.name, records, control_dt, weight, Path(), 64, 0.0)
         for metric in ("fall_rate", "lin_tracking_error", "heading_drift", "distance_m"):
             (logged,) = [e.value for e in events.Scalars(f"eval/{scenario.name}/{metric}") if e.step == 64]
@@ -586,6 +586,7 @@ def test_sigterm_saves_a_checkpoint_first(
         ("train.video_terrains=[]", "train.video_terrains must list terrain types"),
         ("train.eval_scenarios=[flat, uphill]", "train.eval_scenarios must list scenarios of eval.scenarios"),
         ("train.eval_episodes=0", "train.eval_episodes must be at least 1"),
+        ("train.eval_seed=-1", "train.eval_seed must be"),
     ],
 )
 def test_bad_thread_counts_and_desired_kl_are_one_line_errors(
