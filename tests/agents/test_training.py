@@ -143,7 +143,11 @@ def test_evaluations_during_training_are_those_of_clrl_evaluate_on_the_kept_poli
     file as ``python -m clrl.evaluate humanoid --seed 7`` does gives the figures the run logged with
     ``train.eval_seed=7``."""
     argv = ["humanoid", "--steps", "128", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
-    evaluations = ["train.eval_every=64", "train.eval_episodes=2", "train.eval_scenarios=[flat,slope_up_15deg]"]
+    evaluations = [
+        "train.eval_every=64",
+        "train.eval_episodes=2",
+        "train.eval_scenarios=[flat,slope_up_15deg]",
+    ]
     train_main([*argv, *evaluations, "train.eval_seed=7"])
     (events,) = read_events(tmp_path)
     for scenario in ("flat", "slope_up_15deg"):
