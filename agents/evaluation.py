@@ -170,29 +170,25 @@ def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str,
     """
     training, held_out = env_config["randomization"], env_config["held_out"]
     scenarios: dict[str, dict[str, Any]] = {"training_dynamics": {"env_overrides": FLAT_GROUND}}
+    # the same swap drawn in held-out mode puts that one factor back in its training range
+    back_to_training: dict[str, list[str]] = {}
     for key in DYNAMICS_KEYS:
         spans = intervals(held_out[key], f"held_out.{key}").tolist()
         suffixes = {1: [""], 2: ["_low", "_high"]}.get(len(spans), [f"_{i}" for i in range(len(spans))])
         for suffix, (low, high) in zip(suffixes, spans, strict=True):
             swapped = [f"randomization.{key}=[{low}, {high}]", f"held_out.{key}={list(training[key])}"]
             scenarios[f"{key}{suffix}"] = {"env_overrides": [*FLAT_GROUND, *swapped]}
+            back_to_training.setdefault(key, swapped)
     pushes = [
         f"randomization.push_force={list(held_out['push_force'])}",
         f"randomization.push_interval={list(held_out['push_interval'])}",
         f"held_out.push_force={list(training['push_force'])}",
     ]
     scenarios["pushes"] = {"env_overrides": [*FLAT_GROUND, *pushes]}
+    back_to_training["pushes"] = [*pushes, f"held_out.push_interval={list(training['push_interval'])}"]
     scenarios["all_held_out"] = {"held_out": True, "env_overrides": FLAT_GROUND}
-    for key in DYNAMICS_KEYS:
-        first_held_out = intervals(held_out[key], f"held_out.{key}")[0].tolist()
-        kept = [f"held_out.{key}={list(training[key])}", f"randomization.{key}={first_held_out}"]
-        scenarios[f"all_held_out_but_{key}"] = {"held_out": True, "env_overrides": [*FLAT_GROUND, *kept]}
-    kept_pushes = [
-        f"held_out.push_force={list(training['push_force'])}",
-        f"held_out.push_interval={list(training['push_interval'])}",
-        f"randomization.push_force={list(held_out['push_force'])}",
-    ]
-    scenarios["all_held_out_but_pushes"] = {"held_out": True, "env_overrides": [*FLAT_GROUND, *kept_pushes]}
+    for factor, kept in back_to_training.items():
+        scenarios[f"all_held_out_but_{factor}"] = {"held_out": True, "env_overrides": [*FLAT_GROUND, *kept]}
     return scenarios
 
 
