@@ -390,10 +390,16 @@ def loaded_policies(paths: list[str] | None) -> Iterator[LoadedPolicy]:
 
 
 def policy_scenario(
-    policy: LoadedPolicy, settings: dict[str, Any], name: str, env_overrides: list[str]
+    policy: LoadedPolicy,
+    settings: dict[str, Any],
+    name: str,
+    env_overrides: list[str],
+    *,
+    held_out: bool = False,
 ) -> Scenario:
-    """One scenario on ``policy``'s trained env: its env overrides apply after ``eval.common_overrides``."""
-    scenarios = {"scenarios": {name: {"env_overrides": env_overrides}}}
+    """One scenario on ``policy``'s trained env: its env overrides apply after ``eval.common_overrides``;
+    ``held_out`` draws dynamics, pushes and terrain shapes from ``env.held_out``."""
+    scenarios = {"scenarios": {name: {"env_overrides": env_overrides, "held_out": held_out}}}
     (scenario,) = parse_scenarios({**settings, **scenarios}, policy.checkpoint.config["env"])
     return scenario
 
@@ -424,9 +430,11 @@ def roll_out(
     env_overrides: list[str],
     episodes: int,
     seed: int,
+    *,
+    held_out: bool = False,
 ) -> tuple[ScenarioResult, list[EpisodeRecord]]:
     """``episodes`` of the scenario of :func:`policy_scenario`."""
-    scenario = policy_scenario(policy, settings, name, env_overrides)
+    scenario = policy_scenario(policy, settings, name, env_overrides, held_out=held_out)
     records, control_dt, weight = run_episodes(
         policy.model, policy.normalizer, scenario, episodes, seed, int(settings["parallel_envs"])
     )

@@ -1,0 +1,182 @@
+"""The seed's claim (issue 23, item 7): does the contrastive latent make the policy more robust?
+
+Evaluates policies of several latent arms (``agent.latent``: contrastive, proprio, regression, ...)
+and training seeds on the same episodes: flat ground, the issue's 10 cm stairs and 15-degree slope,
+each held-out dynamics factor alone (the rows of ``evaluate humanoid --held-out-factors``), the whole
+held-out set on flat ground, and the held-out set on the held-out terrain. Each checkpoint's arm and
+seed come from its own config. After a row per checkpoint and scenario as each is measured, it
+prints one summary table: per scenario, each arm's mean over its seeds with the seeds' values, the
+difference of each arm from ``--reference`` and the seed spread (the largest max - min over the
+seeds of any one arm), so a difference can be read beside the noise between seeds.
+
+``--results FILE.jsonl`` appends every scenario's result as it is measured and reuses the results
+already in the file (same checkpoint file, step, episodes and seed), so arms trained in different
+sessions are evaluated once and summarised together.
+
+    python benchmarks/humanoid_latent_claim.py --checkpoint F [F ...] [--episodes 20] [--seed 0]
+        [--reference proprio] [--results FILE.jsonl]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from markdown_table import MarkdownTable
+
+from clrl.agents.checkpointing import read_agent
+from clrl.agents.evaluation import (
+    begin_policy_benchmark,
+    held_out_factor_scenarios,
+    loaded_policies,
+    policy_benchmark_parser,
+    roll_out,
+)
+from clrl.cli import run_command
+from clrl.errors import UserError
+
+#: The ``eval.scenarios`` of configs/humanoid.yaml the claim is measured on, besides the factor rows.
+NAMED_SCENARIOS = ("flat", "stairs_up_10cm", "slope_up_15deg", "held_out_flat", "held_out_terrain")
+
+#: What each summary row reports: (result field, column label, format).
+FALLS = ("fall_rate", "fall rate", "{:.2f}")
+TRACKING = ("lin_tracking_error", "lin err (m/s)", "{:.3f}")
+DISTANCE = ("distance_m", "distance (m)", "{:.2f}")
+
+
+def claim_scenarios(settings: dict[str, Any], env_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Scenario name -> ``{held_out, env_overrides}``: the named ones, then one held-out factor at a time."""
+    scenarios = {name: settings["scenarios"][name] for name in NAMED_SCENARIOS}
+    for name, scenario in held_out_factor_scenarios(env_config).items():
+        if name != "training_dynamics" and not name.startswith("all_held_out"):
+            scenarios[f"factor_{name}"] = scenario
+    return scenarios
+
+
+def arm_and_seed(config: dict[str, Any]) -> tuple[str, int]:
+    """A checkpoint's arm (its ``agent.latent``) and training seed."""
+    return str(config["agent"]["latent"]), int(config["seed"])
+
+
+def summary_metrics(scenario: str) -> list[tuple[str, str, str]]:
+    if scenario == "flat":
+        return [TRACKING, FALLS]
+    if scenario.startswith("slope") or scenario.startswith("stairs"):
+        return [FALLS, DISTANCE]
+    return [FALLS]
+
+
+def read_results(path: Path | None) -> list[dict[str, Any]]:
+    if path is None or not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not a results file of this benchmark (JSON lines): {error}") from None
+
+
+def measured_key(row: dict[str, Any]) -> tuple[str, int, int, int]:
+    return (row["checkpoint"], row["checkpoint_step"], row["episodes"], row["eval_seed"])
+
+
+def summary_rows(results: list[dict[str, Any]], reference: str) -> tuple[MarkdownTable, list[list[str]]]:
+    """The summary table: per scenario and metric, each arm's seed mean and values, the differences
+    from ``reference`` and the seed spread."""
+    values: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    scenarios: list[str] = []
+    for row in results:
+        if row["scenario"] not in scenarios:
+            scenarios.append(row["scenario"])
+        for field, _, _ in summary_metrics(row["scenario"]):
+            values[row["scenario"], field][row["arm"]][row["seed"]] = row[field]
+    arms = sorted({row["arm"] for row in results}, key=lambda arm: (arm != reference, arm))
+    others = [arm for arm in arms if arm != reference]
+    columns = ["scenario", "metric", *arms]
+    if reference in arms:
+        columns += [f"{arm} - {reference}" for arm in others]
+    columns.append("seed spread")
+    table = MarkdownTable(columns, "ll" + "r" * (len(columns) - 2))
+    rows = []
+    for scenario in scenarios:
+        for field, label, style in summary_metrics(scenario):
+            by_arm = values[scenario, field]
+            means = {arm: float(np.mean(list(by_arm[arm].values()))) for arm in arms if by_arm[arm]}
+            cells = [scenario, label]
+            for arm in arms:
+                seeds = by_arm[arm]
+                listed = " / ".join(style.format(seeds[seed]) for seed in sorted(seeds))
+                cells.append(f"{style.format(means[arm])} ({listed})" if seeds else "-")
+            if reference in arms:
+                for arm in others:
+                    both = arm in means and reference in means
+                    cells.append(f"{means[arm] - means[reference]:+.3f}" if both else "-")
+            spreads = [
+                max(seeds.values()) - min(seeds.values()) for seeds in by_arm.values() if len(seeds) > 1
+            ]
+            cells.append(f"{max(spreads):.3f}" if spreads else "-")  # one seed per arm: no spread to show
+            rows.append(cells)
+    return table, rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=0, per="scenario")
+    parser.add_argument("--reference", default="proprio", help="the arm the others are compared with")
+    parser.add_argument("--results", type=Path, help="JSON lines: append each result, reuse those in it")
+    args = parser.parse_args(argv)
+    settings = begin_policy_benchmark()
+    results = read_results(args.results)
+    measured = {(measured_key(row), row["scenario"]) for row in results}
+    evaluated: set[tuple[str, int, int, int]] = set()
+    arm_seeds: dict[tuple[str, int], str] = {}
+    for path in args.checkpoint or []:
+        arm, seed = arm_and_seed(read_agent(path).config)
+        if arm_seeds.setdefault((arm, seed), path) != path:
+            raise UserError(f"{path} and {arm_seeds[arm, seed]} are both arm {arm}, seed {seed}")
+    table = MarkdownTable(
+        ["policy (env steps)", "arm", "seed", "scenario", "fall rate", "lin err", "distance"], "llrlrrr"
+    )
+    table.print_header()
+    for policy in loaded_policies(args.checkpoint):
+        config = policy.checkpoint.config
+        arm, seed = arm_and_seed(config)
+        key = (str(policy.path), policy.checkpoint.step, args.episodes, args.seed)
+        evaluated.add(key)
+        for name, scenario in claim_scenarios(settings, config["env"]).items():
+            if (key, name) in measured:
+                continue
+            result, _ = roll_out(
+                policy,
+                settings,
+                name,
+                list(scenario.get("env_overrides", [])),
+                args.episodes,
+                args.seed,
+                held_out=bool(scenario.get("held_out", False)),
+            )
+            row = {**asdict(result), "arm": arm, "seed": seed, "eval_seed": args.seed}
+            results.append(row)
+            if args.results is not None:
+                with args.results.open("a") as file:
+                    file.write(json.dumps(row) + "\n")
+            table.print_row(
+                policy.label,
+                arm,
+                seed,
+                name,
+                f"{result.fall_rate:.2f}",
+                f"{result.lin_tracking_error:.3f}",
+                f"{result.distance_m:.2f}",
+            )
+    summary, rows = summary_rows([row for row in results if measured_key(row) in evaluated], args.reference)
+    print(f"\n{args.episodes} episodes per scenario, episode i reset with seed {args.seed} + i\n")
+    summary.print_header()
+    for cells in rows:
+        summary.print_row(*cells)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_command(main, None))  # a bad checkpoint or results file: one error line
