@@ -11,7 +11,8 @@ seeds of any one arm), so a difference can be read beside the noise between seed
 
 ``--results FILE.jsonl`` appends every scenario's result as it is measured and reuses the results
 already in the file (same checkpoint file, step, episodes and seed), so arms trained in different
-sessions are evaluated once and summarised together.
+sessions are evaluated once and summarised together. With ``--results`` and no ``--checkpoint`` it
+only summarises the file's results for ``--episodes`` and ``--seed`` (no checkpoint is read).
 
     python benchmarks/humanoid_latent_claim.py --checkpoint F [F ...] [--episodes 20] [--seed 0]
         [--reference proprio] [--results FILE.jsonl]
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     results = read_results(args.results)
+    if args.checkpoint is None and args.results is not None:
+        print_summary(results, args.episodes, args.seed, args.reference)
+        return
     measured = {(measured_key(row), row["scenario"]) for row in results}
     evaluated: set[tuple[str, int, int, int]] = set()
     arm_seeds: dict[tuple[str, int], str] = {}
@@ -171,8 +175,25 @@ def main(argv: list[str] | None = None) -> None:
                 f"{result.lin_tracking_error:.3f}",
                 f"{result.distance_m:.2f}",
             )
-    summary, rows = summary_rows([row for row in results if measured_key(row) in evaluated], args.reference)
-    print(f"\n{args.episodes} episodes per scenario, episode i reset with seed {args.seed} + i\n")
+    print_summary(
+        [row for row in results if measured_key(row) in evaluated], args.episodes, args.seed, args.reference
+    )
+
+
+def print_summary(results: list[dict[str, Any]], episodes: int, seed: int, reference: str) -> None:
+    """The summary table of the results measured with ``episodes`` per scenario from ``seed``; one
+    checkpoint per arm and training seed."""
+    chosen = [row for row in results if row["episodes"] == episodes and row["eval_seed"] == seed]
+    if not chosen:
+        raise UserError(f"no results of {episodes} episodes per scenario from seed {seed} to summarise")
+    files: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for row in chosen:
+        files[row["arm"], row["seed"]].add(f"{row['checkpoint']} ({row['checkpoint_step']:,})")
+    for (arm, training_seed), paths in files.items():
+        if len(paths) > 1:
+            raise UserError(f"arm {arm}, seed {training_seed} has results of {' and '.join(sorted(paths))}")
+    summary, rows = summary_rows(chosen, reference)
+    print(f"\n{episodes} episodes per scenario, episode i reset with seed {seed} + i\n")
     summary.print_header()
     for cells in rows:
         summary.print_row(*cells)

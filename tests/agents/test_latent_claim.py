@@ -11,6 +11,7 @@ import pytest
 
 from clrl.agents.evaluation import loaded_policies, policy_scenario
 from clrl.agents.training import CHECKPOINT_NAME
+from clrl.cli import run_command
 from clrl.config import load_config
 
 # The claim is a benchmark script, not part of the package: load it from its file (and its table helper).
@@ -108,3 +109,24 @@ def test_results_already_in_the_file_are_reused_not_measured_again(
     output = capsys.readouterr().out
     assert results.read_text().count("\n") == len(rows)  # nothing measured, nothing appended
     assert "| held_out_flat | fall rate | 0.25 (0.25) | - |" in output
+
+
+def test_results_alone_are_summarised_without_reading_a_checkpoint(tmp_path: Path, capsys) -> None:
+    results = tmp_path / "claim.jsonl"
+    rows = [result_row("flat", "proprio", 0, 0.0), result_row("flat", "contrastive", 0, 0.0)]
+    rows.append(result_row("flat", "contrastive", 1, 0.0, episodes=10))  # another episode count: left out
+    results.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    latent_claim.main(["--results", str(results), "--episodes", "20"])
+    table = capsys.readouterr().out.strip().splitlines()[-4:]
+    assert table[0] == "| scenario | metric | proprio | contrastive | contrastive - proprio | seed spread |"
+    assert table[2:] == [
+        "| flat | lin err (m/s) | 0.100 (0.100) | 0.100 (0.100) | +0.000 | - |",
+        "| flat | fall rate | 0.00 (0.00) | 0.00 (0.00) | +0.000 | - |",
+    ]
+    with results.open("a") as file:  # a second checkpoint of the same arm and seed is ambiguous
+        file.write(json.dumps(result_row("flat", "proprio", 0, 0.5, checkpoint="other.pt")) + "\n")
+    assert run_command(latent_claim.main, ["--results", str(results), "--episodes", "20"]) == 1
+    assert (
+        "arm proprio, seed 0 has results of other.pt (1,000) and proprio_0.pt (1,000)"
+        in capsys.readouterr().err
+    )
