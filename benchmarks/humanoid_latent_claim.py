@@ -2,7 +2,8 @@
 
 Evaluates policies of several latent arms (``agent.latent``: contrastive, proprio, regression, ...)
 and training seeds on the same episodes: flat ground, the issue's 10 cm stairs and 15-degree slope
-and gentler ones (6 cm, 10 degrees: where arms that all fail the targets' can still differ), each held-out dynamics factor alone (the rows of ``evaluate humanoid --held-out-factors``), the whole
+and gentler ones (6 cm, 10 degrees: where arms that all fail the targets' can still differ), each
+held-out dynamics factor alone (the rows of ``evaluate humanoid --held-out-factors``), the whole
 held-out set on flat ground, and the held-out set on the held-out terrain. Each checkpoint's arm and
 seed come from its own config. After a row per checkpoint and scenario as each is measured, it
 prints one summary table: per scenario, each arm's mean over its seeds with the seeds' values, the
