@@ -88,6 +88,8 @@ def summary_metrics(scenario: str) -> list[tuple[str, str, str]]:
         return [TRACKING, FALLS]
     if scenario.startswith("slope") or scenario.startswith("stairs"):
         return [FALLS, DISTANCE]
+    if scenario.startswith("factor_"):  # most single factors topple no arm: how well it still tracks
+        return [FALLS, TRACKING]
     return [FALLS]
 
 
