@@ -84,6 +84,7 @@ def arm_and_seed(config: dict[str, Any]) -> tuple[str, int]:
 
 
 def summary_metrics(scenario: str) -> list[tuple[str, str, str]]:
+    """The summary rows of a scenario: (result field, label, format) each."""
     if scenario == "flat":
         return [TRACKING, FALLS]
     if scenario.startswith("slope") or scenario.startswith("stairs"):
