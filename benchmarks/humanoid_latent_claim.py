@@ -5,10 +5,12 @@ and training seeds on the same episodes: flat ground, the issue's 10 cm stairs a
 and gentler ones (6 cm, 10 degrees: where arms that all fail the targets' can still differ), each
 held-out dynamics factor alone (the rows of ``evaluate humanoid --held-out-factors``), the whole
 held-out set on flat ground, and the held-out set on the held-out terrain. Each checkpoint's arm and
-seed come from its own config. After a row per checkpoint and scenario as each is measured, it
-prints one summary table: per scenario, each arm's mean over its seeds with the seeds' values, the
-difference of each arm from ``--reference`` and the seed spread (the largest max - min over the
-seeds of any one arm), so a difference can be read beside the noise between seeds.
+seed come from its own config; several checkpoints of one arm and seed (copies a run kept near the
+budget) count as that seed's copies and are averaged. After a row per checkpoint and scenario as
+each is measured, it prints one summary table: per scenario, each arm's mean over its seeds with
+each seed's value, the difference of each arm from ``--reference``, the seed spread (the largest
+max - min over the seeds of one arm) and the copy spread (the same over the copies of one arm and
+seed), so a difference can be read beside the noise between seeds and between a run's copies.
 
 ``--results FILE.jsonl`` appends every scenario's result as it is measured and reuses the results
 already in the file (same checkpoint file, step, episodes and seed), so arms trained in different
@@ -31,7 +33,6 @@ import numpy as np
 from humanoid_terrain_sweep import terrain_overrides
 from markdown_table import MarkdownTable
 
-from clrl.agents.checkpointing import read_agent
 from clrl.agents.evaluation import (
     begin_policy_benchmark,
     held_out_factor_scenarios,
@@ -108,21 +109,24 @@ def measured_key(row: dict[str, Any]) -> tuple[str, int, int, int]:
 
 
 def summary_rows(results: list[dict[str, Any]], reference: str) -> tuple[MarkdownTable, list[list[str]]]:
-    """The summary table: per scenario and metric, each arm's seed mean and values, the differences
-    from ``reference`` and the seed spread."""
-    values: dict[tuple[str, str], dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    """The summary table: per scenario and metric, each arm's mean over its seeds and each seed's value
+    (the mean over that seed's copies), the differences from ``reference``, the seed spread and the
+    copy spread (the largest max - min over the copies of one arm and seed)."""
+    copies: dict[tuple[str, str], dict[str, dict[int, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
     scenarios: list[str] = []
     for row in results:
         if row["scenario"] not in scenarios:
             scenarios.append(row["scenario"])
         for field, _, _ in summary_metrics(row["scenario"]):
-            values[row["scenario"], field][row["arm"]][row["seed"]] = row[field]
+            copies[row["scenario"], field][row["arm"]][row["seed"]].append(row[field])
     arms = sorted({row["arm"] for row in results}, key=lambda arm: (arm != reference, arm))
     others = [arm for arm in arms if arm != reference]
     columns = ["scenario", "metric", *arms]
     if reference in arms:
         columns += [f"{arm} - {reference}" for arm in others]
-    columns.append("seed spread")
+    columns += ["seed spread", "copy spread"]
     table = MarkdownTable(columns, "ll" + "r" * (len(columns) - 2))
     rows = []
     scenarios.sort(
@@ -130,7 +134,10 @@ def summary_rows(results: list[dict[str, Any]], reference: str) -> tuple[Markdow
     )
     for scenario in scenarios:
         for field, label, style in summary_metrics(scenario):
-            by_arm = values[scenario, field]
+            by_copy = copies[scenario, field]
+            by_arm = {
+                arm: {seed: float(np.mean(values)) for seed, values in by_copy[arm].items()} for arm in arms
+            }
             means = {arm: float(np.mean(list(by_arm[arm].values()))) for arm in arms if by_arm[arm]}
             cells = [scenario, label]
             for arm in arms:
@@ -141,10 +148,10 @@ def summary_rows(results: list[dict[str, Any]], reference: str) -> tuple[Markdow
                 for arm in others:
                     both = arm in means and reference in means
                     cells.append(f"{means[arm] - means[reference]:+.3f}" if both else "-")
-            spreads = [
-                max(seeds.values()) - min(seeds.values()) for seeds in by_arm.values() if len(seeds) > 1
-            ]
-            cells.append(f"{max(spreads):.3f}" if spreads else "-")  # one seed per arm: no spread to show
+            seed_spreads = [max(s.values()) - min(s.values()) for s in by_arm.values() if len(s) > 1]
+            copy_spreads = [max(c) - min(c) for s in by_copy.values() for c in s.values() if len(c) > 1]
+            for spreads in (seed_spreads, copy_spreads):  # "-": one seed per arm, one copy per seed
+                cells.append(f"{max(spreads):.3f}" if spreads else "-")
             rows.append(cells)
     return table, rows
 
@@ -161,11 +168,6 @@ def main(argv: list[str] | None = None) -> None:
         return
     measured = {(measured_key(row), row["scenario"]) for row in results}
     evaluated: set[tuple[str, int, int, int]] = set()
-    arm_seeds: dict[tuple[str, int], str] = {}
-    for path in args.checkpoint or []:
-        arm, seed = arm_and_seed(read_agent(path).config)
-        if arm_seeds.setdefault((arm, seed), path) != path:
-            raise UserError(f"{path} and {arm_seeds[arm, seed]} are both arm {arm}, seed {seed}")
     table = MarkdownTable(
         ["policy (env steps)", "arm", "seed", "scenario", "fall rate", "lin err", "distance"], "llrlrrr"
     )
@@ -207,19 +209,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_summary(results: list[dict[str, Any]], episodes: int, seed: int, reference: str) -> None:
-    """The summary table of the results measured with ``episodes`` per scenario from ``seed``; one
-    checkpoint per arm and training seed."""
+    """The summary table of the results measured with ``episodes`` per scenario from ``seed``."""
     chosen = [row for row in results if row["episodes"] == episodes and row["eval_seed"] == seed]
     if not chosen:
         raise UserError(f"no results of {episodes} episodes per scenario from seed {seed} to summarise")
-    files: dict[tuple[str, int], set[str]] = defaultdict(set)
+    copies: dict[tuple[str, int], set[str]] = defaultdict(set)
     for row in chosen:
-        files[row["arm"], row["seed"]].add(f"{row['checkpoint']} ({row['checkpoint_step']:,})")
-    for (arm, training_seed), paths in files.items():
-        if len(paths) > 1:
-            raise UserError(f"arm {arm}, seed {training_seed} has results of {' and '.join(sorted(paths))}")
+        copies[row["arm"], row["seed"]].add(f"{Path(row['checkpoint']).name} ({row['checkpoint_step']:,})")
     summary, rows = summary_rows(chosen, reference)
-    print(f"\n{episodes} episodes per scenario, episode i reset with seed {seed} + i\n")
+    print(
+        f"\n{episodes} episodes per scenario, episode i reset with seed {seed} + i; copies per arm and seed:"
+    )
+    for (arm, training_seed), names in sorted(copies.items()):
+        print(f"- {arm}, seed {training_seed}: {', '.join(sorted(names))}")
+    print()
     summary.print_header()
     for cells in rows:
         summary.print_row(*cells)

@@ -57,12 +57,13 @@ def test_summary_gives_seed_means_differences_from_the_reference_and_the_seed_sp
         "contrastive",
         "contrastive - proprio",
         "seed spread",
+        "copy spread",
     ]
     # the terrain comes before the held-out set in the summary, whatever the order measured
     # one seed per arm on the slope: no spread to show beside the differences
     assert rows[:2] == [
-        ["slope_up_15deg", "fall rate", "0.00 (0.00)", "0.50 (0.50)", "+0.500", "-"],
-        ["slope_up_15deg", "distance (m)", "6.00 (6.00)", "2.00 (2.00)", "-4.000", "-"],
+        ["slope_up_15deg", "fall rate", "0.00 (0.00)", "0.50 (0.50)", "+0.500", "-", "-"],
+        ["slope_up_15deg", "distance (m)", "6.00 (6.00)", "2.00 (2.00)", "-4.000", "-", "-"],
     ]
     assert rows[2] == [
         "held_out_flat",
@@ -71,6 +72,7 @@ def test_summary_gives_seed_means_differences_from_the_reference_and_the_seed_sp
         "0.12 (0.10 / 0.15)",
         "-0.175",
         "0.200",
+        "-",
     ]
 
 
@@ -120,25 +122,24 @@ def test_results_already_in_the_file_are_reused_not_measured_again(
     latent_claim.main(["--checkpoint", str(checkpoint), "--episodes", "3", "--results", str(results)])
     output = capsys.readouterr().out
     assert results.read_text().count("\n") == len(rows)  # nothing measured, nothing appended
-    assert "| held_out_flat | fall rate | 0.25 (0.25) | - |" in output
+    assert "| held_out_flat | fall rate | 0.25 (0.25) | - | - |" in output
 
 
-def test_results_alone_are_summarised_without_reading_a_checkpoint(tmp_path: Path, capsys) -> None:
+def test_results_alone_are_summarised_and_copies_of_a_seed_averaged(tmp_path: Path, capsys) -> None:
     results = tmp_path / "claim.jsonl"
     rows = [result_row("flat", "proprio", 0, 0.0), result_row("flat", "contrastive", 0, 0.0)]
     rows.append(result_row("flat", "contrastive", 1, 0.0, episodes=10))  # another episode count: left out
+    rows.append(result_row("flat", "proprio", 0, 0.5, checkpoint="copy.pt"))  # a second copy of seed 0
     results.write_text("".join(json.dumps(row) + "\n" for row in rows))
     latent_claim.main(["--results", str(results), "--episodes", "20"])
-    table = capsys.readouterr().out.strip().splitlines()[-4:]
-    assert table[0] == "| scenario | metric | proprio | contrastive | contrastive - proprio | seed spread |"
-    assert table[2:] == [
-        "| flat | lin err (m/s) | 0.100 (0.100) | 0.100 (0.100) | +0.000 | - |",
-        "| flat | fall rate | 0.00 (0.00) | 0.00 (0.00) | +0.000 | - |",
-    ]
-    with results.open("a") as file:  # a second checkpoint of the same arm and seed is ambiguous
-        file.write(json.dumps(result_row("flat", "proprio", 0, 0.5, checkpoint="other.pt")) + "\n")
-    assert run_command(latent_claim.main, ["--results", str(results), "--episodes", "20"]) == 1
-    assert (
-        "arm proprio, seed 0 has results of other.pt (1,000) and proprio_0.pt (1,000)"
-        in capsys.readouterr().err
+    output = capsys.readouterr().out.strip().splitlines()
+    assert "- proprio, seed 0: copy.pt (1,000), proprio_0.pt (1,000)" in output
+    assert output[-4] == (
+        "| scenario | metric | proprio | contrastive | contrastive - proprio | seed spread | copy spread |"
     )
+    assert output[-2:] == [
+        "| flat | lin err (m/s) | 0.100 (0.100) | 0.100 (0.100) | +0.000 | - | 0.000 |",
+        "| flat | fall rate | 0.25 (0.25) | 0.00 (0.00) | -0.250 | - | 0.500 |",
+    ]
+    assert run_command(latent_claim.main, ["--results", str(results), "--episodes", "5"]) == 1
+    assert "no results of 5 episodes per scenario from seed 0" in capsys.readouterr().err
