@@ -4,7 +4,7 @@ The seed's claim rests on the contrastive loss making the history latent ``z`` c
 simulator hides (friction, masses, motor strength, the delay, the terrain, the base velocity). This
 measures it: each policy walks straight at 0.5 m/s (``eval.common_overrides``) with its training
 dynamics on its training terrain mix at curriculum level ``--level`` (default 5 of 9: slopes of 12
-degrees, 8 cm steps) for ``--episodes`` short episodes (``--seconds``: many episodes, so the
+degrees, 9 cm steps) for ``--episodes`` short episodes (``--seconds``: many episodes, so the
 dynamics, drawn once per episode, take many values), and every ``--every``-th control step records
 ``z`` (latent arms), the normalised policy history (every arm) and the raw privileged vector. Ridge
 regressions (scikit-learn, standardised inputs) fitted on the first half of the episodes, their
@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=5, help="record every N-th control step")
     parser.add_argument("--level", type=int, default=5, help="terrain curriculum level of every episode")
     args = parser.parse_args(argv)
+    if args.every < 1 or args.seconds <= 0 or args.episodes < 4:
+        parser.error(
+            "--every must be >= 1, --seconds > 0 and --episodes >= 4 (half fit, a quarter each other part)"
+        )
     settings = begin_policy_benchmark()
     table = MarkdownTable(
         ["policy (env steps)", "arm", "privileged field", "R² from z", "R² from history"], "lllrr"
