@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import load_benchmark
 
 from clrl.agents.evaluation import loaded_policies, parse_scenarios, policy_scenario
 from clrl.agents.training import CHECKPOINT_NAME
 from clrl.cli import run_command
 from clrl.config import load_config
 
-# The claim is a benchmark script, not part of the package: load it from its file (and its table helper).
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-spec = importlib.util.spec_from_file_location(
-    "humanoid_latent_claim", BENCHMARKS / "humanoid_latent_claim.py"
-)
-latent_claim = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(latent_claim)
+latent_claim = load_benchmark("humanoid_latent_claim")
 
 
 def result_row(scenario: str, arm: str, seed: int, fall_rate: float, **fields: object) -> dict[str, object]:

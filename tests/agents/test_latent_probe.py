@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
+from benchmark_scripts import load_benchmark
 
 from clrl.agents.evaluation import loaded_policies
 from clrl.agents.training import CHECKPOINT_NAME
 from clrl.config import load_config
 
-# The probe is a benchmark script, not part of the package: load it from its file (and its table helper).
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-spec = importlib.util.spec_from_file_location(
-    "humanoid_latent_probe", BENCHMARKS / "humanoid_latent_probe.py"
-)
-latent_probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(latent_probe)
+latent_probe = load_benchmark("humanoid_latent_probe")
 
 
 def test_probe_r2_finds_a_linear_field_and_not_an_unrelated_one() -> None:

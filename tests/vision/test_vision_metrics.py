@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from clrl.vision.metrics import feature_norm_auroc, fit_l1_linear, knn_predict, linear_probe_accuracy
 
-# The GMM study is a benchmark script, not part of the package: load it from its file.
-GMM_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vision_gmm_lda.py"
-spec = importlib.util.spec_from_file_location("vision_gmm_lda", GMM_SCRIPT)
-vision_gmm_lda = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(vision_gmm_lda)
-gmm_lda_benchmark = vision_gmm_lda.gmm_lda_benchmark
+gmm_lda_benchmark = load_benchmark("vision_gmm_lda").gmm_lda_benchmark
 
 
 def clustered_features(seed: int, n: int, classes: int = 4, dim: int = 8) -> tuple[np.ndarray, ...]:
