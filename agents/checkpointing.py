@@ -31,15 +31,18 @@ JOB = "humanoid"
 #: ``expected_config`` refuses a file whose sections differ (a resume refuses any change to what the
 #: run is through :func:`clrl.config.resume_config`).
 ARCHITECTURE_SECTIONS = ("env", "agent")
-#: ``env:`` keys added after humanoid checkpoints were shipped, with the value those runs had (the
-#: command keys: the yaw-rate mode, with no zeroing of slow commands; ``heading`` is unused there).
-ENV_KEYS_ADDED = {
-    "action_clip": 1.0,
-    "rewards.hip_roll_yaw": 0.0,
-    "command.mode": "yaw_rate",
-    "command.heading": [-math.pi, math.pi],
-    "command.min_lin_vel": 0.0,
-    "swing_height": None,
+#: Keys added after humanoid checkpoints were shipped, with the value those runs had (the command
+#: keys: the yaw-rate mode, with no zeroing of slow commands; ``heading`` is unused there; the update
+#: in float32). A key added with its old behaviour as the default needs no entry here: a resume fills
+#: it from configs/humanoid.yaml (:func:`clrl.config.with_added_keys`).
+KEYS_ADDED = {
+    "env.action_clip": 1.0,
+    "env.rewards.hip_roll_yaw": 0.0,
+    "env.command.mode": "yaw_rate",
+    "env.command.heading": [-math.pi, math.pi],
+    "env.command.min_lin_vel": 0.0,
+    "env.swing_height": None,
+    "train.precision": "float32",
 }
 
 
@@ -73,15 +76,15 @@ def read_agent(
 ) -> Checkpoint:
     """Load and check a humanoid checkpoint file without building the model.
 
-    Its ``env:`` section gains the keys added since it was written (:data:`ENV_KEYS_ADDED`), so a
-    checkpoint of an older release still evaluates and resumes as it trained.
+    Its config gains the keys added since it was written (:data:`KEYS_ADDED`), so a checkpoint of
+    an older release still evaluates and resumes as it trained.
     """
     checkpoint = load_checkpoint(path, job=JOB)
     if "sb3_zip" not in checkpoint.state:
         raise CheckpointError(f"checkpoint {path} holds no humanoid policy (missing 'sb3_zip')")
-    for dotted_key, value in ENV_KEYS_ADDED.items():
+    for dotted_key, value in KEYS_ADDED.items():
         *sections, key = dotted_key.split(".")
-        node = checkpoint.config["env"]
+        node = checkpoint.config
         for section in sections:
             node = node[section]
         node.setdefault(key, copy.deepcopy(value))

@@ -28,6 +28,13 @@ normalised over the doubled minibatch, as SB3 normalises any minibatch: the same
 rollout half, and a standard deviation ``sqrt((2B - 2) / (2B - 1))`` times its (0.9995 at B = 512;
 rsl_rl normalises before doubling).
 
+With ``precision="bfloat16"`` the networks' forward (and so backward) passes of the update run
+under bfloat16 autocast, as the puzzles' encoders train (:mod:`clrl.precision`): the weights, Adam's
+state, the log-probabilities, the losses and the auxiliary loss's latent comparisons stay float32
+(the values and ``z`` come back as float32; the Gaussian's log-probability is taken in float32 of a
+mean the action layer computed in bfloat16). The rollouts keep float32, so the update's first
+probability ratios start within bfloat16 rounding of 1 rather than at 1.
+
 Besides SB3's
 ``train/*`` scalars it logs ``losses/contrastive_loss`` and ``losses/contrastive_accuracy``
 (contrastive mode) or ``losses/regression_loss`` (regression mode), averaged over the update.
@@ -59,6 +66,9 @@ class LatentPPO(PPO):
             SB3's ``learning_rate`` (schedule).
         mirror: doubles each minibatch with its mirror image (None: no augmentation). Not saved
             with the model: the trainer passes it again on resume, from its config.
+        precision: ``"float32"`` or ``"bfloat16"`` (resolved, see :func:`clrl.precision.resolve_precision`),
+            the number format of the update's forward passes. Not saved either: it comes from the
+            config (``train.precision``).
         *args, **kwargs: as for :class:`stable_baselines3.PPO`; the policy must be a
             :class:`ContrastiveActorCriticPolicy`.
     """
@@ -73,6 +83,7 @@ class LatentPPO(PPO):
         aux_weight: float = 0.1,
         desired_kl: float | None = None,
         mirror: MirrorAugmentation | None = None,
+        precision: str = "float32",
         **kwargs: Any,
     ) -> None:
         if desired_kl is not None and desired_kl <= 0:
@@ -80,10 +91,13 @@ class LatentPPO(PPO):
         self.aux_weight = aux_weight
         self.desired_kl = desired_kl
         self.mirror = mirror
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32 or bfloat16 (resolved), got {precision!r}")
+        self.precision = precision
         super().__init__(*args, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "mirror"]
+        return [*super()._excluded_save_params(), "mirror", "precision"]
 
     def adapt_learning_rate(self, approx_kl: float) -> None:
         """rsl_rl's rule. The step size lives in the optimizer, so saving and resuming keep it."""
@@ -126,10 +140,15 @@ class LatentPPO(PPO):
                 if self.mirror is not None:
                     rollout_data = self.mirror.augment(rollout_data)
                 # z of the history comes back too: the auxiliary loss reuses it (one encoder pass)
-                values, log_prob, entropy, latent = self.policy.evaluate_actions_and_latent(
-                    rollout_data.observations, rollout_data.actions
-                )
-                values = values.flatten()
+                with torch.autocast(
+                    self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"
+                ):
+                    values, log_prob, entropy, latent = self.policy.evaluate_actions_and_latent(
+                        rollout_data.observations, rollout_data.actions
+                    )
+                values, log_prob = values.float().flatten(), log_prob.float()
+                if latent is not None:
+                    latent = latent.float()
                 advantages = rollout_data.advantages
                 if self.normalize_advantage and len(advantages) > 1:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)

@@ -67,6 +67,7 @@ from clrl.envs.humanoid.randomize import intervals
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
 from clrl.errors import ConfigError
+from clrl.precision import check_precision, resolve_precision
 from clrl.runs import (
     check_model_size,
     diverged,
@@ -130,6 +131,7 @@ def check_config(config: dict[str, Any]) -> None:
         {f"agent.{key}": agent[key] for key in HIDDEN_SIZES},
     )
     check_env_config(config["env"])
+    check_precision(config["train"]["precision"], "train.precision")
     terrains = config["train"]["video_terrains"]
     if not (isinstance(terrains, list) and terrains and all(kind in TERRAIN_TYPES for kind in terrains)):
         raise ConfigError(
@@ -227,6 +229,15 @@ def mirror_augmentation(config: dict[str, Any]) -> MirrorAugmentation | None:
     return MirrorAugmentation.for_humanoid(config["env"])
 
 
+def update_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`LatentPPO` arguments the config gives and the saved model does not hold: the
+    mirror augmentation and the update's number format (``train.precision``, resolved)."""
+    return {
+        "mirror": mirror_augmentation(config),
+        "precision": resolve_precision(config["train"]["precision"], config["train"]["device"]),
+    }
+
+
 def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
     """A fresh :class:`LatentPPO` from the ``ppo:`` and ``agent:`` sections."""
     try:
@@ -237,7 +248,7 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
             seed=seed,
             device=config["train"]["device"],
             verbose=0,
-            mirror=mirror_augmentation(config),
+            **update_options(config),
             **ppo_hyperparameters(config),
         )
     except ValueError as exc:  # bad latent mode, encoder, similarity ... from the policy
@@ -345,7 +356,7 @@ def train(
                     checkpoint,
                     venv,
                     device=settings["device"],
-                    mirror=mirror_augmentation(config),
+                    **update_options(config),
                     **ppo_hyperparameters(config),
                 )
                 if "ppo.learning_rate" in changed:

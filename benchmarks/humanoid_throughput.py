@@ -159,6 +159,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Training rows that may follow the shipped config's (``--variants``): name -> (what, config overrides).
 #: Each training row holds its own envs: ~1.5 GB with 32 (~4.5 GB with visual meshes, before 67bc506).
 TRAINING_VARIANTS = {
+    "precision_float32": (
+        "the PPO update in float32 (train.precision=float32; auto computes in bfloat16 where it is native)",
+        ["train.precision=float32"],
+    ),
     "update_threads_0": (
         "the PPO update on every core (train.update_threads=0)",
         ["train.update_threads=0"],
@@ -171,6 +175,18 @@ TRAINING_VARIANTS = {
     "physics_substeps_4": (
         "200 Hz physics, 4 substeps of 5 ms per control step (env.physics_substeps=4; legged_gym's G1)",
         ["env.physics_substeps=4"],
+    ),
+    "mirror_augmentation": (
+        "each minibatch doubled by its mirror image (ppo.mirror_augmentation=true: item 7's runs, the 60M run)",
+        ["ppo.mirror_augmentation=true"],
+    ),
+    "n_envs_64_physics_substeps_4": (
+        "64 envs x 32-step rollouts, 200 Hz physics",
+        ["train.n_envs=64", "ppo.n_steps=32", "env.physics_substeps=4"],
+    ),
+    "n_envs_128_physics_substeps_4": (
+        "128 envs x 16-step rollouts, 200 Hz physics",
+        ["train.n_envs=128", "ppo.n_steps=16", "env.physics_substeps=4"],
     ),
     "n_envs_64_n_epochs_3": (
         "64 envs x 32-step rollouts, 3 epochs per update",

@@ -174,7 +174,7 @@ def resume_config(
 
     ``saved``: the checkpoint's config, completed by :func:`with_added_keys` (a key added since is
     at its default, never a change; a job's own completion of older files, like the humanoid's
-    :data:`~clrl.agents.checkpointing.ENV_KEYS_ADDED`, comes first). ``config``: the config asked
+    :data:`~clrl.agents.checkpointing.KEYS_ADDED`, comes first). ``config``: the config asked
     for; ``given``: the dotted keys of it that the user set (None: all of them, as when a caller
     passes a whole config). Those keys are laid over the saved config; ``complete``, the job's own
     completion of a config (the vision job sizes its ``auto`` model), is applied to the result

@@ -93,8 +93,8 @@ def test_the_humanoid_may_also_change_its_ppo_section_and_env_count_on_resume():
     with pytest.raises(ConfigError, match=r"env\.action_clip=2\.0 \(given 1\.5\)") as refused:
         resume_config("humanoid", saved, other_env, None, source="h.pt")
     assert (
-        "may change only train.steps, train.eval_every, train.checkpoint_every, train.video_every, ppo.*, "
-        "train.n_envs" in str(refused.value)
+        "may change only train.steps, train.precision, train.eval_every, train.checkpoint_every, "
+        "train.video_every, ppo.*, train.n_envs" in str(refused.value)
     )
     more_evaluations = load_config(
         "humanoid", overrides=["train.eval_every=200000", "train.eval_episodes=20"]

@@ -350,3 +350,36 @@ def test_the_multi_tensor_update_gives_the_single_tensor_weights_to_the_bit():
     for name, reference in results[1].items():
         torch.testing.assert_close(results[0][name], reference, rtol=0, atol=0, msg=name)
     assert any(not torch.equal(results[0][name], start[0][name]) for name in start[0])
+
+
+def test_the_bfloat16_update_keeps_float32_weights_near_the_float32_update():
+    """``precision="bfloat16"``: the networks compute under bfloat16 autocast, the weights and Adam's
+    state stay float32, and the update lands where the float32 one does, give or take bfloat16's
+    rounding (well under the update itself)."""
+    samples = 64
+    model = make_model(
+        samples, latent="contrastive", aux_weight=0.1, vf_coef=0.5, batch_size=32, n_epochs=3, learning_rate=1e-3
+    )
+    observations, actions = batch(samples, seed=7)
+    rng = np.random.default_rng(8)
+    fill_buffer(model, observations, actions, rng.normal(size=samples), rng.uniform(-0.1, 0.1, samples))
+    model.rollout_buffer.returns[:] = rng.normal(size=(samples, 1)).astype(np.float32)
+    start = copy.deepcopy((model.policy.state_dict(), model.policy.optimizer.state_dict()))
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        model.policy.load_state_dict(start[0])
+        model.policy.optimizer.load_state_dict(start[1])
+        model.precision = precision
+        np.random.seed(9)  # noqa: NPY002 (the buffer shuffles with NumPy's global generator)
+        model.train()
+        results[precision] = copy.deepcopy(model.policy.state_dict())
+        assert all(value.dtype == torch.float32 for value in model.policy.state_dict().values())
+        assert np.isfinite(model.logger.name_to_value["losses/contrastive_loss"])
+    moved = torch.cat([(results["float32"][k] - start[0][k]).flatten() for k in start[0]]).norm()
+    apart = torch.cat([(results["bfloat16"][k] - results["float32"][k]).flatten() for k in start[0]]).norm()
+    assert 0 < apart < 0.1 * moved, (float(apart), float(moved))
+
+
+def test_a_bad_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be float32 or bfloat16"):
+        make_model(4, precision="auto")

@@ -398,8 +398,9 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
     """Files from before ``env.action_clip`` (the 20.0M policy: clipped to +-1), the
     ``hip_roll_yaw`` reward term (trained without it), ``env.swing_height`` (the robot's own) and the
     heading command (trained on drawn yaw rates, slow commands kept) still evaluate and resume, in
-    the command mode they trained under."""
+    the command mode they trained under, and with the update in float32 (``train.precision``)."""
     payload = torch.load(tiny_run / CHECKPOINT_NAME, weights_only=True)
+    del payload["config"]["train"]["precision"]
     del payload["config"]["env"]["action_clip"]
     del payload["config"]["env"]["rewards"]["hip_roll_yaw"]
     del payload["config"]["env"]["swing_height"]
@@ -409,7 +410,9 @@ def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_traine
     torch.save(payload, older)
     as_trained = ["env.action_clip=1.0", "env.command.mode=yaw_rate", "env.command.min_lin_vel=0.0"]
     config = load_config("humanoid", overrides=[*tiny_overrides, *as_trained])
-    env = read_agent(older, expected_config=config).config["env"]  # as a resume and evaluation read it
+    read = read_agent(older, expected_config=config).config  # as a resume and evaluation read it
+    env = read["env"]
+    assert read["train"]["precision"] == "float32"
     assert (env["action_clip"], env["rewards"]["hip_roll_yaw"], env["swing_height"]) == (1.0, 0.0, None)
     assert (env["command"]["mode"], env["command"]["min_lin_vel"]) == ("yaw_rate", 0.0)
     assert not make_env(env).unwrapped.heading_mode
@@ -591,6 +594,7 @@ def test_sigterm_saves_a_checkpoint_first(
         ("train.eval_scenarios=[flat, uphill]", "train.eval_scenarios must list scenarios of eval.scenarios"),
         ("train.eval_episodes=0", "train.eval_episodes must be at least 1"),
         ("train.eval_seed=-1", "train.eval_seed must be"),
+        ("train.precision=half", "train.precision must be one of auto, float32, bfloat16"),
     ],
 )
 def test_bad_thread_counts_and_desired_kl_are_one_line_errors(
