@@ -177,7 +177,7 @@ TRAINING_VARIANTS = {
         ["env.physics_substeps=4"],
     ),
     "mirror_augmentation": (
-        "each minibatch doubled by its mirror image (ppo.mirror_augmentation=true: item 7's runs, the 60M run)",
+        "each minibatch doubled by its mirror image (ppo.mirror_augmentation=true: item 7, the 60M run)",
         ["ppo.mirror_augmentation=true"],
     ),
     "n_envs_64_physics_substeps_4": (

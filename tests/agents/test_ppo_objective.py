@@ -358,7 +358,13 @@ def test_the_bfloat16_update_keeps_float32_weights_near_the_float32_update():
     rounding (well under the update itself)."""
     samples = 64
     model = make_model(
-        samples, latent="contrastive", aux_weight=0.1, vf_coef=0.5, batch_size=32, n_epochs=3, learning_rate=1e-3
+        samples,
+        latent="contrastive",
+        aux_weight=0.1,
+        vf_coef=0.5,
+        batch_size=32,
+        n_epochs=3,
+        learning_rate=1e-3,
     )
     observations, actions = batch(samples, seed=7)
     rng = np.random.default_rng(8)
