@@ -392,7 +392,7 @@ def test_init_from_refuses_another_network_in_one_line(
     assert not (tmp_path / CHECKPOINT_NAME).exists()
 
 
-def test_checkpoints_from_before_added_env_keys_read_with_the_values_they_trained_under(
+def test_checkpoints_from_before_added_keys_read_with_the_values_they_trained_under(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
     """Files from before ``env.action_clip`` (the 20.0M policy: clipped to +-1), the
