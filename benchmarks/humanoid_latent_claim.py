@@ -8,9 +8,10 @@ held-out set on flat ground, and the held-out set on the held-out terrain. Each 
 seed come from its own config; several checkpoints of one arm and seed (copies a run kept near the
 budget) count as that seed's copies and are averaged. After a row per checkpoint and scenario as
 each is measured, it prints one summary table: per scenario, each arm's mean over its seeds with
-each seed's value, the difference of each arm from ``--reference``, the seed spread (the largest
-max - min over the seeds of one arm) and the copy spread (the same over the copies of one arm and
-seed), so a difference can be read beside the noise between seeds and between a run's copies.
+each seed's value, the difference of each arm from ``--reference`` (and, over the seeds both trained,
+the difference within each seed), the seed spread (the largest max - min over the seeds of one arm)
+and the copy spread (the same over the copies of one arm and seed), so a difference can be read
+beside the noise between seeds and between a run's copies.
 
 ``--results FILE.jsonl`` appends every scenario's result as it is measured and reuses the results
 already in the file (same checkpoint file, step, episodes and seed), so arms trained in different
@@ -110,8 +111,8 @@ def measured_key(row: dict[str, Any]) -> tuple[str, int, int, int]:
 
 def summary_rows(results: list[dict[str, Any]], reference: str) -> tuple[MarkdownTable, list[list[str]]]:
     """The summary table: per scenario and metric, each arm's mean over its seeds and each seed's value
-    (the mean over that seed's copies), the differences from ``reference``, the seed spread and the
-    copy spread (the largest max - min over the copies of one arm and seed)."""
+    (the mean over that seed's copies), the differences from ``reference`` (:func:`paired_difference`),
+    the seed spread and the copy spread (the largest max - min over the copies of one arm and seed)."""
     copies: dict[tuple[str, str], dict[str, dict[int, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list))
     )
@@ -146,14 +147,25 @@ def summary_rows(results: list[dict[str, Any]], reference: str) -> tuple[Markdow
                 cells.append(f"{style.format(means[arm])} ({listed})" if seeds else "-")
             if reference in arms:
                 for arm in others:
-                    both = arm in means and reference in means
-                    cells.append(f"{means[arm] - means[reference]:+.3f}" if both else "-")
+                    cells.append(paired_difference(by_arm[arm], by_arm[reference]))
             seed_spreads = [max(s.values()) - min(s.values()) for s in by_arm.values() if len(s) > 1]
             copy_spreads = [max(c) - min(c) for s in by_copy.values() for c in s.values() if len(c) > 1]
             for spreads in (seed_spreads, copy_spreads):  # "-": one seed per arm, one copy per seed
                 cells.append(f"{max(spreads):.3f}" if spreads else "-")
             rows.append(cells)
     return table, rows
+
+
+def paired_difference(arm: dict[int, float], reference: dict[int, float]) -> str:
+    """The difference of the arm's mean from the reference's and, where they share more than one
+    seed, the difference within each shared seed: a claim that holds has the same sign in every seed."""
+    if not arm or not reference:
+        return "-"
+    cell = f"{np.mean(list(arm.values())) - np.mean(list(reference.values())):+.3f}"
+    shared = sorted(arm.keys() & reference.keys())
+    if len(shared) > 1:
+        cell += " (" + " / ".join(f"{arm[seed] - reference[seed]:+.3f}" for seed in shared) + ")"
+    return cell
 
 
 def main(argv: list[str] | None = None) -> None:

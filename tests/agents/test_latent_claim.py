@@ -62,7 +62,7 @@ def test_summary_gives_seed_means_differences_from_the_reference_and_the_seed_sp
         "fall rate",
         "0.30 (0.20 / 0.40)",
         "0.12 (0.10 / 0.15)",
-        "-0.175",
+        "-0.175 (-0.100 / -0.250)",  # within seed 0, within seed 1
         "0.200",
         "-",
     ]
