@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import signal
 from typing import Any
 
@@ -15,8 +16,10 @@ def make_env(
     render_mode: str | None = None,
     ignore_interrupt: bool = False,
 ) -> gym.Env:
-    """One humanoid env; in a VecEnv worker it ignores Ctrl-C so the main process can save first."""
-    if ignore_interrupt:
+    """One humanoid env; with ``ignore_interrupt``, made in a VecEnv worker process, it has that
+    process ignore Ctrl-C so the main process can save first (made in the main process, as the
+    block it steps itself, it leaves Ctrl-C to the trainer)."""
+    if ignore_interrupt and multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     from clrl.envs.humanoid import HumanoidEnv
 

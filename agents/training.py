@@ -167,12 +167,14 @@ class PurgingTensorBoardOutput(TensorBoardOutputFormat):
 
 
 def make_vec_env(config: dict[str, Any], n_envs: int, seed: int, kind: str, held_out: bool = False) -> VecEnv:
-    """``n_envs`` seeded envs: blocks of envs per worker process (``kind="batched"``, one worker per
-    core), one subprocess each (``"subproc"``) or all in this process (``"dummy"``)."""
+    """``n_envs`` seeded envs: a block of envs per core (``kind="batched"``; with
+    ``train.main_process_block`` this process steps one block, worker processes the others), one
+    subprocess each (``"subproc"``) or all in this process (``"dummy"``)."""
     if kind not in VEC_ENVS:
         raise ConfigError(f"train.vec_env must be one of {', '.join(VEC_ENVS)}, got {kind!r}")
     factory = functools.partial(make_env, config["env"], held_out, None, kind != "dummy")
-    venv: VecEnv = VEC_ENVS[kind]([factory] * n_envs)
+    options = {"main_process_block": bool(config["train"]["main_process_block"])} if kind == "batched" else {}
+    venv: VecEnv = VEC_ENVS[kind]([factory] * n_envs, **options)
     venv.seed(seed)
     return venv
 

@@ -15,10 +15,11 @@ environment steps (whole rollouts and their updates) per turn, the others asleep
 ``--baseline REF`` the first row runs the code of git commit ``REF`` (checked out into a temporary
 folder), so a change is measured side by side with the code before it. Rows of config variants
 (``--variants``, of ``TRAINING_VARIANTS``) follow; each gives CPU milliseconds per env step in the
-env workers, in the trainer's rollout loop (policy, VecEnv wrappers, callbacks), in its PPO update
-and in the update's main thread, and the rate that split gives on idle cores under the trainer's
-schedule (a model for a shared machine, where the wall clock shows the other jobs; see
-``TrainingCase.idle_estimate``).
+env worker processes, in the trainer's rollout loop (policy, VecEnv wrappers, callbacks, and the
+physics of the block of envs it steps itself with ``train.main_process_block``), in its PPO update
+and in the update's main thread, and the wall-clock milliseconds per env step in rollouts and in
+the rest (the update, logging). On a shared machine the wall-clock figures show the other jobs too;
+the CPU figures carry over better.
 
     python benchmarks/humanoid_throughput.py [--steps 2000] [--workers 2] [--repeats 3]
         [--only env|training] [--training-steps 4096] [--baseline REF] [--variants a,b]
@@ -163,6 +164,10 @@ TRAINING_VARIANTS = {
         "the PPO update in float32 (train.precision=float32; auto computes in bfloat16 where it is native)",
         ["train.precision=float32"],
     ),
+    "main_process_block_false": (
+        "every block of envs in a worker process (train.main_process_block=false, as before session 27)",
+        ["train.main_process_block=false"],
+    ),
     "update_threads_0": (
         "the PPO update on every core (train.update_threads=0)",
         ["train.update_threads=0"],
@@ -283,22 +288,13 @@ class TrainingCase:
     def split(self) -> str:
         return " / ".join(f"{ms:.3f}" for ms in self.split_ms())
 
-    def idle_estimate(self, cores: int) -> str:
-        """Env steps/s this row would reach on ``cores`` otherwise idle cores (one env worker each),
-        from its CPU split and the trainer's schedule, as a range:
-
-        * rollouts, SB3's loop: the workers step their blocks of envs at once (each a ``1/cores``
-          share of their CPU), then the trainer's rollout loop runs while they wait;
-        * the update: between the CPU of all its threads (the low rate: as if they took turns) and
-          that of its main thread alone (the high rate: Python, autograd and its share of each
-          kernel, the other threads' shares beside it at no cost; under clrl's
-          OMP_WAIT_POLICY=PASSIVE idle OpenMP threads sleep, so waking them costs time the CPU
-          figures do not show). With one update thread the two agree.
-        """
-        workers_ms, rollout_ms, update_ms, update_main_ms = self.split_ms()
-        rollouts_ms = workers_ms / cores + rollout_ms
-        low, high = (1000 / (rollouts_ms + ms) for ms in (update_ms, update_main_ms))
-        return f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}-{high:,.0f}"
+    def wall_split(self) -> str:
+        """Median wall ms per env step in rollouts and in the rest (the update, callbacks, logging)."""
+        rollouts, rest = (
+            statistics.median(1000 * value(r) / r["steps"] for r in self.rounds)
+            for value in (lambda r: r["rollout_wall"], lambda r: r["wall"] - r["rollout_wall"])
+        )
+        return f"{rollouts:.3f} / {rest:.3f}"
 
 
 def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
@@ -331,14 +327,10 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
         for case in cases:
             case.close()
     loads = [r["load"] for case in cases for r in case.rounds]
-    cores = os.cpu_count() or 1  # BatchedSubprocVecEnv's default: one worker per core
     lines = [
         f"- training: {args.training_steps} env steps per round, {args.repeats} rounds; rates: the best "
         "round; ratios: the median over rounds of the ratio to the first row in the same round; "
         f"load average {min(loads):.1f}-{max(loads):.1f} during the rounds",
-        f"- on {cores} idle cores: env steps/s the row's CPU split gives under the trainer's schedule (SB3's "
-        "loop: the workers' CPU shared over the cores, then the rollout loop alone; then the update, from "
-        "the CPU of all its threads to that of its main thread alone; a model, not a measurement)",
         "",
     ]
     table = MarkdownTable(
@@ -348,7 +340,7 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
             "per CPU-second",
             "vs first row (wall, CPU)",
             "CPU ms per env step: env workers / rollout loop / update / update's main thread",
-            f"on {cores} idle cores (model)",
+            "wall ms per env step: rollouts / update and the rest",
         ],
         "lrrrrr",
     )
@@ -363,7 +355,7 @@ def training_table(args: argparse.Namespace, scratch: Path) -> list[str]:
                 f"{cpu:,.0f}",
                 f"{wall_ratio:.2f}x, {cpu_ratio:.2f}x",
                 case.split(),
-                case.idle_estimate(cores),
+                case.wall_split(),
             )
         )
     return lines

@@ -8,11 +8,12 @@ checkout, the code before a change. After the first PPO update (warm-up: env con
 and the first rollout) it prints ``ready`` and the folder of the ``clrl``
 package that runs, then, each time a line ``go`` arrives on stdin,
 trains at least ``--steps`` more environment steps (whole rollouts and their updates) and prints
-one JSON line: steps, wall seconds, CPU seconds of this process in rollouts and in updates, CPU
-seconds of the updates' main thread alone (with ``train.update_threads`` above 1 the other threads
-run beside it; OpenMP's idle threads sleep, so its CPU time is its busy time), CPU seconds of its
-descendants (the env worker processes, read from ``/proc``). ``stop`` ends the run. While it
-waits for ``go`` its processes sleep, so rows timed in turn do not share the CPU.
+one JSON line: steps, wall seconds (in all, and in rollouts), CPU seconds of this process in
+rollouts and in updates, CPU seconds of the updates' main thread alone (with
+``train.update_threads`` above 1 the other threads run beside it; OpenMP's idle threads sleep, so
+its CPU time is its busy time), CPU seconds of its descendants (the env worker processes, read
+from ``/proc``). ``stop`` ends the run. While it waits for ``go`` its processes sleep, so rows
+timed in turn do not share the CPU.
 
     python benchmarks/humanoid_training_rounds.py --steps 4096 [key=value ...]
 """
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         protocol.write(line + "\n")
         protocol.flush()
 
-    rollout_cpu, update_main_cpu = [0.0], [0.0]
+    rollout_cpu, rollout_wall, update_main_cpu = [0.0], [0.0], [0.0]
     collect, update = LatentPPO.collect_rollouts, LatentPPO.train
     state: dict[str, float] = {}
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         command = sys.stdin.readline().strip()
         if command != "go":
             raise Stop(command)
-        rollout_cpu[0] = update_main_cpu[0] = 0.0
+        rollout_cpu[0] = rollout_wall[0] = update_main_cpu[0] = 0.0
         state.update(
             steps=model.num_timesteps,
             wall=time.perf_counter(),
@@ -92,11 +93,12 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     def timed_collect(self: LatentPPO, *a, **k):  # noqa: ANN002, ANN003, ANN202
-        begin = time.process_time()
+        begin, begin_wall = time.process_time(), time.perf_counter()
         try:
             return collect(self, *a, **k)
         finally:
             rollout_cpu[0] += time.process_time() - begin
+            rollout_wall[0] += time.perf_counter() - begin_wall
 
     def timed_update(self: LatentPPO) -> None:
         begin = time.thread_time()
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             result = {
                 "steps": self.num_timesteps - state["steps"],
                 "wall": time.perf_counter() - state["wall"],
+                "rollout_wall": rollout_wall[0],
                 "rollout_cpu": rollout_cpu[0],
                 "update_cpu": cpu - rollout_cpu[0],
                 "update_main_cpu": update_main_cpu[0],

@@ -128,6 +128,7 @@ JOB_RESUMABLE_KEYS = {
         "ppo.*",
         "train.n_envs",
         "train.vec_env",
+        "train.main_process_block",
         "train.device",
         "train.torch_threads",
         "train.update_threads",

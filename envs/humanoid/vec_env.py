@@ -6,6 +6,13 @@ one pipe round trip (pickling, two system calls, waking a process). With the hum
 gives each of ``n_workers`` processes a contiguous block of the envs: one message per worker and
 step carries the block's actions in and its stacked observations, rewards and dones out.
 
+With ``main_process_block=True`` the main process steps the first block itself, between sending
+the workers their actions and reading their answers: a step then wakes one process fewer, and the
+main process works through the physics phase instead of sleeping. On the 2-core development machine
+two workers woken together after the trainer's ~1.3 ms policy pass were often queued on one core,
+and a 32-env step waited ~2 ms longer on average than the physics took; one worker beside the main
+process's own block steps at the speed the workers' CPU allows (``docs/humanoid.md``, item 4).
+
 It behaves like ``SubprocVecEnv`` (SB3's VecEnv API: automatic reset with
 ``info["terminal_observation"]``, ``info["TimeLimit.truncated"]``, ``reset_infos``, per-env seeds
 from :meth:`seed`, ``env_method`` / ``get_attr`` / ``set_attr`` with ``indices``), so SB3's PPO and
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import warnings
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -68,75 +76,123 @@ def _worker(remote: Any, parent_remote: Any, env_fns: CloudpickleWrapper) -> Non
     try:
         _serve(remote, env_fns)
     except Exception as exc:  # any env error: reported to the main process, which raises it
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         try:
-            remote.send(WorkerFailure(message))
+            remote.send(_failure(exc))
         except (BrokenPipeError, EOFError, OSError):
             pass  # the main process is gone already
         remote.close()
 
 
-def _serve(remote: Any, env_fns: CloudpickleWrapper) -> None:
-    """Each command applies to all of the worker's envs or to the listed local indices."""
-    from stable_baselines3.common.env_util import is_wrapped
+def _failure(exc: Exception) -> WorkerFailure:
+    return WorkerFailure(f"{type(exc).__name__}: {exc}".splitlines()[0])
 
+
+def _serve(remote: Any, env_fns: CloudpickleWrapper) -> None:
+    """Answer each command (:func:`_answer`) until ``close``."""
     envs = [env_fn() for env_fn in env_fns.var]
-    space = envs[0].observation_space
     while True:
         try:
             cmd, data = remote.recv()
         except (EOFError, KeyboardInterrupt):
             break
-        if cmd == "step":
-            observations, rewards, dones, infos, new_reset_infos = [], [], [], [], {}
-            for i, (env, action) in enumerate(zip(envs, data, strict=True)):
-                observation, reward, terminated, truncated, info = env.step(action)
-                done = terminated or truncated
-                info["TimeLimit.truncated"] = truncated and not terminated
-                if done:  # keep the final observation, then start the next episode (SB3's convention)
-                    info["terminal_observation"] = observation
-                    observation, new_reset_infos[i] = env.reset()
-                observations.append(observation)
-                rewards.append(reward)
-                dones.append(done)
-                infos.append(info)
-            # only the reset infos that changed travel back (SubprocVecEnv sends all of them every step)
-            remote.send((stack_observations(observations, space), rewards, dones, infos, new_reset_infos))
-        elif cmd == "reset":
-            seeds, options = data
-            observations, reset_infos = [], []
-            for env, seed, option in zip(envs, seeds, options, strict=True):
-                observation, reset_info = env.reset(seed=seed, **({"options": option} if option else {}))
-                observations.append(observation)
-                reset_infos.append(reset_info)
-            remote.send((stack_observations(observations, space), reset_infos))
-        elif cmd == "render":
-            remote.send([env.render() for env in envs])
-        elif cmd == "close":
+        if cmd == "close":
             for env in envs:
                 env.close()
             remote.close()
             break
-        elif cmd == "get_spaces":
-            remote.send((envs[0].observation_space, envs[0].action_space))
-        elif cmd == "env_method":
-            name, indices, args, kwargs = data
-            remote.send([envs[i].get_wrapper_attr(name)(*args, **kwargs) for i in indices])
-        elif cmd == "get_attr":
-            name, indices = data
-            remote.send([envs[i].get_wrapper_attr(name) for i in indices])
-        elif cmd == "has_attr":
-            remote.send(all(_has_attr(env, data) for env in envs))
-        elif cmd == "set_attr":
-            name, value, indices = data
-            for i in indices:
-                setattr(envs[i], name, value)
-            remote.send(None)
-        elif cmd == "is_wrapped":
-            wrapper, indices = data
-            remote.send([is_wrapped(envs[i], wrapper) for i in indices])
-        else:
-            raise NotImplementedError(f"unknown command {cmd!r}")
+        remote.send(_answer(envs, cmd, data))
+
+
+def _answer(envs: list[gym.Env], cmd: str, data: Any) -> Any:
+    """A block's answer to one command, which applies to all of its envs or to the listed local
+    indices: what a worker sends back, and what the main process's own block returns."""
+    from stable_baselines3.common.env_util import is_wrapped
+
+    space = envs[0].observation_space
+    if cmd == "step":
+        observations, rewards, dones, infos, new_reset_infos = [], [], [], [], {}
+        for i, (env, action) in enumerate(zip(envs, data, strict=True)):
+            observation, reward, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            info["TimeLimit.truncated"] = truncated and not terminated
+            if done:  # keep the final observation, then start the next episode (SB3's convention)
+                info["terminal_observation"] = observation
+                observation, new_reset_infos[i] = env.reset()
+            observations.append(observation)
+            rewards.append(reward)
+            dones.append(done)
+            infos.append(info)
+        # only the reset infos that changed travel back (SubprocVecEnv sends all of them every step)
+        return stack_observations(observations, space), rewards, dones, infos, new_reset_infos
+    if cmd == "reset":
+        seeds, options = data
+        observations, reset_infos = [], []
+        for env, seed, option in zip(envs, seeds, options, strict=True):
+            observation, reset_info = env.reset(seed=seed, **({"options": option} if option else {}))
+            observations.append(observation)
+            reset_infos.append(reset_info)
+        return stack_observations(observations, space), reset_infos
+    if cmd == "render":
+        return [env.render() for env in envs]
+    if cmd == "get_spaces":
+        return envs[0].observation_space, envs[0].action_space
+    if cmd == "env_method":
+        name, indices, args, kwargs = data
+        return [envs[i].get_wrapper_attr(name)(*args, **kwargs) for i in indices]
+    if cmd == "get_attr":
+        name, indices = data
+        return [envs[i].get_wrapper_attr(name) for i in indices]
+    if cmd == "has_attr":
+        return all(_has_attr(env, data) for env in envs)
+    if cmd == "set_attr":
+        name, value, indices = data
+        for i in indices:
+            setattr(envs[i], name, value)
+        return None
+    if cmd == "is_wrapped":
+        wrapper, indices = data
+        return [is_wrapped(envs[i], wrapper) for i in indices]
+    raise NotImplementedError(f"unknown command {cmd!r}")
+
+
+class MainProcessBlock:
+    """A block of envs the main process steps itself, behind a worker's side of the pipe: ``send``
+    keeps a command, ``recv`` carries it out. The VecEnv sends a step to every block before it reads
+    any answer, so this block steps while the worker processes step theirs. An env's error (also one
+    raised while the block is built) is answered as a worker's would be, a :class:`WorkerFailure`."""
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]]) -> None:
+        self.commands: deque[tuple[str, Any]] = deque()
+        self.envs: list[gym.Env] = []
+        self.failure: WorkerFailure | None = None
+        try:
+            self.envs = [env_fn() for env_fn in env_fns]
+        except Exception as exc:  # reported at the first answer, as a worker reports it
+            self.failure = _failure(exc)
+
+    def send(self, message: tuple[str, Any]) -> None:
+        self.commands.append(message)
+
+    def recv(self) -> Any:
+        cmd, data = self.commands.popleft()
+        if self.failure is not None:
+            return self.failure
+        try:
+            return _answer(self.envs, cmd, data)
+        except Exception as exc:  # as a worker: the error goes to the caller as one line
+            self.failure = _failure(exc)
+            return self.failure
+
+    def poll(self, timeout: float | None = None) -> bool:
+        """Never an answer waiting: a command runs only when its answer is read (so closing after an
+        interrupted step does not run the step)."""
+        return False
+
+    def close(self) -> None:
+        self.commands.clear()
+        for env in self.envs:
+            env.close()
+        self.envs = []
 
 
 def _has_attr(env: gym.Env, name: str) -> bool:
@@ -148,13 +204,16 @@ def _has_attr(env: gym.Env, name: str) -> bool:
 
 
 class BatchedSubprocVecEnv(VecEnv):
-    """``len(env_fns)`` envs stepped in ``n_workers`` processes (contiguous blocks, sizes differing by
-    at most one); env ``i`` of the VecEnv is ``env_fns[i]()``, as in ``SubprocVecEnv``.
+    """``len(env_fns)`` envs stepped in ``n_workers`` blocks (contiguous, sizes differing by at most
+    one), each in a worker process or, with ``main_process_block``, the first in this one; env ``i``
+    of the VecEnv is ``env_fns[i]()``, as in ``SubprocVecEnv``.
 
-    :param env_fns: one function per env that builds it (called inside the worker process).
-    :param n_workers: worker processes; default: as many as there are CPU cores, at most one per env.
+    :param env_fns: one function per env that builds it (called where its block is stepped).
+    :param n_workers: blocks; default: as many as there are CPU cores, at most one per env.
     :param start_method: multiprocessing start method; default ``"forkserver"`` where available,
         else ``"spawn"`` (SB3's default; ``"fork"`` starts fastest but is not thread safe).
+    :param main_process_block: this process steps the first block (:class:`MainProcessBlock`), the
+        worker processes the others.
     """
 
     def __init__(
@@ -162,6 +221,7 @@ class BatchedSubprocVecEnv(VecEnv):
         env_fns: list[Callable[[], gym.Env]],
         n_workers: int | None = None,
         start_method: str | None = None,
+        main_process_block: bool = False,
     ):
         n_envs = len(env_fns)
         if n_envs == 0:
@@ -173,26 +233,33 @@ class BatchedSubprocVecEnv(VecEnv):
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         context = mp.get_context(start_method)
         self.closed = False
-        # worker w holds envs blocks[w]; env i is local index local[i] of worker owner[i]
+        # block w holds envs blocks[w]; env i is local index local[i] of block owner[i]
         self.blocks = [block.tolist() for block in np.array_split(np.arange(n_envs), n_workers)]
         self.owner = [w for w, block in enumerate(self.blocks) for _ in block]
         self.local = [i for block in self.blocks for i in range(len(block))]
-        self.remotes, work_remotes = zip(*[context.Pipe() for _ in range(n_workers)], strict=True)
+        self.main_process_block = main_process_block
+        worker_blocks = self.blocks[1:] if main_process_block else self.blocks
+        pipes = [context.Pipe() for _ in worker_blocks]
         self.processes = []
-        for work_remote, remote, block in zip(work_remotes, self.remotes, self.blocks, strict=True):
+        for (remote, work_remote), block in zip(pipes, worker_blocks, strict=True):
             fns = CloudpickleWrapper([env_fns[i] for i in block])
             # daemon: a crashed main process must not leave workers behind
             process = context.Process(target=_worker, args=(work_remote, remote, fns), daemon=True)
             process.start()
             self.processes.append(process)
             work_remote.close()
-        # messages each worker has not answered yet: close() must drain them, even after a Ctrl-C
+        # built after the workers started, so they build their envs meanwhile
+        self.remotes: list[Any] = [remote for remote, _ in pipes]
+        if main_process_block:
+            self.remotes.insert(0, MainProcessBlock([env_fns[i] for i in self.blocks[0]]))
+        # messages each block has not answered yet: close() must drain them, even after a Ctrl-C
         # that struck between a send and its recv, before the workers can hear "close"
         self.unanswered = [0] * n_workers
-        self.failed: set[int] = set()  # workers that reported an error and stopped
-        self._send(0, ("get_spaces", None))
+        self.failed: set[int] = set()  # blocks that reported an error (a worker's has stopped)
+        for worker in range(n_workers):  # every block answers once built: an env that fails shows now
+            self._send(worker, ("get_spaces", None))
         try:
-            observation_space, action_space = self._receive(0)
+            observation_space, action_space = self._receive_all()[0]
         except EnvWorkerError:
             self.close()  # the other workers are waiting for commands: stop them
             raise
@@ -206,15 +273,22 @@ class BatchedSubprocVecEnv(VecEnv):
         try:
             answer = self.remotes[worker].recv()
         except EOFError:
-            self.processes[worker].join(timeout=5)
-            code = self.processes[worker].exitcode
-            raise EnvWorkerError(f"env worker {worker} exited unexpectedly (exit code {code})") from None
+            process = self.processes[worker - 1 if self.main_process_block else worker]
+            process.join(timeout=5)
+            code = process.exitcode
+            raise EnvWorkerError(f"{self.describe(worker)} exited unexpectedly (exit code {code})") from None
         self.unanswered[worker] -= 1
         if isinstance(answer, WorkerFailure):
             self.unanswered[worker] = 0  # a failed worker answers nothing more
             self.failed.add(worker)
-            raise EnvWorkerError(f"env worker {worker} failed: {answer.message}")
+            raise EnvWorkerError(f"{self.describe(worker)} failed: {answer.message}")
         return answer
+
+    def describe(self, worker: int) -> str:
+        """How errors name block ``worker``: ``env worker N`` (N counts the worker processes from 0)."""
+        if self.main_process_block:
+            return "the main process's env block" if worker == 0 else f"env worker {worker - 1}"
+        return f"env worker {worker}"
 
     def _receive_all(self) -> list[Any]:
         return [self._receive(worker) for worker in range(len(self.remotes))]

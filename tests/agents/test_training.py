@@ -563,6 +563,20 @@ def test_ctrl_c_saves_a_checkpoint_first(
     assert read_agent(tmp_path / CHECKPOINT_NAME).step == 64  # saved after the first 2 x 32-step rollout
 
 
+def test_the_envs_this_process_steps_leave_ctrl_c_to_the_trainer() -> None:
+    """Env workers ignore Ctrl-C so that the trainer can save first; the block of envs the trainer
+    steps itself (``train.main_process_block``) is built by the same factory and must not make the
+    trainer ignore it too."""
+    config = load_config("humanoid")
+    handler_before = signal.getsignal(signal.SIGINT)
+    venv = make_vec_env(config, 2, 0, "batched")
+    try:
+        assert venv.main_process_block and len(venv.processes) == len(venv.blocks) - 1
+        assert signal.getsignal(signal.SIGINT) is handler_before
+    finally:
+        venv.close()
+
+
 def test_sigterm_saves_a_checkpoint_first(
     tiny_overrides: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from clrl.config import load_config
 from clrl.envs.humanoid import HumanoidEnv
-from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
+from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv, MainProcessBlock
 
 N_ENVS = 5
 
@@ -22,17 +22,22 @@ def short_episodes_config() -> dict:
     return config
 
 
-@pytest.fixture(scope="module")
-def batched():
+@pytest.fixture(scope="module", params=[False, True], ids=["workers", "main_process_block"])
+def batched(request):
+    """Both ways: every block in a worker, and the first block stepped by this process."""
     make = functools.partial(HumanoidEnv, short_episodes_config())
-    vec = BatchedSubprocVecEnv([make] * N_ENVS, n_workers=2, start_method="fork")
+    vec = BatchedSubprocVecEnv(
+        [make] * N_ENVS, n_workers=2, start_method="fork", main_process_block=request.param
+    )
     yield vec
     vec.close()
 
 
 def test_blocks_cover_the_envs_in_order(batched):
-    assert batched.num_envs == N_ENVS and len(batched.processes) == 2
-    assert batched.blocks == [[0, 1, 2], [3, 4]]
+    assert batched.num_envs == N_ENVS and batched.blocks == [[0, 1, 2], [3, 4]]
+    # with a main-process block, the first block's envs live here and one worker steps the rest
+    assert len(batched.processes) == (1 if batched.main_process_block else 2)
+    assert isinstance(batched.remotes[0], MainProcessBlock) == batched.main_process_block
 
 
 def test_transitions_match_dummy_vec_env(batched):
@@ -121,3 +126,31 @@ def test_close_after_its_workers_were_killed_mid_step_raises_nothing():
     vec.unanswered = [1, 1]  # a step was sent to both and neither answered
     vec.close()
     assert vec.closed
+
+
+def test_close_after_an_interrupted_step_skips_the_main_process_blocks_step():
+    """A Ctrl-C between sending a step and reading the answers leaves the main process's block with a
+    command it has not run; close() neither runs it nor waits for it."""
+    make = functools.partial(HumanoidEnv, short_episodes_config())
+    vec = BatchedSubprocVecEnv([make] * 3, n_workers=2, start_method="fork", main_process_block=True)
+    vec.reset()
+    block = vec.remotes[0]
+    envs = list(block.envs)
+    vec.step_async(np.zeros((3, *vec.action_space.shape), dtype=np.float32))
+    assert vec.unanswered == [1, 1]
+    vec.close()
+    assert vec.closed and not block.envs and not block.commands
+    assert all(not process.is_alive() for process in vec.processes)
+    assert [env.unwrapped.steps for env in envs] == [0, 0]  # the step it was sent never ran
+
+
+def test_one_block_in_the_main_process_needs_no_worker():
+    make = functools.partial(HumanoidEnv, short_episodes_config())
+    vec = BatchedSubprocVecEnv([make] * 2, n_workers=1, main_process_block=True)
+    assert vec.processes == [] and vec.blocks == [[0, 1]]
+    vec.seed(3)
+    observations = vec.reset()
+    observations, rewards, _, _ = vec.step(np.zeros((2, *vec.action_space.shape), dtype=np.float32))
+    assert observations["policy"].shape == (2, *vec.observation_space["policy"].shape)
+    assert rewards.shape == (2,)
+    vec.close()
