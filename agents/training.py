@@ -1,9 +1,10 @@
 """``python -m clrl.train humanoid``: PPO with a contrastive privileged latent and an adaptive gait clock.
 
-Builds ``train.n_envs`` humanoid envs (with ``train.vec_env: batched``, blocks of envs in one worker
-process per core), wraps them in ``VecMonitor`` (raw episode returns) and ``VecNormalize``
-(observation and reward normalisation), trains :class:`~clrl.agents.ppo.LatentPPO` with
-:class:`~clrl.agents.policy.ContrastiveActorCriticPolicy` and writes into the run dir:
+Builds ``train.n_envs`` humanoid envs (with ``train.vec_env: batched``, a block of envs per core:
+one stepped by this process, the others by a worker process each), wraps them in ``VecMonitor``
+(raw episode returns) and ``VecNormalize`` (observation and reward normalisation), trains
+:class:`~clrl.agents.ppo.LatentPPO` with :class:`~clrl.agents.policy.ContrastiveActorCriticPolicy`
+and writes into the run dir:
 
 * TensorBoard events (SB3's ``train/*``, ``losses/*``, ``charts/*``, ``reward/*``, and
   ``videos/rollout_<terrain type>`` at the start, every ``train.video_every`` steps and at the end);

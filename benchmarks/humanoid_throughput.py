@@ -130,13 +130,28 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: int, envs: int = 0) -> Case:
+def subproc_case(
+    what: str,
+    make: Callable[[], gym.Env],
+    workers: int,
+    steps: int,
+    envs: int = 0,
+    main_process_block: bool = False,
+    work_ms: float = 0.0,
+) -> Case:
     """SB3's SubprocVecEnv (one env per worker) or, with ``envs``, BatchedSubprocVecEnv: ``envs``
-    environments in ``workers`` processes."""
+    environments in ``workers`` blocks (with ``main_process_block`` the first stepped by this
+    process). ``work_ms``: this process computes that long between steps (a busy loop, as the
+    trainer's policy pass; counted in the rates), while the workers wait."""
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     if envs:
-        vec = BatchedSubprocVecEnv([make for _ in range(envs)], n_workers=workers, start_method="fork")
+        vec = BatchedSubprocVecEnv(
+            [make for _ in range(envs)],
+            n_workers=workers,
+            start_method="fork",
+            main_process_block=main_process_block,
+        )
     else:
         vec = SubprocVecEnv([make for _ in range(workers)], start_method="fork")
     vec.seed(0)
@@ -148,6 +163,9 @@ def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: in
     def run() -> int:
         for action in actions:
             vec.step(action)  # the VecEnv resets finished episodes itself
+            end = time.perf_counter() + work_ms / 1000
+            while time.perf_counter() < end:
+                pass
         return batches * vec.num_envs
 
     def cpu() -> float:
@@ -156,6 +174,8 @@ def subproc_case(what: str, make: Callable[[], gym.Env], workers: int, steps: in
     return Case(what, workers, "control steps/s", run, cpu=cpu, close=vec.close)
 
 
+#: ms of the trainer's own work between two VecEnv steps of 32 envs (policy pass, wrappers, buffer)
+TRAINER_WORK_MS = 1.3
 ROOT = Path(__file__).resolve().parents[1]
 #: Training rows that may follow the shipped config's (``--variants``): name -> (what, config overrides).
 #: Each training row holds its own envs: ~1.5 GB with 32 (~4.5 GB with visual meshes, before 67bc506).
@@ -430,6 +450,23 @@ def env_table(args: argparse.Namespace) -> list[str]:
             workers,
             steps,
             4 * workers,
+        ),
+        # the trainer's shape: 32 envs, and its ~1.3 ms policy pass between steps while the workers wait
+        *(
+            subproc_case(
+                f"clrl/Humanoid-v0 g1, mixed terrain, BatchedSubprocVecEnv: 32 envs in {blocks}, "
+                f"{TRAINER_WORK_MS} ms of main-process work between steps",
+                make_humanoid("g1", "mixed"),
+                workers,
+                steps,
+                32,
+                main_process_block=main_block,
+                work_ms=TRAINER_WORK_MS,
+            )
+            for blocks, main_block in (
+                (f"{workers} workers", False),
+                (f"this process's block + {workers - 1} worker(s)", True),
+            )
         ),
     ]
     for case in cases:
