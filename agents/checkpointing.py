@@ -42,6 +42,8 @@ KEYS_ADDED = {
     "env.command.heading": [-math.pi, math.pi],
     "env.command.min_lin_vel": 0.0,
     "env.swing_height": None,
+    "env.scan.policy": False,
+    "env.noise.scan": 0.05,
     "train.precision": "float32",
 }
 

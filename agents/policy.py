@@ -26,6 +26,9 @@ mode            actor input                                      auxiliary loss
 ``regression``  newest frame + ``z``                             MSE(head(z), privileged)
 ``proprio``     the whole stacked history (no latent)            none
 ==============  ===============================================  ====================
+
+With ``env.scan.policy: true`` every mode's actor also reads the noisy terrain scan (observation
+``scan``): a perceptive policy, as legged_gym's rough-terrain policies read measured heights.
 """
 
 from __future__ import annotations
@@ -90,8 +93,11 @@ class GruHistoryEncoder(nn.Module):
 class AsymmetricExtractor(BaseFeaturesExtractor):
     """Features for both heads: ``[actor_features | critic_features]`` along the last axis.
 
+    A perceptive env (``scan.policy: true``) adds ``scan=Box((S,))``, the noisy terrain scan: the
+    actor reads it beside its other inputs (the critic has the exact one in ``privileged``).
+
     Args:
-        observation_space: ``Dict(policy=Box((K*P,)), privileged=Box((Q,)))``.
+        observation_space: ``Dict(policy=Box((K*P,)), privileged=Box((Q,)))`` [+ ``scan=Box((S,))``].
         history_length: ``K``, the number of stacked frames in ``policy`` (oldest first).
         latent: one of :data:`LATENT_MODES`.
         history_encoder: ``"mlp"`` or ``"gru"``.
@@ -123,7 +129,8 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
                 f"policy observation of size {policy_size} is not {history_length} stacked frames"
             )
         frame_size = policy_size // history_length
-        actor_dim = policy_size if latent == "proprio" else frame_size + latent_dim
+        self.scan_size = int(observation_space["scan"].shape[0]) if "scan" in observation_space.spaces else 0
+        actor_dim = (policy_size if latent == "proprio" else frame_size + latent_dim) + self.scan_size
         critic_dim = policy_size + privileged_size
         super().__init__(observation_space, features_dim=actor_dim + critic_dim)
         self.latent = latent
@@ -185,10 +192,13 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
         policy = observations["policy"]
         latent = None
         if self.latent == "proprio":
-            actor = policy
+            actor_parts = [policy]
         else:
             latent = self.latent_z(observations)
-            actor = torch.cat([policy[:, -self.frame_size :], latent], dim=1)
+            actor_parts = [policy[:, -self.frame_size :], latent]
+        if self.scan_size:
+            actor_parts.append(observations["scan"])
+        actor = torch.cat(actor_parts, dim=1)
         critic = torch.cat([policy, observations["privileged"]], dim=1)
         return torch.cat([actor, critic], dim=1), latent
 

@@ -71,7 +71,8 @@ class MirrorAugmentation:
     """Doubles PPO minibatches with their mirror images (see the module docstring).
 
     Args:
-        observation: the mirror of each observation group (``policy``, ``privileged``), on raw values.
+        observation: the mirror of each observation group (``policy``, ``privileged``, ``scan``), on
+            raw values.
         action: the mirror of the action vector.
     """
 
@@ -93,7 +94,7 @@ class MirrorAugmentation:
             mirror = build_mirror(env)
         finally:
             env.close()
-        return cls({"policy": mirror.policy, "privileged": mirror.privileged}, mirror.action)
+        return cls(mirror.groups, mirror.action)
 
     def set_normalizer(self, normalizer: VecNormalize | None) -> None:
         """Mirror observations in the units ``normalizer`` gives them now (``None``: raw values)."""

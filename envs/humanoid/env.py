@@ -57,6 +57,7 @@ BOUNDS = {
     "terrain.resolution": POSITIVE,
     "scan.points_x": AT_LEAST_ONE,
     "scan.points_y": AT_LEAST_ONE,
+    "noise.scan": Bound(0),
 }
 
 
@@ -127,6 +128,9 @@ class HumanoidEnv(gym.Env):
       push force (N, world frame), foot contact forces (world frame, divided by the robot's
       weight), gait frequency (Hz), and terrain heights relative to the base on a
       ``scan.points_x x scan.points_y`` grid in the base's yaw frame. Q = 64 with the default scan.
+    - ``scan`` (only with ``scan.policy: true``): ``(S,)``, the same terrain heights as the policy
+      would measure them (legged_gym's measured heights), with uniform noise of ``noise.scan`` m:
+      a perceptive policy may read it; a blind one never sees it.
 
     Action: ``Box(-c, c, (A,), float32)`` with c = ``action_clip``: leg joint target offsets (left
     leg then right leg, hip to ankle) in units of ``action_scale`` rad, clipped to +-c; with
@@ -260,12 +264,15 @@ class HumanoidEnv(gym.Env):
             ("terrain_scan", len(self._scan_offsets)),
         )
         self.privileged_size = sum(size for _, size in self.privileged_fields)
-        self.observation_space = spaces.Dict(
-            {
-                "policy": spaces.Box(-np.inf, np.inf, (self.history * self.frame_size,), np.float32),
-                "privileged": spaces.Box(-np.inf, np.inf, (self.privileged_size,), np.float32),
-            }
-        )
+        self.policy_scan = bool(scan["policy"])
+        self._scan_slice = self.privileged_slice("terrain_scan")
+        groups = {
+            "policy": spaces.Box(-np.inf, np.inf, (self.history * self.frame_size,), np.float32),
+            "privileged": spaces.Box(-np.inf, np.inf, (self.privileged_size,), np.float32),
+        }
+        if self.policy_scan:
+            groups["scan"] = spaces.Box(-np.inf, np.inf, (len(self._scan_offsets),), np.float32)
+        self.observation_space = spaces.Dict(groups)
         self.action_clip = float(cfg["action_clip"])
         self.action_space = spaces.Box(-self.action_clip, self.action_clip, (self.action_dim,), np.float32)
 
@@ -280,6 +287,8 @@ class HumanoidEnv(gym.Env):
                 np.zeros(self.action_dim + 3 + 4),
             ]
         )
+        self._scan_noise = noise["scale"] * noise["scan"]
+        self._measured_scan = np.zeros(len(self._scan_offsets))
         self._frames = np.zeros((self.history, self.frame_size))
         self._privileged = np.zeros(self.privileged_size)
         self._layout = kernels.Layout(
@@ -619,13 +628,17 @@ class HumanoidEnv(gym.Env):
         return base_height
 
     def _observe(self, rng: np.random.Generator, base_height: float) -> None:
-        """Shift a new noisy policy frame into ``_frames`` and refill ``_privileged``."""
+        """Shift a new noisy policy frame into ``_frames``, refill ``_privileged`` and, for a
+        perceptive policy, measure the scan."""
         noise = rng.uniform(-1.0, 1.0, self.frame_size) * self._noise_levels
         kernels.observe(
             self._frames, self._privileged, self._qpos, self._qvel, self._layout, self.nominal_leg,
             self.previous_action, self.command, self.phase, noise, self._measured,
             base_height, self._episode_privileged, self.push_force, self.robot_weight, self.gait_frequency,
         )  # fmt: skip
+        if self.policy_scan:  # drawn only then: a blind policy's episodes stay as they were before
+            scan_noise = rng.uniform(-1.0, 1.0, len(self._measured_scan)) * self._scan_noise
+            self._measured_scan = self._privileged[self._scan_slice] + scan_noise
 
     def privileged_slice(self, name: str) -> slice:
         """Where field ``name`` of :attr:`privileged_fields` sits in the privileged vector."""
@@ -637,10 +650,13 @@ class HumanoidEnv(gym.Env):
         raise KeyError(f"no privileged field {name!r}")
 
     def _observation(self) -> dict[str, np.ndarray]:
-        return {
+        observation = {
             "policy": self._frames.astype(np.float32).ravel(),
             "privileged": self._privileged.astype(np.float32),
         }
+        if self.policy_scan:
+            observation["scan"] = self._measured_scan.astype(np.float32)
+        return observation
 
     def _info(
         self,

@@ -217,13 +217,19 @@ class HumanoidMirror:
     qpos: SignedPermutation  # (nq,): MuJoCo's generalised positions, free joint included
     qvel: SignedPermutation  # (nv,): MuJoCo's generalised velocities
     joint_signs: dict[str, tuple[str, float]]  # joint name -> (mirror partner, sign)
+    scan: SignedPermutation | None = None  # (S,): the policy's own scan (``scan.policy: true``)
+
+    @property
+    def groups(self) -> dict[str, SignedPermutation]:
+        """The mirror of each observation group the env has."""
+        groups = {"policy": self.policy, "privileged": self.privileged}
+        if self.scan is not None:
+            groups["scan"] = self.scan
+        return groups
 
     def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Both observation groups mirrored."""
-        return {
-            "policy": self.policy(observation["policy"]),
-            "privileged": self.privileged(observation["privileged"]),
-        }
+        """Every observation group mirrored."""
+        return {key: mirror(observation[key]) for key, mirror in self.groups.items()}
 
 
 def build_mirror(env: HumanoidEnv) -> HumanoidMirror:
@@ -266,7 +272,8 @@ def build_mirror(env: HumanoidEnv) -> HumanoidMirror:
     frame = _from_fields(env.policy_frame_fields, frame_rules, "policy frame")
     privileged = _from_fields(env.privileged_fields, privileged_rules, "privileged")
     qpos, qvel = state_permutations(model, signs)
-    return HumanoidMirror(action, frame.repeat(env.history), privileged, qpos, qvel, signs)
+    scan = scan_permutation(env.scan_offsets) if env.policy_scan else None
+    return HumanoidMirror(action, frame.repeat(env.history), privileged, qpos, qvel, signs, scan)
 
 
 def state_permutations(

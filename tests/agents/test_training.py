@@ -169,6 +169,24 @@ def test_evaluations_during_training_are_those_of_clrl_evaluate_on_the_kept_poli
             )
 
 
+def test_a_perceptive_policy_reads_the_scan_trains_mirrored_and_evaluates(
+    tiny_overrides: tuple[str, ...], tmp_path: Path
+) -> None:
+    """``env.scan.policy=true``: the actor reads the noisy scan beside its frame and latent, mirror
+    augmentation mirrors it too, and the checkpoint evaluates on stairs with its own scan."""
+    argv = ["humanoid", "--steps", "64", "--run-dir", str(tmp_path), *tiny_overrides, "train.video_every=0"]
+    train_main([*argv, "env.scan.policy=true", "ppo.mirror_augmentation=true"])
+    checkpoint = read_agent(tmp_path / CHECKPOINT_NAME)
+    model, normalizer = load_policy(checkpoint)
+    extractor = model.policy.features_extractor
+    frame, scan = extractor.frame_size, extractor.scan_size
+    assert scan == 35 and extractor.actor_dim == frame + extractor.history_encoder.net[-1].out_features + scan
+    settings = load_config("humanoid")["eval"]
+    (stairs,) = [s for s in parse_scenarios(settings, checkpoint.config["env"]) if s.name == "stairs_up_10cm"]
+    records, control_dt, weight = run_episodes(model, normalizer, stairs, 1, 0, 1)
+    assert summarise(stairs.name, records, control_dt, weight, Path(), 64, 0.0).episodes == 1
+
+
 def test_checkpoint_round_trip_restores_weights_and_normalizer(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tiny_steps: int
 ) -> None:

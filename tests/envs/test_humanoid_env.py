@@ -64,6 +64,25 @@ def test_spaces_shapes_and_dtypes(env):
     assert info["energy"] > 0.0
 
 
+def test_a_perceptive_env_adds_the_noisy_scan_and_a_blind_one_has_none():
+    """``scan.policy: true``: observation ``scan`` is the privileged terrain scan plus uniform noise
+    of at most ``noise.scan``; the blind env (the default) has no such key (and draws no scan noise:
+    its episodes are pinned by tests/envs/test_humanoid_regression.py)."""
+    config = copy.deepcopy(ENV)
+    config["terrain"].update(types=["stairs_up"], weights=[1.0])
+    config["scan"]["policy"] = True
+    env = HumanoidEnv(config)
+    assert "scan" not in HumanoidEnv().observation_space.spaces
+    assert env.observation_space["scan"].shape == (len(env.scan_offsets),)
+    observation = env.reset(seed=3)[0]
+    bound = config["noise"]["scan"] * config["noise"]["scale"]
+    for _ in range(5):
+        error = observation["scan"] - observation["privileged"][env.privileged_slice("terrain_scan")]
+        assert observation["scan"] in env.observation_space["scan"]
+        assert 0 < np.abs(error).max() <= bound + 1e-6
+        observation = env.step(np.full(env.action_space.shape, 0.1, np.float32))[0]
+
+
 def test_adaptive_clock_adds_one_action_that_sets_the_frequency():
     config = nominal_config(clock="adaptive")
     env = HumanoidEnv(config)

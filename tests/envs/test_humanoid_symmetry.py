@@ -111,7 +111,15 @@ def test_a_mirrored_state_observes_the_mirrored_observation(mirror):
     mirror images (foot forces on flat ground are, in the rollout test below)."""
     command = {"lin_vel_x": [0.4, 0.4], "lin_vel_y": [0.2, 0.2], "yaw_rate": [0.3, 0.3]}
     mirrored_command = {"lin_vel_y": [-0.2, -0.2], "yaw_rate": [-0.3, -0.3]}
-    original, image = mirrored_pair(mirror_config("stairs_up", **command), mirrored_command, seed=7)
+    config = mirror_config("stairs_up", **command)
+    config["scan"]["policy"] = True  # the perceptive policy's scan is mirrored too (no noise here)
+    original, image = mirrored_pair(config, mirrored_command, seed=7)
+    perceptive = build_mirror(original)
+    assert perceptive.scan is not None and perceptive.scan.is_involution()
+    for key in ("policy", "privileged"):  # a scan of its own changes no other group's mirror
+        np.testing.assert_array_equal(perceptive.groups[key].index, mirror.groups[key].index)
+        np.testing.assert_array_equal(perceptive.groups[key].sign, mirror.groups[key].sign)
+    mirror = perceptive
     original.set_terrain_level(6)
     image.set_terrain_level(6)
     original.reset(seed=7)
@@ -131,7 +139,11 @@ def test_a_mirrored_state_observes_the_mirrored_observation(mirror):
         got = image.set_state(mirror.qpos(qpos), mirror.qvel(qvel), np.mod(phase + np.pi, 2 * np.pi))
         assert np.ptp(observed["privileged"][original.privileged_slice("terrain_scan")]) > 0.05
         assert not observed["privileged"][original.privileged_slice("foot_forces")].any()
-        for key in ("policy", "privileged"):
+        assert set(got) == {"policy", "privileged", "scan"}
+        np.testing.assert_array_equal(
+            observed["scan"], observed["privileged"][original.privileged_slice("terrain_scan")]
+        )
+        for key in got:
             np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=key)
 
 
