@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.env_util import is_wrapped
 from stable_baselines3.common.vec_env.base_vec_env import (
     CloudpickleWrapper,
     VecEnv,
@@ -106,8 +107,6 @@ def _serve(remote: Any, env_fns: CloudpickleWrapper) -> None:
 def _answer(envs: list[gym.Env], cmd: str, data: Any) -> Any:
     """A block's answer to one command, which applies to all of its envs or to the listed local
     indices: what a worker sends back, and what the main process's own block returns."""
-    from stable_baselines3.common.env_util import is_wrapped
-
     space = envs[0].observation_space
     if cmd == "step":
         observations, rewards, dones, infos, new_reset_infos = [], [], [], [], {}
