@@ -14,11 +14,13 @@ Two measurements, both with the encoder alone (no goal table, no search):
   place (a random cube has ~40 of 54; one quarter turn moves 20) and its Kociemba length.
 
     python benchmarks/cube_greedy_reach.py [--checkpoint F [F ...]] [--states 300] [--min-distance 1]
-        [--max-distance 12] [--cubes 3] [--moves 3000] [--symmetries 1 48]
+        [--max-distance 12] [--cubes 3] [--moves 3000] [--symmetries 1 48] [--ensemble]
 
 Several checkpoints are compared on the same states (one column each; the greedy paths follow the
 first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored by the mean over K
-symmetric images of each state (``solve --symmetries``).
+symmetric images of each state (``solve --symmetries``). ``--ensemble`` adds a column per K for the
+checkpoints together: the sum of their distances, each divided by its own slope (mean distance per
+move, from states 4 and 7 moves out), so that every encoder weighs the same per move.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ from clrl.planners.search import greedy
 from clrl.runs import cpu_model
 
 TABLE_RADIUS = 7
+
+
+class SlopeNormalisedSum:
+    """The sum of several distances, each divided by its mean rise per move between two sets of states."""
+
+    def __init__(self, members, near: np.ndarray, far: np.ndarray, moves_apart: int) -> None:
+        self.members = members
+        self.slopes = [float(h(far).mean() - h(near).mean()) / moves_apart for h in members]
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        return sum(h(states) / slope for h, slope in zip(self.members, self.slopes, strict=True))
 
 
 def kociemba_length(state: np.ndarray) -> int:
@@ -75,6 +88,11 @@ def main() -> int:
         default=[1],
         help="mean over K symmetric images (one column each K)",
     )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="add a column per K for all the checkpoints together (slope-normalised sum)",
+    )
     args = parser.parse_args()
 
     print(f"`python {shlex.join(sys.argv)}` on {cpu_model()} ({platform.machine()})\n")
@@ -89,6 +107,18 @@ def main() -> int:
         str(checkpoint or "shipped cube.pt") + (f", {k} symmetries" if k > 1 else "")
         for checkpoint, k in runs
     ]
+    if args.ensemble:
+        if len(args.checkpoint) < 2:
+            parser.error("--ensemble needs two or more checkpoints")
+        calibration = {
+            d: states_at_distance(table, domain, random_states, d, 100, np.random.default_rng(args.seed + 1))
+            for d in (4, 7)
+        }
+        single = list(zip(runs, heuristics, strict=True))
+        for k in args.symmetries:
+            members = [h for (_, symmetries), h in single if symmetries == k]
+            heuristics.append(SlopeNormalisedSum(members, calibration[4], calibration[7], 7 - 4))
+            names.append("all together" + (f", {k} symmetries" if k > 1 else ""))
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
     print("| exact distance | " + " | ".join(names) + " |")
     print("|---:|" + "---:|" * len(names))
