@@ -29,6 +29,7 @@ import argparse
 import platform
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,20 @@ from clrl.planners.search import greedy
 from clrl.runs import cpu_model
 
 TABLE_RADIUS = 7
+#: Exact distances of the states that set each encoder's rise per move for ``--ensemble``.
+CALIBRATION_DISTANCES = (4, 7)
 
 
 class SlopeNormalisedSum:
     """The sum of several distances, each divided by its mean rise per move between two sets of states."""
 
-    def __init__(self, members, near: np.ndarray, far: np.ndarray, moves_apart: int) -> None:
+    def __init__(
+        self,
+        members: Sequence[Callable[[np.ndarray], np.ndarray]],
+        near: np.ndarray,
+        far: np.ndarray,
+        moves_apart: int,
+    ) -> None:
         self.members = members
         self.slopes = [float(h(far).mean() - h(near).mean()) / moves_apart for h in members]
 
@@ -94,6 +103,8 @@ def main() -> int:
         help="add a column per K for all the checkpoints together (slope-normalised sum)",
     )
     args = parser.parse_args()
+    if args.ensemble and len(args.checkpoint) < 2:
+        parser.error("--ensemble needs two or more checkpoints")
 
     print(f"`python {shlex.join(sys.argv)}` on {cpu_model()} ({platform.machine()})\n")
     runs = [(checkpoint, k) for checkpoint in args.checkpoint for k in args.symmetries]
@@ -108,16 +119,16 @@ def main() -> int:
         for checkpoint, k in runs
     ]
     if args.ensemble:
-        if len(args.checkpoint) < 2:
-            parser.error("--ensemble needs two or more checkpoints")
-        calibration = {
-            d: states_at_distance(table, domain, random_states, d, 100, np.random.default_rng(args.seed + 1))
-            for d in (4, 7)
-        }
+        near, far = CALIBRATION_DISTANCES
+        # each from its own generator, apart from the measured states' stream
+        near_states, far_states = (
+            states_at_distance(table, domain, random_states, d, 100, np.random.default_rng(args.seed + 1))
+            for d in (near, far)
+        )
         single = list(zip(runs, heuristics, strict=True))
         for k in args.symmetries:
             members = [h for (_, symmetries), h in single if symmetries == k]
-            heuristics.append(SlopeNormalisedSum(members, calibration[4], calibration[7], 7 - 4))
+            heuristics.append(SlopeNormalisedSum(members, near_states, far_states, far - near))
             names.append("all together" + (f", {k} symmetries" if k > 1 else ""))
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
     print("| exact distance | " + " | ".join(names) + " |")
