@@ -47,8 +47,10 @@ from clrl.planners.search import greedy
 from clrl.runs import cpu_model
 
 TABLE_RADIUS = 7
-#: Exact distances of the states that set each encoder's rise per move for ``--ensemble``.
+#: Exact distances of the states that set each encoder's rise per move for ``--ensemble``, and how
+#: many states at each.
 CALIBRATION_DISTANCES = (4, 7)
+CALIBRATION_STATES = 100
 
 
 class SlopeNormalisedSum:
@@ -122,7 +124,9 @@ def main() -> int:
         near, far = CALIBRATION_DISTANCES
         # each from its own generator, apart from the measured states' stream
         near_states, far_states = (
-            states_at_distance(table, domain, random_states, d, 100, np.random.default_rng(args.seed + 1))
+            states_at_distance(
+                table, domain, random_states, d, CALIBRATION_STATES, np.random.default_rng(args.seed + 1)
+            )
             for d in (near, far)
         )
         single = list(zip(runs, heuristics, strict=True))
