@@ -31,6 +31,8 @@ JOB = "humanoid"
 #: ``expected_config`` refuses a file whose sections differ (a resume refuses any change to what the
 #: run is through :func:`clrl.config.resume_config`).
 ARCHITECTURE_SECTIONS = ("env", "agent")
+#: The actor MLP's first layer, whose inputs end with the terrain scan in a perceptive policy.
+ACTOR_INPUT_LAYER = "mlp_extractor.policy_net.0.weight"
 #: Keys added after humanoid checkpoints were shipped, with the value those runs had (the command
 #: keys: the yaw-rate mode, with no zeroing of slow commands; ``heading`` is unused there; the update
 #: in float32). A key added with its old behaviour as the default needs no entry here: a resume fills
@@ -99,15 +101,20 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
     """Fine-tuning: give a new ``model`` the saved policy weights and normalisation statistics.
 
     Its optimizer and step count stay fresh; the env it trains on may differ from the saved run's
-    (rewards, ranges, ``action_clip``) as long as observation and action shapes match. With an
+    (rewards, ranges, ``action_clip``) as long as observation and action shapes match, or the
+    saved policy is blind and the new one perceptive (:func:`with_scan_inputs`). With an
     adaptive step size (``ppo.desired_kl``) the first step is the smaller of ``ppo.learning_rate``
     and the step the saved run had come to: the rule lowers a step only after a minibatch has
     overshot, and the default 1e-3 on a long run's policy (settled near 1e-5) overshot by a KL of 15
     in the first update, after which every training episode fell for a while.
     """
     saved = LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=None, device=model.device)
+    weights = saved.policy.state_dict()
+    added_scan = model.policy.features_extractor.scan_size - saved.policy.features_extractor.scan_size
+    if added_scan > 0:
+        weights = with_scan_inputs(weights, added_scan)
     try:
-        model.policy.load_state_dict(saved.policy.state_dict())
+        model.policy.load_state_dict(weights)
     except RuntimeError as exc:  # torch lists every mismatched tensor; the first says enough
         lines = str(exc).splitlines()
         reason = lines[1].strip() if len(lines) > 1 else lines[0]
@@ -118,7 +125,17 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
             group["lr"] = min(group["lr"], reached)
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None and "obs_rms" in checkpoint.state:
-        restore_normalizer(normalizer, checkpoint.state)
+        restore_normalizer(normalizer, checkpoint.state, new_keys=("scan",) if added_scan > 0 else ())
+
+
+def with_scan_inputs(weights: dict[str, torch.Tensor], scan_size: int) -> dict[str, torch.Tensor]:
+    """A blind policy's weights for the perceptive network (``env.scan.policy: true``) of the same
+    config: the actor reads the scan as its last ``scan_size`` inputs, and their weights start at
+    zero, so the fine-tune starts from the blind policy's actions and learns what the scan adds."""
+    first = weights[ACTOR_INPUT_LAYER]
+    widened = dict(weights)
+    widened[ACTOR_INPUT_LAYER] = torch.cat([first, first.new_zeros(first.shape[0], scan_size)], dim=1)
+    return widened
 
 
 def restore_model(
@@ -135,10 +152,13 @@ def restore_model(
     return LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=env, device=device, **hyperparameters)
 
 
-def restore_normalizer(normalizer: VecNormalize, state: dict[str, Any]) -> None:
-    """Copy saved running statistics into ``normalizer``."""
+def restore_normalizer(
+    normalizer: VecNormalize, state: dict[str, Any], new_keys: tuple[str, ...] = ()
+) -> None:
+    """Copy saved running statistics into ``normalizer``; those of ``new_keys``, observations the
+    saved run did not have, stay as they start."""
     saved_keys = set(state["obs_rms"])
-    if saved_keys != set(normalizer.obs_rms):
+    if saved_keys != set(normalizer.obs_rms) - set(new_keys):
         raise CheckpointError(
             f"checkpoint normalises observations {sorted(saved_keys)}, "
             f"the env has {sorted(normalizer.obs_rms)}"

@@ -356,6 +356,35 @@ def test_init_from_gives_a_new_model_the_saved_weights_and_statistics(
         venv.close()
 
 
+def test_a_blind_file_starts_a_perceptive_policy_that_acts_as_it_did(
+    tiny_run: Path, tiny_overrides: tuple[str, ...]
+) -> None:
+    """``env.scan.policy=true`` from a blind file: the scan's input weights start at zero, so every
+    scan gives the blind policy's actions, and the other observations keep their saved statistics."""
+    source = read_agent(tiny_run / CHECKPOINT_NAME)
+    blind = restore_model(source, None).policy
+    config = load_config("humanoid", overrides=[*tiny_overrides, "env.scan.policy=true"])
+    venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
+    try:
+        model = build_model(config, venv, seed=0)
+        initialise_from(model, source)
+        generator = torch.Generator().manual_seed(0)
+        observation = {
+            key: torch.randn(4, *space.shape, generator=generator)
+            for key, space in model.observation_space.spaces.items()
+        }
+        with torch.no_grad():
+            blind_actions = blind._predict({key: observation[key] for key in ("policy", "privileged")}, True)
+            for scale in (0.0, 5.0):
+                scanned = {**observation, "scan": observation["scan"] * scale}
+                torch.testing.assert_close(model.policy._predict(scanned, True), blind_actions)
+        for key, stats in source.state["obs_rms"].items():
+            np.testing.assert_array_equal(venv.obs_rms[key].mean, stats["mean"].numpy())
+        assert np.all(venv.obs_rms["scan"].mean == 0), "the scan's statistics start fresh"
+    finally:
+        venv.close()
+
+
 @pytest.mark.parametrize(("asked", "first_step"), [(1e-3, 2e-5), (1e-5, 1e-5)])
 def test_an_adaptive_fine_tune_starts_no_faster_than_the_saved_run_had_come_to(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path, asked: float, first_step: float
