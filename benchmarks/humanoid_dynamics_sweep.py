@@ -7,10 +7,12 @@ checkpoint and value it prints the fall rate, the mean survival time and the lin
 as a Markdown table with the machine and the command. ``python -m clrl.evaluate humanoid
 --held-out-factors`` draws each factor from its whole held-out interval; this shows where inside
 (or outside) that interval the falls begin, e.g. the friction coefficient below which a policy
-cannot walk (training 0.3-1.2, held out 0.1-0.25 and 1.3-1.6).
+cannot walk (training 0.3-1.2, held out 0.1-0.25 and 1.3-1.6). ``--env`` moves the episodes off
+flat ground, e.g. onto the 15-degree slope: ``--env "terrain.types=[slope_up]" --env
+"terrain.weights=[1.0]" --env "terrain.slope_degrees=[15.0, 15.0]"``.
 
     python benchmarks/humanoid_dynamics_sweep.py [--checkpoint F ...] [--factor friction]
-        [--values 0.1 0.15 0.2 0.25 0.3] [--episodes 20] [--seed 1000]
+        [--values 0.1 0.15 0.2 0.25 0.3] [--episodes 20] [--seed 1000] [--env KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=1000, per="value")
     parser.add_argument("--factor", choices=DYNAMICS_KEYS, default="friction")
     parser.add_argument("--values", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.25, 0.3])
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more env override, after flat ground: e.g. terrain.types=[slope_up]",
+    )
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     table = MarkdownTable(
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     table.print_header()
     for policy in loaded_policies(args.checkpoint):
         for value in args.values:
-            overrides = sweep_overrides(args.factor, value)
+            overrides = [*sweep_overrides(args.factor, value), *args.env]
             result, _ = roll_out(policy, settings, args.factor, overrides, args.episodes, args.seed)
             table.print_row(
                 policy.label,
