@@ -405,13 +405,22 @@ def policy_scenario(
 
 
 def policy_benchmark_parser(
-    description: str, *, episodes: int, seed: int, per: str
+    description: str, *, episodes: int, seed: int, per: str, env_example: str | None = None
 ) -> argparse.ArgumentParser:
-    """The options every humanoid policy benchmark (``benchmarks/humanoid_*.py``) shares."""
+    """The options every humanoid policy benchmark (``benchmarks/humanoid_*.py``) shares; with an
+    ``env_example``, also ``--env KEY=VALUE`` (repeatable): env overrides after the benchmark's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--checkpoint", nargs="+", help="policies to test (default: the shipped one)")
     parser.add_argument("--episodes", type=int, default=episodes, help=f"20 s episodes per {per}")
     parser.add_argument("--seed", type=int, default=seed, help="episode i is reset with seed + i")
+    if env_example is not None:
+        parser.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"one more env override, after the benchmark's own: e.g. {env_example}",
+        )
     return parser
 
 

@@ -103,16 +103,11 @@ def saturation_row(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=5, seed=0, per="row")
+    parser = policy_benchmark_parser(
+        __doc__.splitlines()[0], episodes=5, seed=0, per="row", env_example="terrain.types=[stairs_up]"
+    )
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.5, 1.0], metavar="M/S")
     parser.add_argument("--clips", type=float, nargs="+", help="env.action_clip values (default: trained)")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="one more env override, after flat ground: e.g. terrain.types=[stairs_up]",
-    )
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     TABLE.print_header()

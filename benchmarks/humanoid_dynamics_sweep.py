@@ -45,16 +45,11 @@ def sweep_overrides(factor: str, value: float) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=1000, per="value")
+    parser = policy_benchmark_parser(
+        __doc__.splitlines()[0], episodes=20, seed=1000, per="value", env_example="terrain.types=[slope_up]"
+    )
     parser.add_argument("--factor", choices=DYNAMICS_KEYS, default="friction")
     parser.add_argument("--values", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.25, 0.3])
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="one more env override, after flat ground: e.g. terrain.types=[slope_up]",
-    )
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     table = MarkdownTable(

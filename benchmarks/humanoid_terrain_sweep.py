@@ -26,18 +26,13 @@ def terrain_overrides(kind: str, value: float) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=10, seed=0, per="shape")
+    parser = policy_benchmark_parser(
+        __doc__.splitlines()[0], episodes=10, seed=0, per="shape", env_example="terrain.resolution=0.05"
+    )
     parser.add_argument(
         "--step-heights", type=float, nargs="+", default=[0.04, 0.06, 0.08, 0.10], metavar="M"
     )
     parser.add_argument("--slopes", type=float, nargs="*", default=[5.0, 10.0, 15.0], metavar="DEGREES")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="one more env override, e.g. terrain.resolution=0.05",
-    )
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     shapes = [("stairs_up", height, f"{height * 100:g} cm steps") for height in args.step_heights]
