@@ -16,12 +16,12 @@ sweep = load_benchmark("humanoid_dynamics_sweep")
 def test_every_episode_draws_the_swept_value_and_the_others_from_training(factor: str, value: float) -> None:
     config = load_config("humanoid")["env"]
     env_config = overridden_env_config(config, sweep.sweep_overrides(factor, value), source="test")
+    low, high = config["randomization"]["kd_scale"]
     env = make_env(env_config).unwrapped
     try:
         for seed in range(3):
             env.reset(seed=seed)
             assert getattr(env.dynamics, factor) == pytest.approx(value)
-            low, high = config["randomization"]["kd_scale"]
             assert low <= env.dynamics.kd_scale <= high
     finally:
         env.close()
