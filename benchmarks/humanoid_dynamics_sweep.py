@@ -3,11 +3,11 @@
 Flat ground, a 0.5 m/s walk command (``eval.common_overrides``), every other factor drawn from its
 training range; the swept factor (``--factor``, one of ``DYNAMICS_KEYS`` in
 ``clrl.envs.humanoid.randomize``) is set to exactly each of ``--values`` in every episode. For each
-checkpoint and value it prints the fall rate, the mean survival time and the linear tracking error,
-as a Markdown table with the machine and the command. ``python -m clrl.evaluate humanoid
---held-out-factors`` draws each factor from its whole held-out interval; this shows where inside
-(or outside) that interval the falls begin, e.g. the friction coefficient below which a policy
-cannot walk (training 0.3-1.2, held out 0.1-0.25 and 1.3-1.6). ``--env`` moves the episodes off
+checkpoint and value it prints the fall rate, the mean survival time, the linear tracking error and
+the distance from the start, as a Markdown table with the machine and the command. ``python -m
+clrl.evaluate humanoid --held-out-factors`` draws each factor from its whole held-out interval; this
+shows where inside (or outside) that interval the falls begin, e.g. the friction coefficient below
+which a policy cannot walk (training 0.3-1.2, held out 0.1-0.25 and 1.3-1.6). ``--env`` moves the episodes off
 flat ground, e.g. onto the 15-degree slope: ``--env "terrain.types=[slope_up]" --env
 "terrain.weights=[1.0]" --env "terrain.slope_degrees=[15.0, 15.0]"``.
 
@@ -53,8 +53,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
     table = MarkdownTable(
-        ["policy (env steps)", args.factor, "episodes", "fall rate", "survival (s)", "lin err (m/s)"],
-        "lrrrrr",
+        [
+            "policy (env steps)",
+            args.factor,
+            "episodes",
+            "fall rate",
+            "survival (s)",
+            "lin err (m/s)",
+            "distance (m)",
+        ],
+        "lrrrrrr",
     )
     table.print_header()
     for policy in loaded_policies(args.checkpoint):
@@ -68,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{result.fall_rate:.2f}",
                 f"{result.survival_s:.1f}",
                 f"{result.lin_tracking_error:.3f}",
+                f"{result.distance_m:.2f}",
             )
 
 
