@@ -116,12 +116,18 @@ def straight_and_resumed(tmp_path, config, parts):
 
 
 @pytest.mark.parametrize(
-    ("greedy_states", "target_symmetries", "search_depth"), [(0, 1, 0), (16, 1, 2), (16, 4, 0)]
+    ("greedy_states", "target_symmetries", "prediction_symmetries", "search_depth"),
+    [(0, 1, 1, 0), (16, 1, 1, 2), (16, 4, 1, 0), (16, 4, 4, 0)],
 )
-def test_bellman_run_learns_and_resumes_exactly(tmp_path, greedy_states, target_symmetries, search_depth):
+def test_bellman_run_learns_and_resumes_exactly(
+    tmp_path, greedy_states, target_symmetries, prediction_symmetries, search_depth
+):
     config = bellman_config()
     config["bellman"].update(
-        greedy_states=greedy_states, target_symmetries=target_symmetries, search_depth=search_depth
+        greedy_states=greedy_states,
+        target_symmetries=target_symmetries,
+        prediction_symmetries=prediction_symmetries,
+        search_depth=search_depth,
     )
     a, b = straight_and_resumed(
         tmp_path, config, ("encoder", "distance_head", "target_encoder", "target_head")

@@ -118,6 +118,7 @@ BELLMAN_BOUNDS = {
     "bellman.greedy_states": Bound(0),
     "bellman.search_depth": Bound(0),
     "bellman.target_symmetries": Bound(1, high=NUM_SYMMETRIES),
+    "bellman.prediction_symmetries": Bound(1, high=NUM_SYMMETRIES),
 }
 WALK_REGRESSION_BOUNDS = {f"walk_regression.{key}": AT_LEAST_ONE for key in ("batch_size", "max_depth")}
 #: The child ranking's labels come from a search into the radius-7 table: to 12 moves (12 * 11^4
@@ -320,14 +321,19 @@ def train(
             else:
                 pool = GreedyPool.of_random_cubes(rng, bellman["greedy_states"], restart_every)
 
+        def random_images(states: np.ndarray, count: int) -> tuple[np.ndarray, int]:
+            """The states' images under ``count`` random symmetries, symmetry-major, and that count: a
+            distance read as their mean is the one the planners read (planners.SymmetricMean). A
+            canonical encoder gives all images one score, so one image is their mean."""
+            count = 1 if task.canonical else count
+            if count == 1:
+                return states, 1
+            return symmetric_images(states, rng.choice(NUM_SYMMETRIES, size=count, replace=False)), count
+
         @torch.no_grad()
         def target_distance(children: np.ndarray) -> np.ndarray:
-            # a canonical encoder gives all images one score: the mean of one is the same target
-            count = 1 if task.canonical else bellman["target_symmetries"]
-            if count > 1:  # the mean over random symmetric images: a steadier target (planners.SymmetricMean)
-                chosen = rng.choice(NUM_SYMMETRIES, size=count, replace=False)
-                children = symmetric_images(children, chosen)
-            features = task.featurize(children).to(device)
+            images, count = random_images(children, bellman["target_symmetries"])  # a steadier target
+            features = task.featurize(images).to(device)
             scores = latent_scores(fast_target_encoder, features, goal_features, loss_cfg["similarity"])
             distances = target_head(scores).cpu().numpy()
             return distances.reshape(count, -1).mean(axis=0)
@@ -393,10 +399,13 @@ def train(
                         targets = np.concatenate([targets, pool_targets])
                         pool_restarts = pool.step(rng, children, distances, table.radius)
                     targets = torch.from_numpy(targets).to(device)
+                    # the trained distance, too, may be a mean over images: fitted as greedy reads it
+                    images, count = random_images(states, bellman["prediction_symmetries"])
                     scores = latent_scores(
-                        fast_encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
+                        fast_encoder, task.featurize(images).to(device), goal_features, loss_cfg["similarity"]
                     )
-                    terms["bellman_loss"] = bellman_loss(head(scores), targets)
+                    predicted = head(scores).reshape(count, -1).mean(dim=0)
+                    terms["bellman_loss"] = bellman_loss(predicted, targets)
                 if walk_regression is not None:
                     states, walk_lengths = scramble_states(
                         rng, walk_regression["batch_size"], walk_regression["max_depth"]
