@@ -97,8 +97,11 @@ def test_sokoban_latent_distance_falls_along_solutions(sokoban, levels):
 
 
 def test_cube_best_child_is_nearer_near_solved(cube, table):
+    """Read as it was trained since session 30: the mean over symmetric images
+    (``bellman.prediction_symmetries=4``). One image alone errs more near solved (79% at 4 moves,
+    docs/cube.md); the default search finishes along the 7-move table there."""
     rng = np.random.default_rng(0)
-    heuristic = cube.heuristic(SOLVED_STATE)
+    heuristic = cube.heuristic(SOLVED_STATE, symmetries=4)
     for distance in range(1, 5):
         states = states_at_distance(table, DOMAIN, random_states, distance, 60, rng)
         assert nearer_child_rate(table, DOMAIN, heuristic, states, distance) >= 0.9, distance
