@@ -146,6 +146,15 @@ def test_bellman_run_learns_and_resumes_exactly(
     assert ("charts/greedy_pool_target_mean" in scalars.Tags()["scalars"]) == bool(greedy_states)
 
 
+@pytest.mark.parametrize("key", ["target_symmetries", "prediction_symmetries"])
+@pytest.mark.parametrize("value", [0, 49])
+def test_symmetry_counts_beyond_the_cubes_48_images_are_refused(tmp_path, key, value):
+    config = bellman_config()
+    config["bellman"][key] = value
+    with pytest.raises(UserError, match=f"bellman.{key}"):
+        train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+
+
 def test_no_loss_at_all_is_refused(tmp_path):
     config = bellman_config()
     config["bellman"]["weight"] = 0.0
