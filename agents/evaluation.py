@@ -28,6 +28,9 @@ the report gives, per scenario:
 the training dynamics, then one held-out interval at a time (friction low, friction high, ...,
 action delay, the held-out pushes), then everything held out at once, then everything but one
 factor, to show which factor a policy cannot take.
+
+``--scenarios NAME,NAME`` runs only the named ones, in that order (of ``eval.scenarios``, or of the
+held-out diagnosis with ``--held-out-factors``).
 """
 
 from __future__ import annotations
@@ -155,6 +158,19 @@ def parse_scenarios(settings: dict[str, Any], trained_env_config: dict[str, Any]
         env_config = overridden_env_config(trained_env_config, overrides, f"eval.scenarios.{name}")
         parsed.append(Scenario(name, env_config, bool(scenario.get("held_out", False)), solver, integrator))
     return parsed
+
+
+def select_scenarios(settings: dict[str, Any], names: Any, source: str) -> dict[str, Any]:
+    """``settings`` (the ``eval`` section) with only the scenarios ``names``, in that order;
+    ``source`` names where the list came from in the one-line refusal of an unknown name."""
+    known = settings["scenarios"]
+    if not isinstance(known, dict):
+        return settings  # parse_scenarios refuses it in one line
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n in known for n in names)):
+        raise ConfigError(
+            f"{source} must list scenarios of eval.scenarios ({', '.join(known)}), got {names!r}"
+        )
+    return {**settings, "scenarios": {name: known[name] for name in names}}
 
 
 def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -458,6 +474,8 @@ def evaluate(job: str, config: dict[str, Any], args: argparse.Namespace) -> None
     checkpoint = read_agent(checkpoint_path)
     if args.held_out_factors:
         settings = {**settings, "scenarios": held_out_factor_scenarios(checkpoint.config["env"])}
+    if args.scenarios is not None:
+        settings = select_scenarios(settings, list(args.scenarios), "--scenarios")
     scenarios = parse_scenarios(settings, checkpoint.config["env"])
     count = int(args.count if args.count is not None else settings["episodes"])
     model, normalizer = load_policy(checkpoint)

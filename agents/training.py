@@ -58,7 +58,7 @@ from clrl.agents.callbacks import (
 )
 from clrl.agents.checkpointing import initialise_from, read_agent, restore_model, save_agent
 from clrl.agents.environment import make_env, make_terrain_render_env
-from clrl.agents.evaluation import Scenario, parse_scenarios
+from clrl.agents.evaluation import Scenario, parse_scenarios, select_scenarios
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.symmetry import MirrorAugmentation
@@ -147,16 +147,8 @@ def training_scenarios(config: dict[str, Any]) -> list[Scenario]:
     during training (none with ``train.eval_every: 0``)."""
     if not config["train"]["eval_every"]:
         return []
-    names = config["train"]["eval_scenarios"]
-    known = config["eval"]["scenarios"]
-    if not isinstance(known, dict):
-        return parse_scenarios(config["eval"], config["env"])  # refuses it in one line
-    if not (isinstance(names, list) and names and all(isinstance(n, str) and n in known for n in names)):
-        raise ConfigError(
-            f"train.eval_scenarios must list scenarios of eval.scenarios ({', '.join(known)}), got {names!r}"
-        )
-    chosen = {"scenarios": {name: known[name] for name in names}}
-    return parse_scenarios({**config["eval"], **chosen}, config["env"])
+    chosen = select_scenarios(config["eval"], config["train"]["eval_scenarios"], "train.eval_scenarios")
+    return parse_scenarios(chosen, config["env"])
 
 
 class PurgingTensorBoardOutput(TensorBoardOutputFormat):

@@ -38,6 +38,12 @@ def build_parser() -> OneLineParser:
         action="store_true",
         help="humanoid: one held-out factor at a time, then all but one, instead of the configured scenarios",
     )
+    parser.add_argument(
+        "--scenarios",
+        type=lambda names: names.split(","),
+        metavar="NAME,NAME",
+        help="humanoid: only these scenarios, in this order (comma-separated)",
+    )
     return parser
 
 
@@ -45,7 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     if args.count is not None and args.count <= 0:
         build_parser().error(f"--count must be positive, got {args.count}")
-    for flag, given in (("--video", args.video is not None), ("--held-out-factors", args.held_out_factors)):
+    humanoid_flags = (
+        ("--video", args.video is not None),
+        ("--held-out-factors", args.held_out_factors),
+        ("--scenarios", args.scenarios is not None),
+    )
+    for flag, given in humanoid_flags:
         if given and args.job not in HUMANOID_ONLY_JOBS:
             build_parser().error(f"{flag} is only for {', '.join(HUMANOID_ONLY_JOBS)}, not {args.job}")
     config = load_config(args.job, args.config, args.overrides)

@@ -50,12 +50,16 @@ def test_json_report_has_one_object_per_scenario(
     config = load_config(
         "humanoid", overrides=["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
     )
-    # two of the scenarios keep the test fast (each builds its own MuJoCo env)
-    config["eval"]["scenarios"] = {
-        name: config["eval"]["scenarios"][name] for name in ("held_out_flat", "sim_to_sim")
-    }
+    # two of the scenarios (as --scenarios picks them) keep the test fast: each builds its own MuJoCo env
     args = argparse.Namespace(
-        checkpoint=checkpoint, json=True, count=1, seed=0, out=table, video=None, held_out_factors=False
+        checkpoint=checkpoint,
+        json=True,
+        count=1,
+        seed=0,
+        out=table,
+        video=None,
+        held_out_factors=False,
+        scenarios=["held_out_flat", "sim_to_sim"],
     )
     evaluate("humanoid", config, args)
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -109,7 +113,52 @@ def test_video_flag_saves_the_first_episode(tiny_run: Path, tmp_path: Path) -> N
     assert frames.shape == (1 + 5, 240, 320, 3)
 
 
-@pytest.mark.parametrize("flag", [["--video", "out.mp4"], ["--held-out-factors"]])
+def test_scenarios_flag_runs_the_named_ones_in_its_order(
+    tiny_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = ["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
+    checkpoint = str(tiny_run / CHECKPOINT_NAME)
+    evaluate_main(
+        [
+            "humanoid",
+            "--checkpoint",
+            checkpoint,
+            "--count",
+            "1",
+            "--json",
+            "--scenarios",
+            "sim_to_sim,flat",
+            *short,
+        ]
+    )
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["scenario"] for r in reports] == ["sim_to_sim", "flat"]
+    evaluate_main(
+        [
+            "humanoid",
+            "--checkpoint",
+            checkpoint,
+            "--count",
+            "1",
+            "--json",
+            "--held-out-factors",
+            "--scenarios",
+            "all_held_out",
+            *short,
+        ]
+    )
+    assert [json.loads(line)["scenario"] for line in capsys.readouterr().out.splitlines()] == ["all_held_out"]
+
+
+def test_an_unknown_scenario_name_is_refused_in_one_line(tiny_run: Path) -> None:
+    checkpoint = str(tiny_run / CHECKPOINT_NAME)
+    with pytest.raises(
+        ConfigError, match=r"--scenarios must list scenarios of eval.scenarios \(flat, .*'uphill'"
+    ):
+        evaluate_main(["humanoid", "--checkpoint", checkpoint, "--scenarios", "flat,uphill"])
+
+
+@pytest.mark.parametrize("flag", [["--video", "out.mp4"], ["--held-out-factors"], ["--scenarios", "flat"]])
 def test_humanoid_flags_are_refused_for_puzzles(flag: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         evaluate_main(["cube", *flag])

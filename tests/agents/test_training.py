@@ -503,6 +503,7 @@ def test_checkpoints_that_stored_the_retired_overlap_rollouts_key_still_resume_a
         out=None,
         video=None,
         held_out_factors=False,
+        scenarios=None,
     )
     torch.save(payload, args.checkpoint)
     evaluate("humanoid", config, args)
