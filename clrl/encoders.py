@@ -39,6 +39,28 @@ class ResidualMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
+    def load_grown(self, weights: dict[str, torch.Tensor], saved_blocks: int) -> None:
+        """Load the weights of a network like this one with fewer residual blocks, ``saved_blocks``.
+
+        The saved blocks come first; each added block starts as the identity (its output layer is
+        zero), so the grown network computes exactly what the saved one did and its extra depth
+        learns only what the saved network got wrong (Net2Net's function-preserving growth, Chen et
+        al. 2016; zero-initialised residual branches as in Goyal et al. 2017).
+        """
+        added = range(saved_blocks, len(self.blocks))
+        missing, unexpected = self.load_state_dict(weights, strict=False)
+        grown = {f"blocks.{i}.{name}" for i in added for name, _ in self.blocks[i].named_parameters()}
+        if unexpected or set(missing) != grown:
+            raise ValueError(
+                f"not a {saved_blocks}-block network of this width: missing {sorted(set(missing) - grown)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
+        with torch.no_grad():
+            for i in added:
+                output = self.blocks[i].net[-1]
+                output.weight.zero_()
+                output.bias.zero_()
+
 
 class ResidualConvBlock(nn.Module):
     """Two 3x3 convolutions with a skip connection, padding keeps the grid size."""

@@ -6,7 +6,7 @@ import torch
 
 from clrl.checkpoint import load_checkpoint, save_checkpoint
 from clrl.config import load_config
-from clrl.crtr.model import CHECKPOINT_NAME
+from clrl.crtr.model import CHECKPOINT_NAME, build_model, load_start_encoder
 from clrl.crtr.train import train
 from clrl.data.cube import NEIGHBOUR_STICKERS, CubeTask
 from clrl.envs.cube.constants import SOLVED_STATE
@@ -139,6 +139,32 @@ def test_init_from_starts_from_the_saved_encoder(tmp_path):
     save_checkpoint(older_file, job="cube", step=older.step, config=older.config, state=older.state)
     config = tiny_cube_config(init_from=str(older_file))
     train("cube", config, run_dir=tmp_path / "from_older", steps=1, resume=False)
+
+
+def test_init_from_grows_a_residual_encoder_deeper_from_the_saved_distance(tmp_path):
+    first = tmp_path / "first"
+    train("cube", tiny_cube_config(), run_dir=first, steps=20, resume=False)
+    saved_config = tiny_cube_config()
+    task, saved_encoder = build_model("cube", saved_config)
+    saved_encoder.load_state_dict(load_checkpoint(first / CHECKPOINT_NAME, job="cube").state["encoder"])
+    deeper = tiny_cube_config(init_from=str(first / CHECKPOINT_NAME))
+    deeper["model"]["blocks"] = 3
+    _, grown = build_model("cube", deeper)
+    load_start_encoder("cube", deeper, grown)
+    assert len(grown.blocks) == 3
+    features = task.featurize(random_states(np.random.default_rng(3), 32, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(grown(features), saved_encoder(features), rtol=0, atol=1e-6)
+    # the added blocks learn: their output layers get gradients although they start at zero
+    grown(features).square().sum().backward()
+    assert grown.blocks[2].net[-1].weight.grad.abs().sum() > 0
+    # a grown run trains and saves its deeper encoder
+    train("cube", deeper, run_dir=tmp_path / "grown", steps=2, resume=False)
+    assert "blocks.2.net.3.weight" in load_checkpoint(tmp_path / "grown" / CHECKPOINT_NAME).state["encoder"]
+    # shallower is not growth: refused like any other change of the model
+    shallower = tiny_cube_config(init_from=str(tmp_path / "grown" / CHECKPOINT_NAME))
+    with pytest.raises(UserError, match="different 'model' config"):
+        train("cube", shallower, run_dir=tmp_path / "shallower", steps=1, resume=False)
 
 
 def test_bad_config_values_are_rejected(tmp_path):

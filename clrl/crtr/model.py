@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clrl.checkpoint import load_checkpoint, shipped_checkpoint
+from clrl.checkpoint import Checkpoint, check_sections, load_checkpoint, shipped_checkpoint
 from clrl.config import with_added_keys
 from clrl.data.cube import CubeTask
 from clrl.data.sokoban import SokobanTask
@@ -41,6 +41,28 @@ def build_model(job: str, config: dict[str, Any]) -> tuple[PuzzleTask, torch.nn.
     task = make_task(job, config)
     encoder = build_encoder(config["model"], **task.encoder_inputs())
     return task, encoder
+
+
+def load_start_encoder(job: str, config: dict[str, Any], encoder: torch.nn.Module) -> Checkpoint:
+    """Fine-tuning's start (``train.init_from``): the saved encoder's weights, loaded into ``encoder``.
+
+    The ``model`` config must be the saved run's, except that a residual MLP may be deeper: the
+    blocks it adds start as identities (:meth:`clrl.encoders.ResidualMLP.load_grown`), so the grown
+    encoder starts from the saved distance. Returns the checkpoint (its other weights).
+    """
+    path = config["train"]["init_from"]
+    start = load_checkpoint(path, job=job)
+    saved, wanted = with_added_keys(job, start.config), with_added_keys(job, config)
+    added_blocks = 0
+    if saved["model"]["encoder"] == wanted["model"]["encoder"] == "resmlp":
+        added_blocks = max(0, wanted["model"]["blocks"] - saved["model"]["blocks"])
+    as_saved = {**wanted, "model": {**wanted["model"], "blocks": wanted["model"]["blocks"] - added_blocks}}
+    check_sections(path, saved, as_saved, ("model",))
+    if added_blocks:
+        encoder.load_grown(start.state["encoder"], saved_blocks=saved["model"]["blocks"])
+    else:
+        encoder.load_state_dict(start.state["encoder"])
+    return start
 
 
 def latent_heuristic(

@@ -57,7 +57,13 @@ from clrl.crtr.bellman import (
 )
 from clrl.crtr.child_ranking import child_ranking_loss, nearer_pick_rate, ranking_batch
 from clrl.crtr.expert_iteration import beam_from, prepare_beam_paths
-from clrl.crtr.model import CHECKPOINT_NAME, build_model, distance_to_own_goal, latent_heuristic
+from clrl.crtr.model import (
+    CHECKPOINT_NAME,
+    build_model,
+    distance_to_own_goal,
+    latent_heuristic,
+    load_start_encoder,
+)
 from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
 from clrl.envs.cube.symmetry import NUM_SYMMETRIES, symmetric_images
@@ -297,8 +303,7 @@ def train(
         distributed.print_main(resuming_line(run_dir, step, changed))
     elif train_cfg["init_from"] is not None:
         # Fine-tuning: the weights of an earlier run, a fresh optimizer, steps counted from 0.
-        start = load_checkpoint(train_cfg["init_from"], job=job, expected_config=config)
-        encoder.load_state_dict(start.state["encoder"])
+        start = load_start_encoder(job, config, encoder)
         if head is not None and "distance_head" in start.state:
             head.load_state_dict(start.state["distance_head"])
     if distributed.is_distributed():
