@@ -116,38 +116,14 @@ def test_video_flag_saves_the_first_episode(tiny_run: Path, tmp_path: Path) -> N
 def test_scenarios_flag_runs_the_named_ones_in_its_order(
     tiny_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    short = ["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
-    checkpoint = str(tiny_run / CHECKPOINT_NAME)
-    evaluate_main(
-        [
-            "humanoid",
-            "--checkpoint",
-            checkpoint,
-            "--count",
-            "1",
-            "--json",
-            "--scenarios",
-            "sim_to_sim,flat",
-            *short,
-        ]
-    )
-    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["scenario"] for r in reports] == ["sim_to_sim", "flat"]
-    evaluate_main(
-        [
-            "humanoid",
-            "--checkpoint",
-            checkpoint,
-            "--count",
-            "1",
-            "--json",
-            "--held-out-factors",
-            "--scenarios",
-            "all_held_out",
-            *short,
-        ]
-    )
-    assert [json.loads(line)["scenario"] for line in capsys.readouterr().out.splitlines()] == ["all_held_out"]
+    def scenarios_run(*flags: str) -> list[str]:
+        short = ["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
+        checkpoint = str(tiny_run / CHECKPOINT_NAME)
+        evaluate_main(["humanoid", "--checkpoint", checkpoint, "--count", "1", "--json", *flags, *short])
+        return [json.loads(line)["scenario"] for line in capsys.readouterr().out.splitlines()]
+
+    assert scenarios_run("--scenarios", "sim_to_sim,flat") == ["sim_to_sim", "flat"]
+    assert scenarios_run("--held-out-factors", "--scenarios", "all_held_out") == ["all_held_out"]
 
 
 def test_an_unknown_scenario_name_is_refused_in_one_line(tiny_run: Path) -> None:
