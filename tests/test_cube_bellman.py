@@ -208,13 +208,24 @@ def ranking_config():
     return config
 
 
-def test_child_ranking_run_learns_and_resumes_exactly(tmp_path):
-    straight_and_resumed(tmp_path, ranking_config(), ("encoder", "distance_head"))
+@pytest.mark.parametrize("symmetries", [1, 4])
+def test_child_ranking_run_resumes_exactly(tmp_path, symmetries):
+    config = ranking_config()
+    config["child_ranking"]["symmetries"] = symmetries
+    straight_and_resumed(tmp_path, config, ("encoder", "distance_head"))
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("min_depth", 0), ("min_depth", 5), ("max_depth", 13), ("temperature", 0.0), ("batch_size", 0)],
+    [
+        ("min_depth", 0),
+        ("min_depth", 5),
+        ("max_depth", 13),
+        ("temperature", 0.0),
+        ("batch_size", 0),
+        ("symmetries", 0),
+        ("symmetries", 49),
+    ],
 )
 def test_bad_child_ranking_settings_are_refused(tmp_path, key, value):
     config = ranking_config()

@@ -134,6 +134,7 @@ CHILD_RANKING_BOUNDS = {
     "child_ranking.min_depth": AT_LEAST_ONE,
     "child_ranking.max_depth": Bound(1, high=MAX_GOAL_RADIUS + 5),
     "child_ranking.temperature": POSITIVE,
+    "child_ranking.symmetries": Bound(1, high=NUM_SYMMETRIES),
 }
 #: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
 BEAM_BOUNDS = {
@@ -312,6 +313,16 @@ def train(
     # CPU with AVX-512 BF16), wrapped for torchrun; encoder itself evaluates and saves, in float32
     fast_encoder = AutocastForward(encoder, train_cfg["precision"], device)
     model = distributed.wrap(fast_encoder)
+
+    def random_images(states: np.ndarray, count: int) -> tuple[np.ndarray, int]:
+        """The states' images under ``count`` random symmetries, symmetry-major, and that count: a
+        distance read as their mean is the one the planners read (planners.SymmetricMean). A
+        canonical encoder gives all images one score, so one image is their mean."""
+        count = 1 if task.canonical else count
+        if count == 1:
+            return states, 1
+        return symmetric_images(states, rng.choice(NUM_SYMMETRIES, size=count, replace=False)), count
+
     if bellman is not None:
         target_encoder, target_head = copy.deepcopy(encoder).eval(), copy.deepcopy(head)
         fast_target_encoder = AutocastForward(target_encoder, train_cfg["precision"], device)
@@ -325,15 +336,6 @@ def train(
                 pool = GreedyPool(saved.state["greedy_pool"].numpy(), restart_every)
             else:
                 pool = GreedyPool.of_random_cubes(rng, bellman["greedy_states"], restart_every)
-
-        def random_images(states: np.ndarray, count: int) -> tuple[np.ndarray, int]:
-            """The states' images under ``count`` random symmetries, symmetry-major, and that count: a
-            distance read as their mean is the one the planners read (planners.SymmetricMean). A
-            canonical encoder gives all images one score, so one image is their mean."""
-            count = 1 if task.canonical else count
-            if count == 1:
-                return states, 1
-            return symmetric_images(states, rng.choice(NUM_SYMMETRIES, size=count, replace=False)), count
 
         @torch.no_grad()
         def target_distance(children: np.ndarray) -> np.ndarray:
@@ -430,10 +432,11 @@ def train(
                         child_ranking["max_depth"],
                     )
                     flat = children.reshape(-1, *children.shape[2:])
+                    images, count = random_images(flat, child_ranking["symmetries"])
                     scores = latent_scores(
-                        fast_encoder, task.featurize(flat).to(device), goal_features, loss_cfg["similarity"]
+                        fast_encoder, task.featurize(images).to(device), goal_features, loss_cfg["similarity"]
                     )
-                    ranked = head(scores).view(nearer.shape)
+                    ranked = head(scores).reshape(count, -1).mean(dim=0).view(nearer.shape)
                     nearer = torch.from_numpy(nearer).to(device)
                     terms["child_ranking_loss"] = child_ranking_loss(
                         ranked, nearer, child_ranking["temperature"]
