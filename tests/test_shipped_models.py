@@ -98,8 +98,9 @@ def test_sokoban_latent_distance_falls_along_solutions(sokoban, levels):
 
 def test_cube_best_child_is_nearer_near_solved(cube, table):
     """Read as it was trained since session 30: the mean over symmetric images
-    (``bellman.prediction_symmetries=4``). One image alone errs more near solved (79% at 4 moves,
-    docs/cube.md); the default search finishes along the 7-move table there."""
+    (``bellman.prediction_symmetries=4``, ``child_ranking.symmetries=4``). One image alone errs more
+    near solved (94-95% at 3-6 moves since session 31, docs/cube.md); the default search finishes
+    along the 7-move table there."""
     rng = np.random.default_rng(0)
     heuristic = cube.heuristic(SOLVED_STATE, symmetries=4)
     for distance in range(1, 5):
