@@ -161,6 +161,13 @@ def test_init_from_grows_a_residual_encoder_deeper_from_the_saved_distance(tmp_p
     # a grown run trains and saves its deeper encoder
     train("cube", deeper, run_dir=tmp_path / "grown", steps=2, resume=False)
     assert "blocks.2.net.3.weight" in load_checkpoint(tmp_path / "grown" / CHECKPOINT_NAME).state["encoder"]
+    # weights that do not match the config saved with them are refused in one line
+    damaged = load_checkpoint(first / CHECKPOINT_NAME, job="cube")
+    del damaged.state["encoder"]["blocks.0.net.1.weight"]
+    save_checkpoint(tmp_path / "damaged.pt", job="cube", step=1, config=damaged.config, state=damaged.state)
+    deeper["train"]["init_from"] = str(tmp_path / "damaged.pt")
+    with pytest.raises(UserError, match="not a 1-block network of this width"):
+        load_start_encoder("cube", deeper, build_model("cube", deeper)[1])
     # shallower is not growth: refused like any other change of the model
     shallower = tiny_cube_config(init_from=str(tmp_path / "grown" / CHECKPOINT_NAME))
     with pytest.raises(UserError, match="different 'model' config"):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clrl.checkpoint import Checkpoint, check_sections, load_checkpoint, shipped_checkpoint
+from clrl.checkpoint import Checkpoint, CheckpointError, check_sections, load_checkpoint, shipped_checkpoint
 from clrl.config import with_added_keys
 from clrl.data.cube import CubeTask
 from clrl.data.sokoban import SokobanTask
@@ -59,7 +59,10 @@ def load_start_encoder(job: str, config: dict[str, Any], encoder: torch.nn.Modul
     as_saved = {**wanted, "model": {**wanted["model"], "blocks": wanted["model"]["blocks"] - added_blocks}}
     check_sections(path, saved, as_saved, ("model",))
     if added_blocks:
-        encoder.load_grown(start.state["encoder"], saved_blocks=saved["model"]["blocks"])
+        try:
+            encoder.load_grown(start.state["encoder"], saved_blocks=saved["model"]["blocks"])
+        except ValueError as exc:  # weights that do not match the config saved with them
+            raise CheckpointError(f"checkpoint {path}: {exc}") from None
     else:
         encoder.load_state_dict(start.state["encoder"])
     return start
