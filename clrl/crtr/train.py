@@ -314,14 +314,19 @@ def train(
     fast_encoder = AutocastForward(encoder, train_cfg["precision"], device)
     model = distributed.wrap(fast_encoder)
 
-    def random_images(states: np.ndarray, count: int) -> tuple[np.ndarray, int]:
-        """The states' images under ``count`` random symmetries, symmetry-major, and that count: a
-        distance read as their mean is the one the planners read (planners.SymmetricMean). A
-        canonical encoder gives all images one score, so one image is their mean."""
+    def image_distances(
+        encoder: torch.nn.Module, distance_head: torch.nn.Module, states: np.ndarray, count: int
+    ) -> torch.Tensor:
+        """``(count, N)``: the states' distances read on ``count`` random symmetric images of each; their
+        mean over images is the distance the planners read (planners.SymmetricMean). A canonical
+        encoder gives all images one score, so it reads one image."""
         count = 1 if task.canonical else count
-        if count == 1:
-            return states, 1
-        return symmetric_images(states, rng.choice(NUM_SYMMETRIES, size=count, replace=False)), count
+        if count > 1:
+            states = symmetric_images(states, rng.choice(NUM_SYMMETRIES, size=count, replace=False))
+        scores = latent_scores(
+            encoder, task.featurize(states).to(device), goal_features, loss_cfg["similarity"]
+        )
+        return distance_head(scores).reshape(count, -1)
 
     if bellman is not None:
         target_encoder, target_head = copy.deepcopy(encoder).eval(), copy.deepcopy(head)
@@ -339,11 +344,11 @@ def train(
 
         @torch.no_grad()
         def target_distance(children: np.ndarray) -> np.ndarray:
-            images, count = random_images(children, bellman["target_symmetries"])  # a steadier target
-            features = task.featurize(images).to(device)
-            scores = latent_scores(fast_target_encoder, features, goal_features, loss_cfg["similarity"])
-            distances = target_head(scores).cpu().numpy()
-            return distances.reshape(count, -1).mean(axis=0)
+            # a steadier target: the mean over target_symmetries images
+            distances = image_distances(
+                fast_target_encoder, target_head, children, bellman["target_symmetries"]
+            )
+            return distances.cpu().numpy().mean(axis=0)
 
     def weights() -> dict[str, Any]:
         trained = {"encoder": encoder.state_dict()}
@@ -407,11 +412,9 @@ def train(
                         pool_restarts = pool.step(rng, children, distances, table.radius)
                     targets = torch.from_numpy(targets).to(device)
                     # the trained distance, too, may be a mean over images: fitted as greedy reads it
-                    images, count = random_images(states, bellman["prediction_symmetries"])
-                    scores = latent_scores(
-                        fast_encoder, task.featurize(images).to(device), goal_features, loss_cfg["similarity"]
-                    )
-                    predicted = head(scores).reshape(count, -1).mean(dim=0)
+                    predicted = image_distances(
+                        fast_encoder, head, states, bellman["prediction_symmetries"]
+                    ).mean(dim=0)
                     terms["bellman_loss"] = bellman_loss(predicted, targets)
                 if walk_regression is not None:
                     states, walk_lengths = scramble_states(
@@ -432,11 +435,8 @@ def train(
                         child_ranking["max_depth"],
                     )
                     flat = children.reshape(-1, *children.shape[2:])
-                    images, count = random_images(flat, child_ranking["symmetries"])
-                    scores = latent_scores(
-                        fast_encoder, task.featurize(images).to(device), goal_features, loss_cfg["similarity"]
-                    )
-                    ranked = head(scores).reshape(count, -1).mean(dim=0).view(nearer.shape)
+                    ranked = image_distances(fast_encoder, head, flat, child_ranking["symmetries"])
+                    ranked = ranked.mean(dim=0).view(nearer.shape)
                     nearer = torch.from_numpy(nearer).to(device)
                     terms["child_ranking_loss"] = child_ranking_loss(
                         ranked, nearer, child_ranking["temperature"]
