@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -24,6 +23,7 @@ from clrl.agents.training import CHECKPOINT_NAME
 from clrl.checkpoint import CheckpointError
 from clrl.config import ConfigError, load_config
 from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, check_config, intervals, sample_terrain
+from clrl.evaluate import build_parser
 from clrl.evaluate import main as evaluate_main
 
 REPORT_KEYS = {
@@ -50,17 +50,10 @@ def test_json_report_has_one_object_per_scenario(
     config = load_config(
         "humanoid", overrides=["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
     )
-    # two of the scenarios (as --scenarios picks them) keep the test fast: each builds its own MuJoCo env
-    args = argparse.Namespace(
-        checkpoint=checkpoint,
-        json=True,
-        count=1,
-        seed=0,
-        out=table,
-        video=None,
-        held_out_factors=False,
-        scenarios=["held_out_flat", "sim_to_sim"],
-    )
+    # two of the scenarios keep the test fast: each builds its own MuJoCo env
+    flags = ["--checkpoint", str(checkpoint), "--json", "--count", "1", "--out", str(table)]
+    flags += ["--scenarios", "held_out_flat,sim_to_sim"]
+    args = build_parser().parse_intermixed_args(["humanoid", *flags])
     evaluate("humanoid", config, args)
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["scenario"] for r in reports] == ["held_out_flat", "sim_to_sim"]

@@ -40,6 +40,7 @@ from clrl.checkpoint import CheckpointError
 from clrl.cli import run_command
 from clrl.config import load_config
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
+from clrl.evaluate import build_parser as build_evaluate_parser
 from clrl.train import main as train_main
 
 EXPECTED_SCALARS = {
@@ -495,15 +496,8 @@ def test_checkpoints_that_stored_the_retired_overlap_rollouts_key_still_resume_a
         "humanoid", overrides=["eval.parallel_envs=1", 'eval.common_overrides=["episode_seconds=0.2"]']
     )
     config["eval"]["scenarios"] = {"held_out_flat": config["eval"]["scenarios"]["held_out_flat"]}
-    args = SimpleNamespace(
-        checkpoint=tmp_path / "older.pt",
-        json=True,
-        count=1,
-        seed=0,
-        out=None,
-        video=None,
-        held_out_factors=False,
-        scenarios=None,
+    args = build_evaluate_parser().parse_intermixed_args(
+        ["humanoid", "--checkpoint", str(tmp_path / "older.pt"), "--json", "--count", "1"]
     )
     torch.save(payload, args.checkpoint)
     evaluate("humanoid", config, args)
