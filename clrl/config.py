@@ -124,6 +124,8 @@ RESUMABLE_KEYS = (
 #: is (its env, network, seed and curriculum) stays fixed. ``eval:`` is read by ``clrl.evaluate``
 #: from its own command line, never from a checkpoint, so a resume may carry another.
 JOB_RESUMABLE_KEYS = {
+    "cube": ("train.lr_anneal_steps",),
+    "sokoban": ("train.lr_anneal_steps",),
     "humanoid": (
         "ppo.*",
         "train.n_envs",

@@ -121,6 +121,18 @@ def progress_bar(total: int, initial: int, description: str, disable: bool = Fal
     )
 
 
+def cosine_decay(step: int, total_steps: int, decay_steps: int) -> float:
+    """The learning-rate factor at ``step`` (0-based) when the last ``decay_steps`` of ``total_steps``
+    anneal it along a half cosine from 1 to 0 (Loshchilov & Hutter, SGDR, 2017, without restarts);
+    1 before them, and throughout when ``decay_steps`` is 0. A pure function of the step, so a
+    resumed run (or one given another length) takes the rate of its own step."""
+    decay_steps = min(decay_steps, total_steps)
+    into = step - (total_steps - decay_steps)
+    if decay_steps == 0 or into <= 0:
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * min(into, decay_steps) / decay_steps))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch so a run with the same config repeats."""
     random.seed(seed)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import clrl.crtr.train as crtr_train
 from clrl.checkpoint import load_checkpoint, save_checkpoint
 from clrl.config import load_config
 from clrl.crtr.model import CHECKPOINT_NAME, build_model, load_start_encoder
@@ -15,6 +16,7 @@ from clrl.envs.cube.symmetry import apply_symmetry
 from clrl.envs.cube.trajectories import random_states
 from clrl.errors import UserError
 from clrl.precision import AutocastForward
+from clrl.runs import cosine_decay
 
 
 def tiny_cube_config(**train_overrides):
@@ -114,6 +116,58 @@ def test_tiny_run_learns_and_resumes_exactly(tmp_path):
     assert losses[-1] < losses[0], "the CRTR loss should fall in a tiny run"
     assert "eval/spearman" in accumulator.Tags()["scalars"]
     assert "eval/greedy_rollout" in accumulator.Tags()["images"]
+
+
+def test_cosine_decay_anneals_the_last_steps_from_one_to_zero():
+    factors = [cosine_decay(step, 10, 4) for step in range(10)]
+    assert factors[:7] == [1.0] * 7
+    np.testing.assert_allclose(factors[7:], [(1 + np.cos(np.pi * k / 4)) / 2 for k in (1, 2, 3)])
+    assert cosine_decay(10, 10, 4) == 0.0 and cosine_decay(50, 10, 4) == 0.0
+    assert [cosine_decay(step, 10, 0) for step in range(12)] == [1.0] * 12
+    assert cosine_decay(0, 10, 99) == 1.0 and cosine_decay(5, 10, 99) == cosine_decay(5, 10, 10)
+
+
+def test_an_annealed_run_resumed_mid_anneal_takes_the_same_steps(tmp_path, monkeypatch):
+    config = tiny_cube_config(lr_anneal_steps=40)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    split.mkdir()
+
+    # the straight run's step-60 checkpoint, as a run stopped there (kill, then --resume) leaves it
+    def save_and_keep(path, *, step, **saved):
+        save_checkpoint(path, step=step, **saved)
+        if step == 60:
+            save_checkpoint(split / CHECKPOINT_NAME, step=step, **saved)
+
+    monkeypatch.setattr(crtr_train, "save_checkpoint", save_and_keep)
+    train("cube", config, run_dir=straight, steps=80, resume=False)
+    monkeypatch.undo()
+    train("cube", config, run_dir=split, steps=80, resume=True)
+    a = load_checkpoint(straight / CHECKPOINT_NAME, job="cube")
+    b = load_checkpoint(split / CHECKPOINT_NAME, job="cube")
+    assert a.step == b.step == 80
+    for key, value in a.state["encoder"].items():
+        assert torch.equal(value, b.state["encoder"][key]), key
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(straight), size_guidance={"scalars": 0}).Reload()
+    rates = {event.step: event.value for event in accumulator.Scalars("charts/learning_rate")}
+    assert rates[10] == rates[40] == pytest.approx(1e-3)
+    assert rates[40] > rates[50] > rates[60] > rates[70] > rates[80]
+    assert rates[60] == pytest.approx(1e-3 * cosine_decay(59, 80, 40))
+
+    # a resumed run may start an anneal it did not have: another length and anneal, same run
+    train("cube", tiny_cube_config(), run_dir=tmp_path / "constant", steps=20, resume=False)
+    longer = tiny_cube_config(lr_anneal_steps=10)
+    train(
+        "cube", longer, run_dir=tmp_path / "constant", steps=30, resume=True, given={"train.lr_anneal_steps"}
+    )
+    assert (
+        load_checkpoint(tmp_path / "constant" / CHECKPOINT_NAME, job="cube").config["train"][
+            "lr_anneal_steps"
+        ]
+        == 10
+    )
 
 
 def test_init_from_starts_from_the_saved_encoder(tmp_path):

@@ -77,6 +77,7 @@ from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
 from clrl.precision import AutocastForward, check_precision
 from clrl.runs import (
     check_model_size,
+    cosine_decay,
     diverged,
     make_writer,
     pick_device,
@@ -97,6 +98,7 @@ BOUNDS = {
     "loss.temperature": POSITIVE,
     "train.steps": AT_LEAST_ONE,
     "train.lr": ADAM_LEARNING_RATE,
+    "train.lr_anneal_steps": Bound(0),
     "train.log_every": AT_LEAST_ONE,
     "train.eval_every": AT_LEAST_ONE,
     "train.checkpoint_every": AT_LEAST_ONE,
@@ -295,9 +297,6 @@ def train(
         if head is not None and "distance_head" in saved.state:
             head.load_state_dict(saved.state["distance_head"])
         optimizer.load_state_dict(saved.state["optimizer"])
-        if "train.lr" in changed:  # Adam keeps its moments; only the step size is the new one
-            for group in optimizer.param_groups:
-                group["lr"] = train_cfg["lr"]
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
         step = saved_step = saved.step
@@ -446,6 +445,11 @@ def train(
                     raise stop(f"loss became {loss.item()} at step {step + 1}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                # a resumed run keeps Adam's moments and takes its own step's rate (another train.lr too)
+                anneal = cosine_decay(step, total_steps, train_cfg["lr_anneal_steps"])
+                learning_rate = train_cfg["lr"] * anneal
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate
                 optimizer.step()
                 # a finite loss can still take a step to NaN weights (an infinite update)
                 if (non_finite := first_non_finite(weights())) is not None:
@@ -481,6 +485,7 @@ def train(
                         writer.add_scalar(
                             "charts/child_ranking_nearer_rate", nearer_pick_rate(ranked, nearer).item(), step
                         )
+                    writer.add_scalar("charts/learning_rate", learning_rate, step)
                     writer.add_scalar("charts/SPS", window_steps / seconds, step)
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                     window_start, window_steps = time.perf_counter(), 0

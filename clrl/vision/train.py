@@ -48,6 +48,7 @@ from clrl.errors import UserError
 from clrl.losses import LOSSES, build_loss
 from clrl.runs import (
     check_model_size,
+    cosine_decay,
     diverged,
     make_writer,
     pick_device,
@@ -251,7 +252,7 @@ def train(
     parameters = list(model.parameters()) + [p for p in loss_fn.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        optimizer, lambda step: cosine_decay(step, total_steps, total_steps)
     )
     parts = TrainingParts(model, key_model, loss_fn, optimizer, schedule)
     # A flip would change the targets (the digits' slant, MNIST-1D's shear) a labelled loss regresses.
