@@ -18,7 +18,9 @@ Two measurements, both with the encoder alone (no goal table, no search):
 
 Several checkpoints are compared on the same states (one column each; the greedy paths follow the
 first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored by the mean over K
-symmetric images of each state (``solve --symmetries``). ``--ensemble`` adds a column per K for the
+symmetric images of each state (``solve --symmetries``). With two or more columns a second table
+pairs each with the first on the same states (states only one of them gets right, and McNemar's
+exact test of that split). ``--ensemble`` adds a column per K for the
 checkpoints together: the sum of their distances, each divided by its own slope (mean distance per
 move, from states 4 and 7 moves out), so that every encoder weighs the same per move.
 """
@@ -33,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binomtest
 
 from clrl.crtr.evaluate import suite_puzzles
 from clrl.crtr.model import LearnedModel
@@ -40,7 +43,7 @@ from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.trajectories import random_states
 from clrl.planners.domain import CubeDomain
-from clrl.planners.exact_distance import nearer_child_rate, states_at_distance
+from clrl.planners.exact_distance import nearer_child_picks, states_at_distance
 from clrl.planners.goal_table import cube_goal_table
 from clrl.planners.running import kociemba_solve
 from clrl.planners.search import greedy
@@ -68,6 +71,22 @@ class SlopeNormalisedSum:
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
         return sum(h(states) / slope for h, slope in zip(self.members, self.slopes, strict=True))
+
+
+def print_paired(names: Sequence[str], picks_by_distance: dict[int, list[np.ndarray]]) -> None:
+    """Each column against the first on the same states: how many states only it gets right, how many
+    only the first does, and the two-sided sign test's p-value (McNemar's exact test) of that split.
+    Paired, it tells a real difference from the states' draw more sharply than two rates' errors."""
+    print(f"\npaired against {names[0]}: states right only here / right only there (sign-test p)\n")
+    print("| exact distance | " + " | ".join(names[1:]) + " |")
+    print("|---:|" + "---:|" * (len(names) - 1))
+    for distance, (first, *others) in picks_by_distance.items():
+        cells = []
+        for picks in others:
+            gained, lost = int((picks & ~first).sum()), int((first & ~picks).sum())
+            p_value = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
+            cells.append(f"+{gained} / -{lost} (p={p_value:.2g})")
+        print(f"| {distance} | " + " | ".join(cells) + " |")
 
 
 def kociemba_length(state: np.ndarray) -> int:
@@ -137,13 +156,17 @@ def main() -> int:
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
     print("| exact distance | " + " | ".join(names) + " |")
     print("|---:|" + "---:|" * len(names))
+    picks_by_distance = {}
     for distance in range(1, args.max_distance + 1):
         states = states_at_distance(table, domain, random_states, distance, args.states, rng)
         if distance < args.min_distance:  # drawn all the same, so each distance's states stay the same
             continue
-        rates = [nearer_child_rate(table, domain, heuristic, states, distance) for heuristic in heuristics]
-        cells = [f"{rate:.1%} ({h(states).mean():.3f})" for rate, h in zip(rates, heuristics, strict=True)]
+        picks = [nearer_child_picks(table, domain, heuristic, states, distance) for heuristic in heuristics]
+        cells = [f"{p.mean():.1%} ({h(states).mean():.3f})" for p, h in zip(picks, heuristics, strict=True)]
         print(f"| {distance} | " + " | ".join(cells) + " |", flush=True)
+        picks_by_distance[distance] = picks
+    if len(names) > 1:
+        print_paired(names, picks_by_distance)
 
     if args.cubes == 0:
         return 0

@@ -87,6 +87,21 @@ def states_at_distance(
     return np.concatenate(found)[:count]
 
 
+def nearer_child_picks(
+    table: GoalTable,
+    domain: Domain,
+    heuristic: Callable[[np.ndarray], np.ndarray],
+    states: np.ndarray,
+    distance: int,
+) -> np.ndarray:
+    """Whether each of ``states`` (all exactly ``distance`` away) has a nearer child as its
+    lowest-scoring one: the choice greedy descent makes, right or wrong, state by state."""
+    children, valid = domain.children(states)
+    scores = heuristic(children.reshape(-1, *states.shape[1:])).reshape(valid.shape)
+    picked = children[np.arange(len(states)), np.where(valid, scores, np.inf).argmin(axis=1)]
+    return exact_distances(table, domain, picked, np.full(len(picked), distance - 1)) == distance - 1
+
+
 def nearer_child_rate(
     table: GoalTable,
     domain: Domain,
@@ -95,8 +110,4 @@ def nearer_child_rate(
     distance: int,
 ) -> float:
     """Fraction of ``states`` (all exactly ``distance`` away) whose lowest-scoring child is nearer."""
-    children, valid = domain.children(states)
-    scores = heuristic(children.reshape(-1, *states.shape[1:])).reshape(valid.shape)
-    picked = children[np.arange(len(states)), np.where(valid, scores, np.inf).argmin(axis=1)]
-    nearer = exact_distances(table, domain, picked, np.full(len(picked), distance - 1)) == distance - 1
-    return float(nearer.mean())
+    return float(nearer_child_picks(table, domain, heuristic, states, distance).mean())

@@ -8,6 +8,7 @@ from clrl.envs.cube.trajectories import random_states
 from clrl.planners import CubeDomain, GoalTable
 from clrl.planners.exact_distance import (
     exact_distance,
+    nearer_child_picks,
     nearer_child_rate,
     states_at_distance,
     table_distance,
@@ -56,3 +57,18 @@ def test_nearer_child_rate_is_one_for_the_exact_distance_and_zero_for_its_negati
         assert nearer_child_rate(small, DOMAIN, exact, states, distance) == 1.0
         # A quarter turn changes the distance by one: the farthest child is never nearer.
         assert nearer_child_rate(small, DOMAIN, lambda s: -exact(s), states, distance) == 0.0
+
+
+def test_nearer_child_picks_say_which_states_the_heuristic_gets_right(small, large):
+    states = states_at_distance(small, DOMAIN, random_states, 3, 12, np.random.default_rng(3))
+    # exact on the children of the first 5 states, negated (always the wrong pick) on the others'
+    children, _ = DOMAIN.children(states[:5])
+    guided = {child.tobytes() for child in children.reshape(-1, states.shape[1])}
+
+    def half_right(batch):
+        exact = table_distance(large, DOMAIN, batch).astype(float)
+        return np.array([d if s.tobytes() in guided else -d for s, d in zip(batch, exact, strict=True)])
+
+    picks = nearer_child_picks(small, DOMAIN, half_right, states, 3)
+    assert picks.dtype == bool and picks.tolist() == [True] * 5 + [False] * 7
+    assert nearer_child_rate(small, DOMAIN, half_right, states, 3) == 5 / 12
