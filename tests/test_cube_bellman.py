@@ -8,8 +8,8 @@ import torch
 from clrl.checkpoint import load_checkpoint
 from clrl.config import load_config
 from clrl.crtr.bellman import DistanceHead, GreedyPool, bellman_targets, child_distances, scramble_states
-from clrl.crtr.model import CHECKPOINT_NAME
-from clrl.crtr.train import train
+from clrl.crtr.model import CHECKPOINT_NAME, build_model
+from clrl.crtr.train import evaluate_encoder, train
 from clrl.errors import UserError
 from clrl.planners import CubeDomain
 from clrl.planners.exact_distance import table_distance
@@ -142,16 +142,35 @@ def test_bellman_run_learns_and_resumes_exactly(
     losses = [event.value for event in scalars.Scalars("losses/bellman_loss")]
     assert losses[-1] < losses[0], "the Bellman loss should fall in a tiny run"
     assert "losses/crtr_loss" not in scalars.Tags()["scalars"]
-    assert {f"eval/nearer_child_rate_d{d}" for d in (1, 2, 3)} <= set(scalars.Tags()["scalars"])
+    rates = {f"eval/nearer_child_rate{images}_d{d}" for images in ("", "_48images") for d in (1, 2, 3)}
+    assert rates <= set(scalars.Tags()["scalars"])
     assert ("charts/greedy_pool_target_mean" in scalars.Tags()["scalars"]) == bool(greedy_states)
 
 
-@pytest.mark.parametrize("key", ["target_symmetries", "prediction_symmetries"])
+def test_the_nearer_child_rate_read_over_images_is_one_image_for_a_canonical_encoder():
+    config = bellman_config()
+    config["eval"]["nearer_child_symmetries"] = 4
+    task, encoder = build_model("cube", config)
+    suite, heldout = task.reach_suite(0), task.heldout(0, 20)
+    metrics, _ = evaluate_encoder(task, encoder, config, heldout, torch.device("cpu"), suite)
+    assert {f"nearer_child_rate_4images_d{d}" for d in (1, 2, 3)} <= set(metrics)
+    # every image of a state is one input to a canonical encoder: the mean over 4 is the one image
+    config["model"]["canonical"] = True
+    task, encoder = build_model("cube", config)
+    metrics, _ = evaluate_encoder(task, encoder, config, heldout, torch.device("cpu"), suite)
+    for d in (1, 2, 3):
+        assert metrics[f"nearer_child_rate_4images_d{d}"] == metrics[f"nearer_child_rate_d{d}"]
+
+
+@pytest.mark.parametrize(
+    "key", ["bellman.target_symmetries", "bellman.prediction_symmetries", "eval.nearer_child_symmetries"]
+)
 @pytest.mark.parametrize("value", [0, 49])
 def test_symmetry_counts_beyond_the_cubes_48_images_are_refused(tmp_path, key, value):
     config = bellman_config()
-    config["bellman"][key] = value
-    with pytest.raises(UserError, match=f"bellman.{key}"):
+    section, name = key.split(".")
+    config[section][name] = value
+    with pytest.raises(UserError, match=key):
         train("cube", config, run_dir=tmp_path, steps=1, resume=False)
 
 

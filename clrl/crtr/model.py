@@ -81,6 +81,18 @@ def latent_heuristic(
     return LatentDistance(encoder, task.featurize, task.goals(start), similarity, device, precision=precision)
 
 
+def symmetric_mean(
+    task: PuzzleTask, distance: LatentDistance, symmetries: int
+) -> LatentDistance | SymmetricMean:
+    """``distance`` read as its mean over the first ``symmetries`` symmetric images of each cube state
+    (the tables' order: rotations, then mirrors). One image, or an encoder of canonical images
+    (``model.canonical``, every image one input), reads the state once."""
+    if symmetries == 1 or (isinstance(task, CubeTask) and task.canonical):
+        return distance
+    chosen = np.arange(symmetries)
+    return SymmetricMean(distance, lambda states: symmetric_images(states, chosen), symmetries)
+
+
 def distance_to_own_goal(
     task: PuzzleTask, encoder: torch.nn.Module, config: dict[str, Any], heldout: HeldOut, device
 ) -> np.ndarray:
@@ -148,13 +160,9 @@ class LearnedModel:
         over that many of each state's symmetric images (the first of the tables: rotations, then
         mirrors). An encoder of canonical images (``model.canonical``) reads every image of a state as
         the same input, so it scores the state once whatever ``symmetries`` asks."""
-        cube = isinstance(self.task, CubeTask)
-        check_symmetries("cube" if cube else "sokoban", symmetries)
+        check_symmetries("cube" if isinstance(self.task, CubeTask) else "sokoban", symmetries)
         distance = latent_heuristic(self.task, self.encoder, self.config, start, self.device, self.precision)
-        if symmetries == 1 or (cube and self.task.canonical):
-            return distance
-        chosen = np.arange(symmetries)
-        return SymmetricMean(distance, lambda states: symmetric_images(states, chosen), symmetries)
+        return symmetric_mean(self.task, distance, symmetries)
 
     def distances(self, heldout: HeldOut) -> np.ndarray:
         """Latent distance of held-out states to their own trajectory's goal."""

@@ -63,6 +63,7 @@ from clrl.crtr.model import (
     distance_to_own_goal,
     latent_heuristic,
     load_start_encoder,
+    symmetric_mean,
 )
 from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
@@ -114,6 +115,7 @@ JOB_BOUNDS = {
         "bellman.weight": Bound(0),
         "walk_regression.weight": Bound(0),
         "eval.greedy_scramble": AT_LEAST_ONE,
+        "eval.nearer_child_symmetries": Bound(1, high=NUM_SYMMETRIES),
     },
     "sokoban": {"data.generated_levels": AT_LEAST_ONE, "model.channels": AT_LEAST_ONE},
 }
@@ -516,8 +518,16 @@ def evaluate_encoder(
     eval_cfg = config["eval"]
     encoder.eval()
     puzzles = task.eval_puzzles(config["seed"], eval_cfg)
+    metrics = {}
     if reach_suite:
-        rates = task.nearer_child_rates(latent_heuristic(task, encoder, config, None, device), reach_suite)
+        latent = latent_heuristic(task, encoder, config, None, device)
+        readings = {"nearer_child_rate": latent}
+        images = eval_cfg["nearer_child_symmetries"]
+        if images > 1:  # as greedy reads the distance: its mean over the state's symmetric images
+            readings[f"nearer_child_rate_{images}images"] = symmetric_mean(task, latent, images)
+        for name, heuristic in readings.items():
+            rates = task.nearer_child_rates(heuristic, reach_suite)
+            metrics |= {f"{name}_d{distance}": rate for distance, rate in rates.items()}
     correlation = spearmanr(
         distance_to_own_goal(task, encoder, config, heldout, device), heldout.moves_to_go
     ).statistic
@@ -531,11 +541,9 @@ def evaluate_encoder(
         for start in puzzles
     ]
     solved = [r for r in results if r.solved]
-    metrics = {"spearman": float(correlation), "greedy_solve_rate": len(solved) / len(results)}
+    metrics |= {"spearman": float(correlation), "greedy_solve_rate": len(solved) / len(results)}
     if solved:  # a mean over no solutions is no number: TensorBoard shows the curve where it has one
         metrics["greedy_solution_length"] = float(np.mean([r.length for r in solved]))
-    if reach_suite:
-        metrics |= {f"nearer_child_rate_d{distance}": rate for distance, rate in rates.items()}
     return metrics, rollout_strip(task, puzzles[0], results[0].actions[:7])
 
 
