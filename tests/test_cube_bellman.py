@@ -227,10 +227,10 @@ def ranking_config():
     return config
 
 
-@pytest.mark.parametrize("symmetries", [1, 4])
-def test_child_ranking_run_resumes_exactly(tmp_path, symmetries):
+@pytest.mark.parametrize(("symmetries", "mined_from"), [(1, 0), (4, 0), (4, 48)])
+def test_child_ranking_run_resumes_exactly(tmp_path, symmetries, mined_from):
     config = ranking_config()
-    config["child_ranking"]["symmetries"] = symmetries
+    config["child_ranking"].update(symmetries=symmetries, mined_from=mined_from)
     straight_and_resumed(tmp_path, config, ("encoder", "distance_head"))
 
 
@@ -244,6 +244,7 @@ def test_child_ranking_run_resumes_exactly(tmp_path, symmetries):
         ("batch_size", 0),
         ("symmetries", 0),
         ("symmetries", 49),
+        ("mined_from", -1),
     ],
 )
 def test_bad_child_ranking_settings_are_refused(tmp_path, key, value):

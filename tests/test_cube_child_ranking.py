@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from clrl.crtr.bellman import scramble_states
-from clrl.crtr.child_ranking import child_ranking_loss, nearer_pick_rate, ranking_batch
+from clrl.crtr.child_ranking import (
+    child_ranking_loss,
+    child_ranking_losses,
+    hardest,
+    nearer_pick_rate,
+    ranking_batch,
+)
 from clrl.planners import CubeDomain
 from clrl.planners.exact_distance import exact_distances, nearer_children, table_distance
 
@@ -74,3 +80,16 @@ def test_child_ranking_loss_vanishes_when_the_nearer_children_score_far_lowest()
     child_ranking_loss(distances, nearer, 0.5).backward()
     assert (distances.grad[nearer] > 0).all() and (distances.grad[~nearer] < 0).all()
     assert nearer_pick_rate(distances.detach(), nearer).item() == 0.0
+
+
+def test_mining_keeps_the_states_the_ranking_gets_most_wrong():
+    nearer = torch.zeros(4, 12, dtype=torch.bool)
+    nearer[:, 0] = True
+    # the nearer child scored 1, 2, 3 and 4 moves above its siblings' 10: the last state is the worst
+    distances = torch.full((4, 12), 10.0)
+    distances[:, 0] = torch.tensor([11.0, 12.0, 13.0, 14.0])
+    losses = child_ranking_losses(distances, nearer, 0.5)
+    assert losses.shape == (4,) and (losses.diff() > 0).all()
+    assert losses.mean().item() == pytest.approx(child_ranking_loss(distances, nearer, 0.5).item())
+    assert sorted(hardest(losses, 2).tolist()) == [2, 3]
+    assert sorted(hardest(losses, 9).tolist()) == [0, 1, 2, 3]

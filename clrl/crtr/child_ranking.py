@@ -45,16 +45,30 @@ def ranking_batch(
     return nearer_children(table, domain, states[kept], distances[kept])
 
 
-def child_ranking_loss(
+def child_ranking_losses(
     child_distances: torch.Tensor, nearer: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """Mean over states of ``-log`` of the softmax mass (logits ``-d / temperature``) on the nearer
+    """``(N,)``: each state's ``-log`` of the softmax mass (logits ``-d / temperature``) on its nearer
     children. ``child_distances``: ``(N, A)`` predicted moves to go; ``nearer``: ``(N, A)`` bool, at
     least one true per row."""
     logits = -child_distances / temperature
     everything = torch.logsumexp(logits, dim=1)
     positives = torch.logsumexp(logits.masked_fill(~nearer, float("-inf")), dim=1)
-    return (everything - positives).mean()
+    return everything - positives
+
+
+def child_ranking_loss(
+    child_distances: torch.Tensor, nearer: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """The mean over states of :func:`child_ranking_losses`: the loss ``L`` above."""
+    return child_ranking_losses(child_distances, nearer, temperature).mean()
+
+
+def hardest(losses: torch.Tensor, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest of ``losses`` (all of them if fewer): online hard example
+    mining (Shrivastava et al. 2016, "Training region-based object detectors with online hard example
+    mining"), which trains on the states the ranking gets most wrong."""
+    return losses.topk(min(count, len(losses))).indices.cpu().numpy()
 
 
 def nearer_pick_rate(child_distances: torch.Tensor, nearer: torch.Tensor) -> torch.Tensor:

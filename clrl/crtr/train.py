@@ -55,7 +55,13 @@ from clrl.crtr.bellman import (
     child_distances,
     scramble_states,
 )
-from clrl.crtr.child_ranking import child_ranking_loss, nearer_pick_rate, ranking_batch
+from clrl.crtr.child_ranking import (
+    child_ranking_loss,
+    child_ranking_losses,
+    hardest,
+    nearer_pick_rate,
+    ranking_batch,
+)
 from clrl.crtr.expert_iteration import beam_from, prepare_beam_paths
 from clrl.crtr.model import (
     CHECKPOINT_NAME,
@@ -139,6 +145,7 @@ CHILD_RANKING_BOUNDS = {
     "child_ranking.max_depth": Bound(1, high=MAX_GOAL_RADIUS + 5),
     "child_ranking.temperature": POSITIVE,
     "child_ranking.symmetries": Bound(1, high=NUM_SYMMETRIES),
+    "child_ranking.mined_from": Bound(0),
 }
 #: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
 BEAM_BOUNDS = {
@@ -428,16 +435,30 @@ def train(
                         head(scores), torch.from_numpy(walk_lengths).to(device)
                     )
                 if child_ranking is not None:
+                    batch, mined = child_ranking["batch_size"], child_ranking["mined_from"]
                     children, nearer = ranking_batch(
                         rng,
                         ranking_table,
-                        child_ranking["batch_size"],
+                        max(batch, mined),
                         child_ranking["min_depth"],
                         child_ranking["max_depth"],
                     )
-                    flat = children.reshape(-1, *children.shape[2:])
-                    ranked = image_distances(fast_encoder, head, flat, child_ranking["symmetries"])
-                    ranked = ranked.mean(dim=0).view(nearer.shape)
+
+                    def ranked_children(children: np.ndarray) -> torch.Tensor:
+                        flat = children.reshape(-1, *children.shape[2:])
+                        ranked = image_distances(fast_encoder, head, flat, child_ranking["symmetries"])
+                        return ranked.mean(dim=0).view(children.shape[:2])
+
+                    if mined > batch:  # train on the states the ranking now gets most wrong
+                        with torch.no_grad():
+                            losses = child_ranking_losses(
+                                ranked_children(children),
+                                torch.from_numpy(nearer).to(device),
+                                child_ranking["temperature"],
+                            )
+                        kept = hardest(losses, batch)
+                        children, nearer = children[kept], nearer[kept]
+                    ranked = ranked_children(children)
                     nearer = torch.from_numpy(nearer).to(device)
                     terms["child_ranking_loss"] = child_ranking_loss(
                         ranked, nearer, child_ranking["temperature"]
