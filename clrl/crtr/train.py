@@ -336,6 +336,13 @@ def train(
         )
         return distance_head(scores).reshape(count, -1)
 
+    def ranked_children(children: np.ndarray) -> torch.Tensor:
+        """``(N, A)``: the distances of ``(N, A, ...)`` children as the ranking reads them, each its
+        mean over ``child_ranking.symmetries`` random images."""
+        flat = children.reshape(-1, *children.shape[2:])
+        ranked = image_distances(fast_encoder, head, flat, child_ranking["symmetries"])
+        return ranked.mean(dim=0).view(children.shape[:2])
+
     if bellman is not None:
         target_encoder, target_head = copy.deepcopy(encoder).eval(), copy.deepcopy(head)
         fast_target_encoder = AutocastForward(target_encoder, train_cfg["precision"], device)
@@ -443,12 +450,6 @@ def train(
                         child_ranking["min_depth"],
                         child_ranking["max_depth"],
                     )
-
-                    def ranked_children(children: np.ndarray) -> torch.Tensor:
-                        flat = children.reshape(-1, *children.shape[2:])
-                        ranked = image_distances(fast_encoder, head, flat, child_ranking["symmetries"])
-                        return ranked.mean(dim=0).view(children.shape[:2])
-
                     if mined > batch:  # train on the states the ranking now gets most wrong
                         with torch.no_grad():
                             losses = child_ranking_losses(
