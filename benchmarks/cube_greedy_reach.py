@@ -18,11 +18,11 @@ Two measurements, both with the encoder alone (no goal table, no search):
 
 Several checkpoints are compared on the same states (one column each; the greedy paths follow the
 first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored by the mean over K
-symmetric images of each state (``solve --symmetries``). With two or more columns a second table
-pairs each with the first on the same states (states only one of them gets right, and McNemar's
-exact test of that split). ``--ensemble`` adds a column per K for the
-checkpoints together: the sum of their distances, each divided by its own slope (mean distance per
-move, from states 4 and 7 moves out), so that every encoder weighs the same per move.
+symmetric images of each state (``solve --symmetries``). With two or more checkpoints a second table
+pairs each column with the first checkpoint's column on as many images, on the same states (states
+only one of them gets right, and McNemar's exact test of that split). ``--ensemble`` adds a column
+per K for the checkpoints together: the sum of their distances, each divided by its own slope (mean
+distance per move, from states 4 and 7 moves out), so that every encoder weighs the same per move.
 """
 
 from __future__ import annotations
@@ -73,17 +73,25 @@ class SlopeNormalisedSum:
         return sum(h(states) / slope for h, slope in zip(self.members, self.slopes, strict=True))
 
 
-def print_paired(names: Sequence[str], picks_by_distance: dict[int, list[np.ndarray]]) -> None:
-    """Each column against the first on the same states: how many states only it gets right, how many
-    only the first does, and the two-sided sign test's p-value (McNemar's exact test) of that split.
+def print_paired(
+    names: Sequence[str], baselines: Sequence[int], picks_by_distance: dict[int, list[np.ndarray]]
+) -> None:
+    """Each column against its baseline column (``baselines[i]``: the first checkpoint's column with
+    the same images) on the same states: how many states only it gets right, how many only the
+    baseline does, and the two-sided sign test's p-value (McNemar's exact test) of that split.
     Paired, it tells a real difference from the states' draw more sharply than two rates' errors."""
-    print(f"\npaired against {names[0]}: states right only here / right only there (sign-test p)\n")
-    print("| exact distance | " + " | ".join(names[1:]) + " |")
-    print("|---:|" + "---:|" * (len(names) - 1))
-    for distance, (first, *others) in picks_by_distance.items():
+    pairs = [(column, baseline) for column, baseline in enumerate(baselines) if column != baseline]
+    if not pairs:
+        return
+    print("\npaired against the first checkpoint read on as many images: states right only here / right only")
+    print("there (sign-test p)\n")
+    print("| exact distance | " + " | ".join(names[column] for column, _ in pairs) + " |")
+    print("|---:|" + "---:|" * len(pairs))
+    for distance, picks in picks_by_distance.items():
         cells = []
-        for picks in others:
-            gained, lost = int((picks & ~first).sum()), int((first & ~picks).sum())
+        for column, baseline in pairs:
+            here, there = picks[column], picks[baseline]
+            gained, lost = int((here & ~there).sum()), int((there & ~here).sum())
             p_value = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
             cells.append(f"+{gained} / -{lost} (p={p_value:.2g})")
         print(f"| {distance} | " + " | ".join(cells) + " |")
@@ -165,8 +173,10 @@ def main() -> int:
         cells = [f"{p.mean():.1%} ({h(states).mean():.3f})" for p, h in zip(picks, heuristics, strict=True)]
         print(f"| {distance} | " + " | ".join(cells) + " |", flush=True)
         picks_by_distance[distance] = picks
-    if len(names) > 1:
-        print_paired(names, picks_by_distance)
+    # the first checkpoint's column read on as many images, for every column (ensembles' too)
+    images = [k for _, k in runs] + (list(args.symmetries) if args.ensemble else [])
+    baselines = [runs.index((args.checkpoint[0], k)) for k in images]
+    print_paired(names, baselines, picks_by_distance)
 
     if args.cubes == 0:
         return 0
