@@ -23,6 +23,7 @@ import torch
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from clrl.agents.policy import GruHistoryEncoder
 from clrl.agents.ppo import LatentPPO
 from clrl.checkpoint import Checkpoint, CheckpointError, check_sections, load_checkpoint, save_checkpoint
 
@@ -33,6 +34,8 @@ JOB = "humanoid"
 ARCHITECTURE_SECTIONS = ("env", "agent")
 #: The actor MLP's first layer, whose inputs end with the terrain scan in a perceptive policy.
 ACTOR_INPUT_LAYER = "mlp_extractor.policy_net.0.weight"
+#: The critic MLP's first layer, whose inputs begin with the flattened policy history.
+VALUE_INPUT_LAYER = "mlp_extractor.value_net.0.weight"
 #: Keys added after humanoid checkpoints were shipped, with the value those runs had (the command
 #: keys: the yaw-rate mode, with no zeroing of slow commands; ``heading`` is unused there; the update
 #: in float32). A key added with its old behaviour as the default needs no entry here: a resume fills
@@ -102,7 +105,8 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
 
     Its optimizer and step count stay fresh; the env it trains on may differ from the saved run's
     (rewards, ranges, ``action_clip``) as long as observation and action shapes match, or the
-    saved policy is blind and the new one perceptive (:func:`with_scan_inputs`). With an
+    saved policy is blind and the new one perceptive (:func:`with_scan_inputs`), or the new one
+    reads a longer history (:func:`with_older_frames`). With an
     adaptive step size (``ppo.desired_kl``) the first step is the smaller of ``ppo.learning_rate``
     and the step the saved run had come to: the rule lowers a step only after a minibatch has
     overshot, and the default 1e-3 on a long run's policy (settled near 1e-5) overshot by a KL of 15
@@ -110,9 +114,18 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
     """
     saved = LatentPPO.load(io.BytesIO(checkpoint.state["sb3_zip"]), env=None, device=model.device)
     weights = saved.policy.state_dict()
-    added_scan = model.policy.features_extractor.scan_size - saved.policy.features_extractor.scan_size
+    extractor, saved_extractor = model.policy.features_extractor, saved.policy.features_extractor
+    added_scan = extractor.scan_size - saved_extractor.scan_size
     if added_scan > 0:
         weights = with_scan_inputs(weights, added_scan)
+    added_frames = extractor.history_length - saved_extractor.history_length
+    if added_frames and extractor.frame_size == saved_extractor.frame_size:
+        if added_frames < 0 or isinstance(extractor.history_encoder, GruHistoryEncoder):
+            raise CheckpointError(
+                f"the checkpoint's history of {saved_extractor.history_length} frames can only grow "
+                f"under the mlp history encoder (env.history={extractor.history_length} asked)"
+            )
+        weights = with_older_frames(weights, added_frames * extractor.frame_size, extractor.latent)
     try:
         model.policy.load_state_dict(weights)
     except RuntimeError as exc:  # torch lists every mismatched tensor; the first says enough
@@ -125,7 +138,13 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
             group["lr"] = min(group["lr"], reached)
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None and "obs_rms" in checkpoint.state:
-        restore_normalizer(normalizer, checkpoint.state, new_keys=("scan",) if added_scan > 0 else ())
+        state = checkpoint.state
+        if added_frames > 0:
+            state = {**state, "obs_rms": {**state["obs_rms"]}}
+            state["obs_rms"]["policy"] = with_older_frame_statistics(
+                state["obs_rms"]["policy"], added_frames, extractor.frame_size
+            )
+        restore_normalizer(normalizer, state, new_keys=("scan",) if added_scan > 0 else ())
 
 
 def with_scan_inputs(weights: dict[str, torch.Tensor], scan_size: int) -> dict[str, torch.Tensor]:
@@ -136,6 +155,36 @@ def with_scan_inputs(weights: dict[str, torch.Tensor], scan_size: int) -> dict[s
     widened = dict(weights)
     widened[ACTOR_INPUT_LAYER] = torch.cat([first, first.new_zeros(first.shape[0], scan_size)], dim=1)
     return widened
+
+
+def with_older_frames(
+    weights: dict[str, torch.Tensor], added_inputs: int, latent: str
+) -> dict[str, torch.Tensor]:
+    """A policy's weights for the same network reading a longer history (a larger ``env.history``):
+    every layer that reads the flattened history (the history encoder, the critic and, without a
+    latent, the actor) gets ``added_inputs`` zero input weights in front, where the older frames
+    come, so the fine-tune starts acting as the saved policy and learns what the older frames add."""
+    history_readers = ("history_encoder.net.0.weight", VALUE_INPUT_LAYER)
+    if latent == "proprio":
+        history_readers += (ACTOR_INPUT_LAYER,)
+    widened = dict(weights)
+    for name, weight in weights.items():
+        if name.endswith(history_readers):
+            widened[name] = torch.cat([weight.new_zeros(weight.shape[0], added_inputs), weight], dim=1)
+    return widened
+
+
+def with_older_frame_statistics(
+    saved: dict[str, torch.Tensor], added_frames: int, frame_size: int
+) -> dict[str, torch.Tensor]:
+    """The ``policy`` observation's running statistics for a history ``added_frames`` longer: each
+    older frame starts with the oldest saved frame's (every frame of the history is the same signal,
+    later)."""
+
+    def older(values: torch.Tensor) -> torch.Tensor:
+        return torch.cat([values[:frame_size].repeat(added_frames), values])
+
+    return {"mean": older(saved["mean"]), "var": older(saved["var"]), "count": saved["count"]}
 
 
 def restore_model(

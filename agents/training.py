@@ -24,7 +24,8 @@ anything is written. TensorBoard forgets what a killed run logged after that che
 ``train.init_from: F`` fine-tunes instead: a new run (steps from 0, a fresh optimizer) starts from
 F's weights, normalisation statistics and curriculum levels, under this config's ``env:`` section,
 which may differ from F's; a blind F (``env.scan.policy: false``) may start a perceptive run, whose
-actor begins with zero weights on the scan.
+actor begins with zero weights on the scan, and a longer ``env.history`` starts with zero weights on
+the older frames.
 """
 
 from __future__ import annotations

@@ -386,6 +386,59 @@ def test_a_blind_file_starts_a_perceptive_policy_that_acts_as_it_did(
         venv.close()
 
 
+def test_a_longer_history_starts_a_policy_that_acts_and_values_as_it_did(
+    tiny_run: Path, tiny_overrides: tuple[str, ...]
+) -> None:
+    """``env.history=8`` from a 5-frame file: the three older frames' input weights start at zero,
+    so whatever they hold the actions and values are the saved policy's on the newest five, and each
+    older frame's statistics start as the oldest saved frame's."""
+    source = read_agent(tiny_run / CHECKPOINT_NAME)
+    saved_history = source.config["env"]["history"]
+    short = restore_model(source, None).policy
+    config = load_config("humanoid", overrides=[*tiny_overrides, f"env.history={saved_history + 3}"])
+    venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
+    try:
+        model = build_model(config, venv, seed=0)
+        initialise_from(model, source)
+        frame = model.policy.features_extractor.frame_size
+        generator = torch.Generator().manual_seed(0)
+        observation = {
+            key: torch.randn(4, *space.shape, generator=generator)
+            for key, space in model.observation_space.spaces.items()
+        }
+        newest = {**observation, "policy": observation["policy"][:, 3 * frame :]}
+        with torch.no_grad():
+            for scale in (0.0, 5.0):
+                older = observation["policy"].clone()
+                older[:, : 3 * frame] *= scale
+                longer = {**observation, "policy": older}
+                torch.testing.assert_close(model.policy._predict(longer, True), short._predict(newest, True))
+                torch.testing.assert_close(model.policy.predict_values(longer), short.predict_values(newest))
+        saved_mean = source.state["obs_rms"]["policy"]["mean"].numpy()
+        np.testing.assert_array_equal(venv.obs_rms["policy"].mean[3 * frame :], saved_mean)
+        np.testing.assert_array_equal(venv.obs_rms["policy"].mean[:frame], saved_mean[:frame])
+    finally:
+        venv.close()
+
+
+def test_a_gru_history_is_not_lengthened(tiny_overrides: tuple[str, ...], tmp_path: Path) -> None:
+    """A GRU reads every frame it is given, so older frames would change its latent: refused."""
+    gru = (*tiny_overrides, "agent.history_encoder=gru")
+    saved_config = load_config("humanoid", overrides=list(gru))
+    venv = wrap_normalize(make_vec_env(saved_config, 2, 0, "dummy"), saved_config)
+    try:
+        save_agent(tmp_path / "gru.pt", build_model(saved_config, venv, seed=0), saved_config)
+    finally:
+        venv.close()
+    config = load_config("humanoid", overrides=[*gru, "env.history=8"])
+    venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
+    try:
+        with pytest.raises(CheckpointError, match="can only grow under the mlp history encoder"):
+            initialise_from(build_model(config, venv, seed=0), read_agent(tmp_path / "gru.pt"))
+    finally:
+        venv.close()
+
+
 @pytest.mark.parametrize(("asked", "first_step"), [(1e-3, 2e-5), (1e-5, 1e-5)])
 def test_an_adaptive_fine_tune_starts_no_faster_than_the_saved_run_had_come_to(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path, asked: float, first_step: float
@@ -421,7 +474,8 @@ def test_init_from_fine_tunes_under_another_env_section(
     ("override", "message"),
     [
         ("agent.latent_dim=8", "different 'agent' config (agent.latent_dim"),
-        ("env.history=3", "network does not fit this env"),
+        ("env.history=3", "history of 5 frames can only grow"),
+        ("agent.history_encoder=gru", "different 'agent' config (agent.history_encoder"),
     ],
 )
 def test_init_from_refuses_another_network_in_one_line(
