@@ -50,6 +50,7 @@ KEYS_ADDED = {
     "env.scan.policy": False,
     "env.noise.scan": 0.05,
     "train.precision": "float32",
+    "agent.contrastive_fields": None,
 }
 
 
@@ -106,7 +107,8 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
     Its optimizer and step count stay fresh; the env it trains on may differ from the saved run's
     (rewards, ranges, ``action_clip``) as long as observation and action shapes match, or the
     saved policy is blind and the new one perceptive (:func:`with_scan_inputs`), or the new one
-    reads a longer history (:func:`with_older_frames`). With an
+    reads a longer history (:func:`with_older_frames`), or its contrastive target reads other
+    privileged fields (``agent.contrastive_fields``: the privileged encoder starts afresh). With an
     adaptive step size (``ppo.desired_kl``) the first step is the smaller of ``ppo.learning_rate``
     and the step the saved run had come to: the rule lowers a step only after a minibatch has
     overshot, and the default 1e-3 on a long run's policy (settled near 1e-5) overshot by a KL of 15
@@ -126,6 +128,12 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
                 f"under the mlp history encoder (env.history={extractor.history_length} asked)"
             )
         weights = with_older_frames(weights, added_frames * extractor.frame_size, extractor.latent)
+    if extractor.contrastive_inputs != saved_extractor.contrastive_inputs:
+        # another contrastive target: the privileged encoder starts afresh, everything else as saved
+        fresh = model.policy.state_dict()
+        weights = {
+            name: fresh[name] if "privileged_encoder." in name else weight for name, weight in weights.items()
+        }
     try:
         model.policy.load_state_dict(weights)
     except RuntimeError as exc:  # torch lists every mismatched tensor; the first says enough

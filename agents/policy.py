@@ -104,6 +104,9 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
         latent_dim: size of ``z`` and ``z*``.
         encoder_hidden: hidden sizes of the history encoder (the GRU uses the first as its width).
         privileged_hidden: hidden sizes of the privileged encoder.
+        contrastive_inputs: the entries of ``privileged`` the privileged encoder reads (``z*``, the
+            contrastive target), ``None``: all of them. With only the hidden dynamics parameters, ``z``
+            must carry those to pick its ``z*``, not the base motion it could read from the history.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
         latent_dim: int = 32,
         encoder_hidden: Sequence[int] = (256, 128),
         privileged_hidden: Sequence[int] = (128,),
+        contrastive_inputs: Sequence[int] | None = None,
     ) -> None:
         if latent not in LATENT_MODES:
             raise ValueError(f"unknown latent mode {latent!r}; expected one of {', '.join(LATENT_MODES)}")
@@ -137,6 +141,7 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
         self.history_length = history_length
         self.frame_size = frame_size
         self.privileged_size = privileged_size
+        self.contrastive_inputs = None if contrastive_inputs is None else [int(i) for i in contrastive_inputs]
         self.actor_dim = actor_dim
         self.critic_dim = critic_dim
         self.history_encoder: nn.Module | None = None
@@ -146,8 +151,9 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
             encoder_class = MlpHistoryEncoder if history_encoder == "mlp" else GruHistoryEncoder
             self.history_encoder = encoder_class(history_length, frame_size, encoder_hidden, latent_dim)
         if latent == "contrastive":
+            target_size = privileged_size if self.contrastive_inputs is None else len(self.contrastive_inputs)
             self.privileged_encoder = mlp(
-                [privileged_size, *privileged_hidden, latent_dim], last_activation=False
+                [target_size, *privileged_hidden, latent_dim], last_activation=False
             )
         if latent == "regression":
             self.regression_head = nn.Linear(latent_dim, privileged_size)
@@ -167,7 +173,10 @@ class AsymmetricExtractor(BaseFeaturesExtractor):
         """``z*`` of the privileged state, ``(B, latent_dim)`` (contrastive mode only)."""
         if self.privileged_encoder is None:
             raise ValueError(f"latent mode {self.latent!r} has no privileged encoder")
-        return self.privileged_encoder(observations["privileged"])
+        privileged = observations["privileged"]
+        if self.contrastive_inputs is not None:
+            privileged = privileged[:, torch.as_tensor(self.contrastive_inputs, device=privileged.device)]
+        return self.privileged_encoder(privileged)
 
     @contextmanager
     def recording_latents(self) -> Iterator[list[Tensor | None]]:

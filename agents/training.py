@@ -34,7 +34,7 @@ import copy
 import functools
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ from clrl.agents.evaluation import Scenario, parse_scenarios, select_scenarios
 from clrl.agents.policy import ContrastiveActorCriticPolicy
 from clrl.agents.ppo import LatentPPO
 from clrl.agents.symmetry import MirrorAugmentation
-from clrl.checkpoint import CheckpointError
+from clrl.checkpoint import CheckpointError, check_sections
 from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, resume_config
 from clrl.envs.humanoid.env import check_env_config
 from clrl.envs.humanoid.randomize import intervals
@@ -174,8 +174,9 @@ def make_vec_env(config: dict[str, Any], n_envs: int, seed: int, kind: str, held
     return venv
 
 
-def policy_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    """SB3 ``policy_kwargs`` for :class:`ContrastiveActorCriticPolicy` from the ``agent:`` section."""
+def policy_kwargs(config: dict[str, Any], privileged_fields: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for :class:`ContrastiveActorCriticPolicy` from the ``agent:`` section;
+    ``privileged_fields`` are the env's (name, size) in the order of its privileged vector."""
     agent = config["agent"]
     if agent["activation"] not in ACTIVATIONS:
         raise ConfigError(
@@ -192,11 +193,30 @@ def policy_kwargs(config: dict[str, Any]) -> dict[str, Any]:
             "latent_dim": int(agent["latent_dim"]),
             "encoder_hidden": list(agent["encoder_hidden"]),
             "privileged_hidden": list(agent["privileged_hidden"]),
+            "contrastive_inputs": contrastive_inputs(agent["contrastive_fields"], privileged_fields),
         },
         "aux_temperature": float(agent["aux_temperature"]),
         "aux_similarity": agent["aux_similarity"],
         "aux_direction": agent["aux_direction"],
     }
+
+
+def contrastive_inputs(
+    fields: Sequence[str] | None, privileged_fields: Sequence[tuple[str, int]]
+) -> list[int] | None:
+    """The privileged vector's entries that ``agent.contrastive_fields`` names (``None``: all)."""
+    if fields is None:
+        return None
+    offsets, offset = {}, 0
+    for name, size in privileged_fields:
+        offsets[name] = range(offset, offset + size)
+        offset += size
+    unknown = [name for name in fields if name not in offsets]
+    if unknown or not fields:
+        raise ConfigError(
+            f"agent.contrastive_fields must name privileged fields ({', '.join(offsets)}), got {list(fields)}"
+        )
+    return [index for name in fields for index in offsets[name]]
 
 
 def ppo_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +261,7 @@ def build_model(config: dict[str, Any], venv: VecEnv, seed: int) -> LatentPPO:
         return LatentPPO(
             ContrastiveActorCriticPolicy,
             venv,
-            policy_kwargs=policy_kwargs(config),
+            policy_kwargs=policy_kwargs(config, venv.get_attr("privileged_fields", indices=[0])[0]),
             seed=seed,
             device=config["train"]["device"],
             verbose=0,
@@ -304,8 +324,12 @@ def train(
         )
     start = None
     if checkpoint is None and settings["init_from"] is not None:
-        # the env may differ (that is what a fine-tune is for); the network may not
-        start = read_agent(settings["init_from"], expected_config=config, match_sections=("agent",))
+        # the env may differ (that is what a fine-tune is for); the network may not, but for the
+        # fields its contrastive target reads (the privileged encoder then starts afresh)
+        start = read_agent(settings["init_from"])
+        target = start.config["agent"]["contrastive_fields"]
+        as_saved = {**config, "agent": {**config["agent"], "contrastive_fields": target}}
+        check_sections(settings["init_from"], start.config, as_saved, ("agent",))
     seed = int(config["seed"])
     seed_everything(seed)
     rollout_threads, update_threads = int(settings["torch_threads"]), int(settings["update_threads"])

@@ -421,6 +421,45 @@ def test_a_longer_history_starts_a_policy_that_acts_and_values_as_it_did(
         venv.close()
 
 
+def test_a_dynamics_only_contrastive_target_fine_tunes_a_file_that_read_every_field(
+    tiny_run: Path, tiny_overrides: tuple[str, ...]
+) -> None:
+    """``agent.contrastive_fields``: ``z*`` reads only the named fields (here friction and the
+    delay), so it moves with them and with nothing else; from a file whose target read every field,
+    the privileged encoder starts afresh and every other weight is the file's."""
+    source = read_agent(tiny_run / CHECKPOINT_NAME)
+    fields = "agent.contrastive_fields=[friction,action_delay]"
+    config = load_config("humanoid", overrides=[*tiny_overrides, fields])
+    venv = wrap_normalize(make_vec_env(config, 2, 0, "dummy"), config)
+    try:
+        model = build_model(config, venv, seed=0)
+        initialise_from(model, source)
+        saved = restore_model(source, None).policy.state_dict()
+        for name, tensor in model.policy.state_dict().items():
+            if "privileged_encoder." not in name:
+                torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
+        assert model.policy.features_extractor.privileged_encoder[0].in_features == 2
+        privileged = torch.randn(3, model.observation_space["privileged"].shape[0])
+        moved = privileged.clone()
+        moved[:, :10] += 1.0  # base velocities, gravity, height: not the target's
+        with torch.no_grad():
+            target = model.policy.features_extractor.privileged_latent
+            torch.testing.assert_close(target({"privileged": moved}), target({"privileged": privileged}))
+            moved[:, 10] += 1.0  # friction
+            assert not torch.allclose(target({"privileged": moved}), target({"privileged": privileged}))
+    finally:
+        venv.close()
+
+
+def test_an_unknown_contrastive_field_is_refused_in_one_line(
+    tiny_overrides: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["humanoid", "--steps", "64", "--run-dir", str(tmp_path), *tiny_overrides]
+    assert run_command(train_main, [*argv, "agent.contrastive_fields=[friction,wind]"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "agent.contrastive_fields must name privileged fields" in error and len(error.splitlines()) == 1
+
+
 def test_a_gru_history_is_not_lengthened(tiny_overrides: tuple[str, ...], tmp_path: Path) -> None:
     """A GRU reads every frame it is given, so older frames would change its latent: refused."""
     gru = (*tiny_overrides, "agent.history_encoder=gru")
