@@ -65,7 +65,7 @@ from clrl.agents.ppo import LatentPPO
 from clrl.agents.symmetry import MirrorAugmentation
 from clrl.checkpoint import CheckpointError, check_sections
 from clrl.config import ADAM_LEARNING_RATE, AT_LEAST_ONE, POSITIVE, Bound, check_bounds, resume_config
-from clrl.envs.humanoid.env import check_env_config
+from clrl.envs.humanoid.env import check_env_config, field_slices
 from clrl.envs.humanoid.randomize import intervals
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 from clrl.envs.humanoid.vec_env import BatchedSubprocVecEnv
@@ -207,16 +207,12 @@ def contrastive_inputs(
     """The privileged vector's entries that ``agent.contrastive_fields`` names (``None``: all)."""
     if fields is None:
         return None
-    offsets, offset = {}, 0
-    for name, size in privileged_fields:
-        offsets[name] = range(offset, offset + size)
-        offset += size
-    unknown = [name for name in fields if name not in offsets]
-    if unknown or not fields:
+    slices = field_slices(privileged_fields)
+    if not fields or any(name not in slices for name in fields):
         raise ConfigError(
-            f"agent.contrastive_fields must name privileged fields ({', '.join(offsets)}), got {list(fields)}"
+            f"agent.contrastive_fields must name privileged fields ({', '.join(slices)}), got {list(fields)}"
         )
-    return [index for name in fields for index in offsets[name]]
+    return [index for name in fields for index in range(slices[name].start, slices[name].stop)]
 
 
 def ppo_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:

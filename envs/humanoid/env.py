@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -100,6 +100,15 @@ def heading_yaw_rate(target: float, heading: float) -> float:
     """legged_gym's heading command: ``clip(0.5 * wrap(target - heading), -1, 1)`` rad/s."""
     rate = HEADING_GAIN * wrap_angle(target - heading)
     return min(max(rate, -HEADING_MAX_YAW_RATE), HEADING_MAX_YAW_RATE)
+
+
+def field_slices(fields: Sequence[tuple[str, int]]) -> dict[str, slice]:
+    """Where each ``(name, size)`` field sits in the vector that lays them out in this order."""
+    slices, start = {}, 0
+    for name, size in fields:
+        slices[name] = slice(start, start + size)
+        start += size
+    return slices
 
 
 class HumanoidEnv(gym.Env):
@@ -642,12 +651,10 @@ class HumanoidEnv(gym.Env):
 
     def privileged_slice(self, name: str) -> slice:
         """Where field ``name`` of :attr:`privileged_fields` sits in the privileged vector."""
-        start = 0
-        for field, size in self.privileged_fields:
-            if field == name:
-                return slice(start, start + size)
-            start += size
-        raise KeyError(f"no privileged field {name!r}")
+        slices = field_slices(self.privileged_fields)
+        if name not in slices:
+            raise KeyError(f"no privileged field {name!r}")
+        return slices[name]
 
     def _observation(self) -> dict[str, np.ndarray]:
         observation = {
