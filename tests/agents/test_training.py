@@ -39,6 +39,7 @@ from clrl.agents.training import (
 from clrl.checkpoint import CheckpointError
 from clrl.cli import run_command
 from clrl.config import load_config
+from clrl.envs.humanoid.env import field_slices
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
 from clrl.evaluate import build_parser as build_evaluate_parser
 from clrl.train import main as train_main
@@ -439,13 +440,14 @@ def test_a_dynamics_only_contrastive_target_fine_tunes_a_file_that_read_every_fi
             if "privileged_encoder." not in name:
                 torch.testing.assert_close(tensor, saved[name], rtol=0, atol=0)
         assert model.policy.features_extractor.privileged_encoder[0].in_features == 2
+        friction = field_slices(venv.get_attr("privileged_fields", indices=[0])[0])["friction"]
         privileged = torch.randn(3, model.observation_space["privileged"].shape[0])
         moved = privileged.clone()
-        moved[:, :10] += 1.0  # base velocities, gravity, height: not the target's
+        moved[:, : friction.start] += 1.0  # base velocities, gravity, height: not the target's
         with torch.no_grad():
             target = model.policy.features_extractor.privileged_latent
             torch.testing.assert_close(target({"privileged": moved}), target({"privileged": privileged}))
-            moved[:, 10] += 1.0  # friction
+            moved[:, friction] += 1.0
             assert not torch.allclose(target({"privileged": moved}), target({"privileged": privileged}))
     finally:
         venv.close()
