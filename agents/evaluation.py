@@ -104,6 +104,7 @@ class ScenarioResult:
 class EpisodeRecord:
     """What one episode contributes to its scenario's report."""
 
+    seed: int = -1  # its env's reset seed, which fixes the episode's draw of dynamics and terrain
     fell: bool = False
     steps: int = 0
     lin_error_sum: float = 0.0
@@ -256,7 +257,7 @@ def run_on_envs(
     next_episode = 0
     for index, env in enumerate(envs):
         observations[index] = env.reset(seed=seed + next_episode)[0]
-        running[index] = EpisodeRecord()
+        running[index] = EpisodeRecord(seed=seed + next_episode)
         next_episode += 1
     while running:
         active = sorted(running)
@@ -274,7 +275,7 @@ def run_on_envs(
             records.append(running.pop(index))
             if next_episode < count:
                 observations[index] = envs[index].reset(seed=seed + next_episode)[0]
-                running[index] = EpisodeRecord()
+                running[index] = EpisodeRecord(seed=seed + next_episode)
                 next_episode += 1
     return records
 
