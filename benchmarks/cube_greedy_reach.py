@@ -14,13 +14,15 @@ Two measurements, both with the encoder alone (no goal table, no search):
   place (a random cube has ~40 of 54; one quarter turn moves 20) and its Kociemba length.
 
     python benchmarks/cube_greedy_reach.py [--checkpoint F [F ...]] [--states 300] [--min-distance 1]
-        [--max-distance 12] [--cubes 3] [--moves 3000] [--symmetries 1 48] [--ensemble]
+        [--max-distance 12] [--cubes 3] [--moves 3000] [--symmetries 1 48] [--ensemble] [--move-head]
 
 Several checkpoints are compared on the same states (one column each; the greedy paths follow the
 first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored by the mean over K
 symmetric images of each state (``solve --symmetries``). With two or more checkpoints a second table
 pairs each column with the first checkpoint's column on as many images, on the same states (states
-only one of them gets right, and McNemar's exact test of that split). ``--ensemble`` adds a column
+only one of them gets right, and McNemar's exact test of that split). ``--move-head`` adds a column
+per checkpoint and K for its move head (``move_ranking.weight > 0``): the state's best quarter turn
+as the head ranks them, its scores the mean over K images. ``--ensemble`` adds a column
 per K for the checkpoints together: the sum of their distances, each divided by its own slope (mean
 distance per move, from states 4 and 7 moves out), so that every encoder weighs the same per move.
 """
@@ -37,13 +39,15 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
+from clrl.cli import run_command
 from clrl.crtr.evaluate import suite_puzzles
 from clrl.crtr.model import LearnedModel
+from clrl.crtr.move_ranking import load_move_scores
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.trajectories import random_states
 from clrl.planners.domain import CubeDomain
-from clrl.planners.exact_distance import nearer_child_picks, states_at_distance
+from clrl.planners.exact_distance import nearer_child_picks, nearer_move_picks, states_at_distance
 from clrl.planners.goal_table import cube_goal_table
 from clrl.planners.running import kociemba_solve
 from clrl.planners.search import greedy
@@ -101,7 +105,7 @@ def kociemba_length(state: np.ndarray) -> int:
     return kociemba_solve(state).length
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--checkpoint",
@@ -131,7 +135,12 @@ def main() -> int:
         action="store_true",
         help="add a column per K for all the checkpoints together (slope-normalised sum)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--move-head",
+        action="store_true",
+        help="add a column per checkpoint and K for its move head's best move (move_ranking runs)",
+    )
+    args = parser.parse_args(argv)
     if args.ensemble and len(args.checkpoint) < 2:
         parser.error("--ensemble needs two or more checkpoints")
 
@@ -161,6 +170,13 @@ def main() -> int:
             members = [h for (_, symmetries), h in single if symmetries == k]
             heuristics.append(SlopeNormalisedSum(members, near_states, far_states, far - near))
             names.append("all together" + (f", {k} symmetries" if k > 1 else ""))
+    move_heads = []  # the move heads' columns: the best move as the head ranks the state's 12
+    if args.move_head:
+        for checkpoint, k in runs:
+            move_heads.append(load_move_scores(checkpoint, k))
+            names.append(
+                str(checkpoint or "shipped cube.pt") + ", move head" + (f", {k} symmetries" if k > 1 else "")
+            )
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
     print("| exact distance | " + " | ".join(names) + " |")
     print("|---:|" + "---:|" * len(names))
@@ -171,10 +187,13 @@ def main() -> int:
             continue
         picks = [nearer_child_picks(table, domain, heuristic, states, distance) for heuristic in heuristics]
         cells = [f"{p.mean():.1%} ({h(states).mean():.3f})" for p, h in zip(picks, heuristics, strict=True)]
+        picks += [nearer_move_picks(table, domain, scores, states, distance) for scores in move_heads]
+        cells += [f"{p.mean():.1%}" for p in picks[len(heuristics) :]]
         print(f"| {distance} | " + " | ".join(cells) + " |", flush=True)
         picks_by_distance[distance] = picks
     # the first checkpoint's column read on as many images, for every column (ensembles' too)
     images = [k for _, k in runs] + (list(args.symmetries) if args.ensemble else [])
+    images += [k for _, k in runs] if args.move_head else []
     baselines = [runs.index((args.checkpoint[0], k)) for k in images]
     print_paired(names, baselines, picks_by_distance)
 
@@ -207,4 +226,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(main, None))  # a missing checkpoint or move head: one error line

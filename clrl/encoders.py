@@ -36,8 +36,12 @@ class ResidualMLP(nn.Module):
         self.blocks = nn.Sequential(*(ResidualMLPBlock(width) for _ in range(blocks)))
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, latent_dim))
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, width)``: the trunk's output, before the latent projection (a move head reads it)."""
+        return self.blocks(self.stem(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.stem(x)))
+        return self.head(self.features(x))
 
     def load_grown(self, weights: dict[str, torch.Tensor], saved_blocks: int) -> None:
         """Load the weights of a network like this one with fewer residual blocks, ``saved_blocks``.

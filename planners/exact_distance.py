@@ -96,9 +96,26 @@ def nearer_child_picks(
 ) -> np.ndarray:
     """Whether each of ``states`` (all exactly ``distance`` away) has a nearer child as its
     lowest-scoring one: the choice greedy descent makes, right or wrong, state by state."""
+
+    def child_scores(parents: np.ndarray) -> np.ndarray:
+        children, valid = domain.children(parents)
+        return heuristic(children.reshape(-1, *parents.shape[1:])).reshape(valid.shape)
+
+    return nearer_move_picks(table, domain, child_scores, states, distance)
+
+
+def nearer_move_picks(
+    table: GoalTable,
+    domain: Domain,
+    move_scores: Callable[[np.ndarray], np.ndarray],
+    states: np.ndarray,
+    distance: int,
+) -> np.ndarray:
+    """As :func:`nearer_child_picks`, for a scorer of each state's moves from the state itself:
+    ``move_scores(states) -> (N, A)``, lower for a move it ranks nearer (a move head)."""
     children, valid = domain.children(states)
-    scores = heuristic(children.reshape(-1, *states.shape[1:])).reshape(valid.shape)
-    picked = children[np.arange(len(states)), np.where(valid, scores, np.inf).argmin(axis=1)]
+    scores = np.where(valid, move_scores(states), np.inf)
+    picked = children[np.arange(len(states)), scores.argmin(axis=1)]
     return exact_distances(table, domain, picked, np.full(len(picked), distance - 1)) == distance - 1
 
 

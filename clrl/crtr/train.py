@@ -6,9 +6,10 @@ batch (trajectories repeated R times, so negatives include states of the same tr
 anchors and futures with one encoder, take an Adam step on the CRTR loss (plus, with
 ``bellman.weight > 0``, the Bellman loss of :mod:`clrl.crtr.bellman`; with
 ``walk_regression.weight > 0``, the supervised yardstick of :mod:`clrl.crtr.walk_regression`; with
-``child_ranking.weight > 0``, the nearer-child ranking of :mod:`clrl.crtr.child_ranking`), and
-log. With ``data.trajectories: beam`` the cube's trajectories are the learned beam's own solutions
-(expert iteration, :mod:`clrl.crtr.expert_iteration`), built into the run dir before the first step.
+``child_ranking.weight > 0``, the nearer-child ranking of :mod:`clrl.crtr.child_ranking`; with
+``move_ranking.weight > 0``, the move head of :mod:`clrl.crtr.move_ranking`), and log. With
+``data.trajectories: beam`` the cube's trajectories are the learned beam's own solutions (expert
+iteration, :mod:`clrl.crtr.expert_iteration`), built into the run dir before the first step.
 The encoder trains in ``train.precision`` (:mod:`clrl.precision`: bfloat16 autocast where native).
 Every ``eval_every`` steps it measures how well latent distance to the goal tracks moves-to-go (Spearman)
 how often greedy latent descent solves puzzles and, for the cube, how often the best child of a
@@ -20,8 +21,8 @@ logged after its checkpoint from TensorBoard.
 Under ``torchrun`` (:mod:`clrl.distributed`) each rank samples its own ``data.batch_size / N``
 rows (whole trajectories of ``R`` rows) from its own stream, and the loss sees the latents of all
 ranks, gathered with their gradients: the negatives and gradients of one process with the whole
-batch. Rank 0 evaluates, logs and saves. The Bellman, walk-regression and child-ranking terms train
-in one process only.
+batch. Rank 0 evaluates, logs and saves. The Bellman, walk-regression, child- and move-ranking terms
+train in one process only.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ from clrl.crtr.model import (
     latent_heuristic,
     load_start_encoder,
     symmetric_mean,
+)
+from clrl.crtr.move_ranking import (
+    MoveHead,
+    MovePool,
+    MoveScorer,
+    MoveScores,
+    labelled_states,
+    move_ranking_loss,
 )
 from clrl.crtr.walk_regression import walk_regression_loss
 from clrl.diagnostics import effective_rank
@@ -147,6 +156,15 @@ CHILD_RANKING_BOUNDS = {
     "child_ranking.symmetries": Bound(1, high=NUM_SYMMETRIES),
     "child_ranking.mined_from": Bound(0),
 }
+#: The move head's labels come from the same search as the child ranking's.
+MOVE_RANKING_BOUNDS = {
+    **{
+        f"move_ranking.{key}": AT_LEAST_ONE
+        for key in ("batch_size", "fresh_states", "pool_size", "initial_states", "min_depth", "hidden")
+    },
+    "move_ranking.max_depth": Bound(1, high=MAX_GOAL_RADIUS + 5),
+    "move_ranking.temperature": POSITIVE,
+}
 #: The cube's ``data.trajectories: beam`` keys (expert iteration, :mod:`clrl.crtr.expert_iteration`).
 BEAM_BOUNDS = {
     **{f"data.beam_{key}": AT_LEAST_ONE for key in ("cubes", "scramble", "width", "budget")},
@@ -156,10 +174,11 @@ BEAM_BOUNDS = {
 
 def loss_weights(config: dict[str, Any]) -> dict[str, float]:
     """The weight of each loss term a run trains (``crtr_loss``, ``bellman_loss``,
-    ``walk_regression_loss``, ``child_ranking_loss``); a section the job lacks weighs 0."""
+    ``walk_regression_loss``, ``child_ranking_loss``, ``move_ranking_loss``); a section the job lacks
+    weighs 0."""
     return {"crtr_loss": config["loss"]["crtr_weight"]} | {
         f"{section}_loss": config[section]["weight"] if section in config else 0.0
-        for section in ("bellman", "walk_regression", "child_ranking")
+        for section in ("bellman", "walk_regression", "child_ranking", "move_ranking")
     }
 
 
@@ -193,24 +212,33 @@ def check_config(job: str, config: dict[str, Any]) -> None:
     weights = loss_weights(config)
     if sum(weights.values()) == 0:
         raise ConfigError(
-            "loss.crtr_weight, bellman.weight, walk_regression.weight and child_ranking.weight "
-            "must not all be 0"
+            "loss.crtr_weight, bellman.weight, walk_regression.weight, child_ranking.weight and "
+            "move_ranking.weight must not all be 0"
         )
     for section, bounds in (
         ("bellman", BELLMAN_BOUNDS),
         ("walk_regression", WALK_REGRESSION_BOUNDS),
         ("child_ranking", CHILD_RANKING_BOUNDS),
+        ("move_ranking", MOVE_RANKING_BOUNDS),
     ):
         if weights[f"{section}_loss"] > 0:
             check_bounds(config, bounds)
             if distributed.world_size() > 1:
                 raise ConfigError(f"{section}.weight > 0 trains in one process only; run it without torchrun")
-    ranking = config.get("child_ranking", {})
-    if weights["child_ranking_loss"] > 0 and ranking["min_depth"] > ranking["max_depth"]:
-        raise ConfigError(
-            f"child_ranking.min_depth ({ranking['min_depth']}) must be at most child_ranking.max_depth "
-            f"({ranking['max_depth']})"
-        )
+    for section in ("child_ranking", "move_ranking"):
+        ranking = config.get(section, {})
+        if weights[f"{section}_loss"] > 0 and ranking["min_depth"] > ranking["max_depth"]:
+            raise ConfigError(
+                f"{section}.min_depth ({ranking['min_depth']}) must be at most {section}.max_depth "
+                f"({ranking['max_depth']})"
+            )
+    if weights["move_ranking_loss"] > 0:
+        if config["model"].get("encoder") != "resmlp":
+            raise ConfigError(
+                "move_ranking.weight > 0 needs model.encoder: resmlp (the head reads its trunk)"
+            )
+        if config["model"].get("canonical"):  # every image one input, but each image's moves its own
+            raise ConfigError("move_ranking.weight > 0 cannot train on model.canonical inputs")
 
 
 def latent_scores(encoder: torch.nn.Module, features: torch.Tensor, goal: torch.Tensor, similarity: str):
@@ -285,6 +313,7 @@ def train(
     bellman = config["bellman"] if weight_of["bellman_loss"] > 0 else None
     walk_regression = config["walk_regression"] if weight_of["walk_regression_loss"] > 0 else None
     child_ranking = config["child_ranking"] if weight_of["child_ranking_loss"] > 0 else None
+    move_ranking = config["move_ranking"] if weight_of["move_ranking_loss"] > 0 else None
     head = None
     if bellman is not None or walk_regression is not None or child_ranking is not None:
         if job != "cube":
@@ -296,8 +325,13 @@ def train(
         goal_features = task.featurize(task.goals(None)).to(device)
     if bellman is not None:
         table = cube_goal_table(bellman["table_radius"])
-    if child_ranking is not None:
+    if child_ranking is not None or move_ranking is not None:
         ranking_table = cube_goal_table(MAX_GOAL_RADIUS)
+    move_head = move_pool = None
+    if move_ranking is not None:  # check_config: the cube's residual MLP
+        move_head = MoveHead(config["model"]["width"], move_ranking["hidden"]).to(device)
+        optimizer.add_param_group({"params": move_head.parameters()})
+        move_pool = MovePool(move_ranking["pool_size"])
     rng = np.random.default_rng(config["seed"])
     step = 0
     saved_step = None  # the step of the newest finite checkpoint of this run: the one a stop names
@@ -305,6 +339,9 @@ def train(
         encoder.load_state_dict(saved.state["encoder"])
         if head is not None and "distance_head" in saved.state:
             head.load_state_dict(saved.state["distance_head"])
+        if move_head is not None:
+            move_head.load_state_dict(saved.state["move_head"])
+            move_pool.load_state_dict(saved.state["move_pool"])
         optimizer.load_state_dict(saved.state["optimizer"])
         rng.bit_generator.state = saved.state["numpy_rng"]
         torch.set_rng_state(saved.state["torch_rng"])
@@ -315,12 +352,24 @@ def train(
         start = load_start_encoder(job, config, encoder)
         if head is not None and "distance_head" in start.state:
             head.load_state_dict(start.state["distance_head"])
+        if move_head is not None and "move_head" in start.state:
+            move_head.load_state_dict(start.state["move_head"])
     if distributed.is_distributed():
         rng = distributed.seed_rank(config["seed"], step)
     # what trains: the encoder's forward pass in train.precision (bfloat16: 1.3-2.1x the steps/s on a
     # CPU with AVX-512 BF16), wrapped for torchrun; encoder itself evaluates and saves, in float32
     fast_encoder = AutocastForward(encoder, train_cfg["precision"], device)
     model = distributed.wrap(fast_encoder)
+    if move_head is not None:
+
+        def labelled_move_batch(count: int) -> tuple[np.ndarray, np.ndarray]:
+            """``count`` walk states' exact labels: which quarter turns lead one move nearer."""
+            depths = move_ranking["min_depth"], move_ranking["max_depth"]
+            return labelled_states(rng, ranking_table, count, *depths)
+
+        fast_move_scorer = AutocastForward(MoveScorer(encoder, move_head), train_cfg["precision"], device)
+        if move_pool.size == 0:  # a fresh pool (a resumed one is saved): labelled before the first step
+            move_pool.add(*labelled_move_batch(move_ranking["initial_states"]))
 
     def image_distances(
         encoder: torch.nn.Module, distance_head: torch.nn.Module, states: np.ndarray, count: int
@@ -367,7 +416,8 @@ def train(
 
     def weights() -> dict[str, Any]:
         trained = {"encoder": encoder.state_dict()}
-        return trained | ({"distance_head": head.state_dict()} if head is not None else {})
+        trained |= {"distance_head": head.state_dict()} if head is not None else {}
+        return trained | ({"move_head": move_head.state_dict()} if move_head is not None else {})
 
     def save() -> None:
         nonlocal saved_step
@@ -380,6 +430,8 @@ def train(
             state |= {"target_encoder": target_encoder.state_dict(), "target_head": target_head.state_dict()}
             if pool is not None:
                 state["greedy_pool"] = torch.from_numpy(pool.states.copy())
+        if move_pool is not None:
+            state["move_pool"] = move_pool.state_dict()
         if distributed.is_main():
             save_checkpoint(checkpoint_path, job=job, step=step, config=config, state=state)
         saved_step = step
@@ -464,6 +516,14 @@ def train(
                     terms["child_ranking_loss"] = child_ranking_loss(
                         ranked, nearer, child_ranking["temperature"]
                     )
+                if move_ranking is not None:
+                    move_pool.add(*labelled_move_batch(move_ranking["fresh_states"]))
+                    images, moves_nearer = move_pool.sample(rng, move_ranking["batch_size"])
+                    move_logits = fast_move_scorer(task.featurize(images).to(device))
+                    moves_nearer = torch.from_numpy(moves_nearer).to(device)
+                    terms["move_ranking_loss"] = move_ranking_loss(
+                        move_logits, moves_nearer, move_ranking["temperature"]
+                    )
                 loss = sum(weight_of[name] * term for name, term in terms.items())
                 if not torch.isfinite(loss):
                     raise stop(f"loss became {loss.item()} at step {step + 1}")
@@ -509,16 +569,25 @@ def train(
                         writer.add_scalar(
                             "charts/child_ranking_nearer_rate", nearer_pick_rate(ranked, nearer).item(), step
                         )
+                    if move_ranking is not None:
+                        picked = nearer_pick_rate(-move_logits.detach().float(), moves_nearer)
+                        writer.add_scalar("charts/move_ranking_nearer_rate", picked.item(), step)
+                        writer.add_scalar("charts/move_pool_size", move_pool.size, step)
                     writer.add_scalar("charts/learning_rate", learning_rate, step)
                     writer.add_scalar("charts/SPS", window_steps / seconds, step)
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                     window_start, window_steps = time.perf_counter(), 0
                 if distributed.is_main() and (step % train_cfg["eval_every"] == 0 or step == total_steps):
-                    metrics, frames = evaluate_encoder(task, encoder, config, heldout, device, reach_suite)
+                    move_scorer = MoveScorer(encoder, move_head) if move_head is not None else None
+                    metrics, frames = evaluate_encoder(
+                        task, encoder, config, heldout, device, reach_suite, move_scorer
+                    )
                     for name, value in metrics.items():
                         writer.add_scalar(f"eval/{name}", value, step)
                     writer.add_image("eval/greedy_rollout", frames, step, dataformats="HWC")
                     encoder.train()
+                    if move_head is not None:
+                        move_head.train()
                 if step % train_cfg["checkpoint_every"] == 0 or step == total_steps:
                     save()
     finally:
@@ -534,9 +603,11 @@ def evaluate_encoder(
     heldout,
     device,
     reach_suite: dict[int, np.ndarray] | None = None,
+    move_scorer: torch.nn.Module | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Spearman correlation of latent distance with moves-to-go, greedy solve rate, one rollout image,
-    and the nearer-child rate at each exact distance of ``reach_suite`` (states by distance)."""
+    and the nearer-child rate at each exact distance of ``reach_suite`` (states by distance); with a
+    ``move_scorer`` (:class:`~clrl.crtr.move_ranking.MoveScorer`), also the rate of its best move."""
     eval_cfg = config["eval"]
     encoder.eval()
     puzzles = task.eval_puzzles(config["seed"], eval_cfg)
@@ -550,6 +621,12 @@ def evaluate_encoder(
         for name, heuristic in readings.items():
             rates = task.nearer_child_rates(heuristic, reach_suite)
             metrics |= {f"{name}_d{distance}": rate for distance, rate in rates.items()}
+        if move_scorer is not None:
+            for count in sorted({1, images}):
+                name = "move_head_nearer_rate" + (f"_{count}images" if count > 1 else "")
+                scores = MoveScores(move_scorer, task.featurize, count, device)
+                rates = task.nearer_move_rates(scores, reach_suite)
+                metrics |= {f"{name}_d{distance}": rate for distance, rate in rates.items()}
     correlation = spearmanr(
         distance_to_own_goal(task, encoder, config, heldout, device), heldout.moves_to_go
     ).statistic

@@ -21,7 +21,7 @@ from clrl.envs.cube.viewer import render_rgb
 from clrl.errors import UserError
 from clrl.losses.crtr import sample_crtr_batch
 from clrl.planners.domain import CubeDomain
-from clrl.planners.exact_distance import nearer_child_rate, states_at_distance
+from clrl.planners.exact_distance import nearer_child_rate, nearer_move_picks, states_at_distance
 from clrl.planners.goal_table import MAX_GOAL_RADIUS, cube_goal_table
 from clrl.planners.running import kociemba_solve
 from clrl.runs import progress_bar
@@ -198,6 +198,15 @@ class CubeTask:
         table = cube_goal_table(MAX_GOAL_RADIUS)
         return {
             distance: nearer_child_rate(table, self.domain, heuristic, states, distance)
+            for distance, states in suite.items()
+        }
+
+    def nearer_move_rates(self, move_scores, suite: dict[int, np.ndarray]) -> dict[int, float]:
+        """At each exact distance, how often the best move of ``move_scores`` (``(N, 54) -> (N, 12)``,
+        lower: nearer) leads one move nearer."""
+        table = cube_goal_table(MAX_GOAL_RADIUS)
+        return {
+            distance: float(nearer_move_picks(table, self.domain, move_scores, states, distance).mean())
             for distance, states in suite.items()
         }
 

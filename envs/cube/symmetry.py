@@ -97,6 +97,24 @@ def apply_symmetry(states: np.ndarray, symmetry: int) -> np.ndarray:
     return SYMMETRY_COLOURS[symmetry][states[:, SYMMETRY_PERMUTATIONS[symmetry]]]
 
 
+def apply_symmetries(states: np.ndarray, symmetries: np.ndarray) -> np.ndarray:
+    """``(N, 54)``: state ``i``'s image under its own symmetry ``symmetries[i]``."""
+    symmetries = np.asarray(symmetries, dtype=np.int64)
+    gathered = np.take_along_axis(states, SYMMETRY_PERMUTATIONS[symmetries], axis=1).astype(np.int64)
+    renamed = SYMMETRY_COLOURS[symmetries][np.arange(len(states))[:, None], gathered]
+    return renamed.astype(states.dtype, copy=False)
+
+
+def move_values_of_images(values: np.ndarray, symmetries: np.ndarray) -> np.ndarray:
+    """``(N, 12)`` values of each state's quarter turns, re-indexed by the turns of its image under
+    ``symmetries[i]``: ``out[i, g(m)] = values[i, m]``, since turn ``m`` of ``s`` is turn ``g(m)`` of
+    ``g(s)`` (a label of state ``i``'s moves becomes a label of :func:`apply_symmetries`' image)."""
+    symmetries = np.asarray(symmetries, dtype=np.int64)
+    out = np.empty_like(values)
+    out[np.arange(len(values))[:, None], SYMMETRY_MOVES[symmetries]] = values
+    return out
+
+
 def symmetric_images(states: np.ndarray, symmetries: np.ndarray | list[int]) -> np.ndarray:
     """``(len(symmetries) * N, 54)``: the images of all states under each symmetry, symmetry-major."""
     symmetries = np.asarray(symmetries, dtype=np.int64)

@@ -9,8 +9,10 @@ from clrl.envs.cube.symmetry import (
     NUM_SYMMETRIES,
     SYMMETRY_MATRICES,
     SYMMETRY_MOVES,
+    apply_symmetries,
     apply_symmetry,
     canonical_images,
+    move_values_of_images,
     symmetric_images,
 )
 from clrl.envs.cube.trajectories import random_states
@@ -37,6 +39,22 @@ def test_every_symmetry_keeps_the_solved_cube_and_commutes_with_the_moves():
             moved_then_mapped = apply_symmetry(STATES[:, MOVE_PERMUTATIONS[move]], k)
             mapped_then_moved = apply_symmetry(STATES, k)[:, MOVE_PERMUTATIONS[SYMMETRY_MOVES[k, move]]]
             assert np.array_equal(moved_then_mapped, mapped_then_moved), (k, move)
+
+
+def test_each_state_its_own_symmetry_and_its_move_labels_follow_it():
+    symmetries = np.array([0, 5, 23, 24, 40, 47])
+    images = apply_symmetries(STATES, symmetries)
+    for i, k in enumerate(symmetries):
+        assert np.array_equal(images[i], apply_symmetry(STATES[i : i + 1], k)[0])
+    # a label of each move of s (here: the child it leads to) is the same label of the image's move
+    children = CubeDomain().children(STATES)[0]  # (N, 12, 54)
+    labels = np.arange(NUM_QUARTER_TURNS)[None].repeat(len(STATES), axis=0)
+    moved = move_values_of_images(labels, symmetries)
+    image_children = CubeDomain().children(images)[0]
+    for i, k in enumerate(symmetries):
+        for move in range(NUM_QUARTER_TURNS):
+            original = moved[i, move]
+            assert np.array_equal(image_children[i, move], apply_symmetry(children[i, original][None], k)[0])
 
 
 def test_mirrors_turn_clockwise_into_anticlockwise_and_rotations_do_not():
