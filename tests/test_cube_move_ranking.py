@@ -8,13 +8,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from test_cube_bellman import bellman_config, straight_and_resumed
 
 from clrl.checkpoint import load_checkpoint
+from clrl.crtr.child_ranking import labelled_states
 from clrl.crtr.model import CHECKPOINT_NAME, build_model
 from clrl.crtr.move_ranking import (
     MoveHead,
     MovePool,
     MoveScorer,
     MoveScores,
-    labelled_states,
     move_ranking_loss,
 )
 from clrl.crtr.train import train

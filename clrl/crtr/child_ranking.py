@@ -32,17 +32,25 @@ from clrl.planners.exact_distance import exact_distances, nearer_children
 from clrl.planners.goal_table import GoalTable
 
 
-def ranking_batch(
+def labelled_states(
     rng: np.random.Generator, table: GoalTable, count: int, min_depth: int, max_depth: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The children ``(N, 12, 54)`` of up to ``count`` walk states and ``(N, 12)`` whether each is
-    one move nearer the goal than its parent (a walk that ended on solved has no such child and is
-    dropped)."""
+    """Up to ``count`` walk states ``min_depth..max_depth`` moves out and ``(N, 12)`` whether each
+    quarter turn leads one move nearer the goal (a walk back to solved has none and is dropped)."""
     domain = CubeDomain()
     states, walk_lengths = scramble_states(rng, count, max_depth, min_depth)
     distances = exact_distances(table, domain, states, walk_lengths)  # a walk's length bounds its distance
     kept = distances > 0
-    return nearer_children(table, domain, states[kept], distances[kept])
+    _, nearer = nearer_children(table, domain, states[kept], distances[kept])
+    return states[kept], nearer
+
+
+def ranking_batch(
+    rng: np.random.Generator, table: GoalTable, count: int, min_depth: int, max_depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The children ``(N, 12, 54)`` of :func:`labelled_states` and whether each is one move nearer."""
+    states, nearer = labelled_states(rng, table, count, min_depth, max_depth)
+    return CubeDomain().children(states)[0], nearer
 
 
 def child_ranking_losses(

@@ -32,7 +32,6 @@ from torch import nn
 
 from clrl.checkpoint import CheckpointError, load_checkpoint
 from clrl.config import with_added_keys
-from clrl.crtr.bellman import scramble_states
 from clrl.crtr.child_ranking import child_ranking_losses
 from clrl.crtr.model import build_model, resolve_checkpoint
 from clrl.envs.cube.constants import NUM_QUARTER_TURNS, NUM_STICKERS
@@ -43,9 +42,6 @@ from clrl.envs.cube.symmetry import (
     move_values_of_images,
     symmetric_images,
 )
-from clrl.planners.domain import CubeDomain
-from clrl.planners.exact_distance import exact_distances, nearer_children
-from clrl.planners.goal_table import GoalTable
 
 
 class MoveHead(nn.Module):
@@ -76,19 +72,6 @@ def move_ranking_loss(logits: torch.Tensor, nearer: torch.Tensor, temperature: f
     """The loss ``L`` above, the mean over states: ``logits`` and ``nearer`` ``(N, 12)``, at least one
     nearer move per row."""
     return child_ranking_losses(-logits.float(), nearer, temperature).mean()
-
-
-def labelled_states(
-    rng: np.random.Generator, table: GoalTable, count: int, min_depth: int, max_depth: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``count`` walk states ``min_depth..max_depth`` moves out and ``(N, 12)`` whether each
-    quarter turn leads one move nearer the goal (a walk back to solved has none and is dropped)."""
-    domain = CubeDomain()
-    states, walk_lengths = scramble_states(rng, count, max_depth, min_depth)
-    distances = exact_distances(table, domain, states, walk_lengths)  # a walk's length bounds its distance
-    kept = distances > 0
-    _, nearer = nearer_children(table, domain, states[kept], distances[kept])
-    return states[kept], nearer
 
 
 class MovePool:

@@ -60,6 +60,7 @@ from clrl.crtr.child_ranking import (
     child_ranking_loss,
     child_ranking_losses,
     hardest,
+    labelled_states,
     nearer_pick_rate,
     ranking_batch,
 )
@@ -77,7 +78,6 @@ from clrl.crtr.move_ranking import (
     MovePool,
     MoveScorer,
     MoveScores,
-    labelled_states,
     move_ranking_loss,
 )
 from clrl.crtr.walk_regression import walk_regression_loss
