@@ -21,8 +21,9 @@ first); ``--symmetries K ...`` adds a column per checkpoint for each K, scored b
 symmetric images of each state (``solve --symmetries``). With two or more checkpoints a second table
 pairs each column with the first checkpoint's column on as many images, on the same states (states
 only one of them gets right, and McNemar's exact test of that split). ``--move-head`` adds a column
-per checkpoint and K for its move head (``move_ranking.weight > 0``): the state's best quarter turn
-as the head ranks them, its scores the mean over K images. ``--ensemble`` adds a column
+per checkpoint that has a move head (``move_ranking.weight > 0``) and K: the state's best quarter
+turn as the head ranks them, its scores the mean over K images (paired against the first
+checkpoint's distance on as many images). ``--ensemble`` adds a column
 per K for the checkpoints together: the sum of their distances, each divided by its own slope (mean
 distance per move, from states 4 and 7 moves out), so that every encoder weighs the same per move.
 """
@@ -39,13 +40,15 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
+from clrl.checkpoint import load_checkpoint
 from clrl.cli import run_command
 from clrl.crtr.evaluate import suite_puzzles
-from clrl.crtr.model import LearnedModel
+from clrl.crtr.model import LearnedModel, resolve_checkpoint
 from clrl.crtr.move_ranking import load_move_scores
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.trajectories import random_states
+from clrl.errors import UserError
 from clrl.planners.domain import CubeDomain
 from clrl.planners.exact_distance import nearer_child_picks, nearer_move_picks, states_at_distance
 from clrl.planners.goal_table import cube_goal_table
@@ -170,13 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             members = [h for (_, symmetries), h in single if symmetries == k]
             heuristics.append(SlopeNormalisedSum(members, near_states, far_states, far - near))
             names.append("all together" + (f", {k} symmetries" if k > 1 else ""))
-    move_heads = []  # the move heads' columns: the best move as the head ranks the state's 12
+    move_heads, move_head_images = [], []  # the move heads' columns: the best of the state's 12 turns
     if args.move_head:
         for checkpoint, k in runs:
+            if "move_head" not in load_checkpoint(resolve_checkpoint("cube", checkpoint), job="cube").state:
+                continue  # a distance only: its columns above stand for it
             move_heads.append(load_move_scores(checkpoint, k))
-            names.append(
-                str(checkpoint or "shipped cube.pt") + ", move head" + (f", {k} symmetries" if k > 1 else "")
-            )
+            move_head_images.append(k)
+            name = str(checkpoint or "shipped cube.pt") + ", move head"
+            names.append(name + (f", {k} symmetries" if k > 1 else ""))
+        if not move_heads:
+            raise UserError("--move-head: none of the checkpoints has a move head (move_ranking.weight 0)")
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")
     print("| exact distance | " + " | ".join(names) + " |")
     print("|---:|" + "---:|" * len(names))
@@ -193,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         picks_by_distance[distance] = picks
     # the first checkpoint's column read on as many images, for every column (ensembles' too)
     images = [k for _, k in runs] + (list(args.symmetries) if args.ensemble else [])
-    images += [k for _, k in runs] if args.move_head else []
+    images += move_head_images
     baselines = [runs.index((args.checkpoint[0], k)) for k in images]
     print_paired(names, baselines, picks_by_distance)
 
