@@ -4,6 +4,7 @@ scores read over images, and its training run (resumes exactly, evaluates, refus
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_cube_bellman import bellman_config, straight_and_resumed
 
@@ -151,3 +152,15 @@ def test_move_ranking_refuses_canonical_inputs(tmp_path):
     config["model"]["canonical"] = True
     with pytest.raises(UserError, match="canonical"):
         train("cube", config, run_dir=tmp_path, steps=1, resume=False)
+
+
+def test_the_reach_benchmark_adds_a_column_for_each_move_head_and_refuses_none(tmp_path, capsys):
+    reach = load_benchmark("cube_greedy_reach")
+    train("cube", move_config(), run_dir=tmp_path, steps=5, resume=False)
+    run = str(tmp_path / CHECKPOINT_NAME)
+    flags = ["--states", "5", "--max-distance", "2", "--cubes", "0", "--move-head"]
+    reach.main(["--checkpoint", "cube", run, *flags])  # the shipped file has no move head: no column
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| exact"))
+    assert header.count("move head") == 1 and f"{run}, move head" in header
+    with pytest.raises(UserError, match="none of the checkpoints has a move head"):
+        reach.main(["--checkpoint", "cube", *flags])
