@@ -7,6 +7,7 @@ import torch
 from benchmark_scripts import load_benchmark
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_cube_bellman import bellman_config, straight_and_resumed
+from test_cube_child_ranking import slow_child_ranking_loss
 
 from clrl.checkpoint import load_checkpoint
 from clrl.crtr.child_ranking import labelled_states
@@ -28,14 +29,6 @@ from clrl.planners.exact_distance import nearer_move_picks, table_distance
 DOMAIN = CubeDomain()
 
 
-def slow_move_ranking_loss(logits: np.ndarray, nearer: np.ndarray, temperature: float) -> float:
-    total = 0.0
-    for row, positive in zip(logits, nearer, strict=True):
-        weights = [np.exp(q / temperature) for q in row]
-        total += -np.log(sum(w for w, p in zip(weights, positive, strict=True) if p) / sum(weights))
-    return total / len(logits)
-
-
 def test_move_ranking_loss_matches_the_slow_reference():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 2, size=(16, 12))
@@ -43,8 +36,8 @@ def test_move_ranking_loss_matches_the_slow_reference():
     nearer[np.arange(16), rng.integers(0, 12, 16)] = True
     for temperature in (0.5, 1.0):
         got = move_ranking_loss(torch.tensor(logits), torch.tensor(nearer), temperature)
-        # in float32 whatever comes in (the head may run in bfloat16)
-        assert got.item() == pytest.approx(slow_move_ranking_loss(logits, nearer, temperature), rel=1e-6)
+        # the logits are negated distances of the child ranking's reference; the loss is float32
+        assert got.item() == pytest.approx(slow_child_ranking_loss(-logits, nearer, temperature), rel=1e-6)
 
 
 def test_pool_images_keep_their_labels_true_and_the_ring_drops_the_oldest(cube_tables):
