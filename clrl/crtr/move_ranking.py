@@ -15,8 +15,8 @@ from the parent in Q* search (Agostinelli et al. 2024, "Q* search: heuristic sea
 Q-networks") and EfficientCube's network picks the next move (Takano 2023, "Self-supervision is all
 you need for solving Rubik's cube").
 
-Labels cost about 5 ms of search per state 7-11 moves out, a pass of the encoder about a
-hundredth of that, so the labelled states wait in a pool (:class:`MovePool`): each step labels
+Labels cost about 5 ms of search per state 7-11 moves out, many times the encoder's training pass
+over the state, so the labelled states wait in a pool (:class:`MovePool`): each step labels
 ``fresh_states`` more walk states into it (the oldest go) and trains on ``batch_size`` states drawn
 from it, each as a random one of its 48 symmetric images with its labels moved along
 (:func:`clrl.envs.cube.symmetry.move_values_of_images`): one labelled state is 48 inputs.
