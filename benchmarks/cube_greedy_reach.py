@@ -44,7 +44,7 @@ from clrl.checkpoint import load_checkpoint
 from clrl.cli import run_command
 from clrl.crtr.evaluate import suite_puzzles
 from clrl.crtr.model import LearnedModel, resolve_checkpoint
-from clrl.crtr.move_ranking import load_move_scores
+from clrl.crtr.move_ranking import MoveScores, saved_move_scorer
 from clrl.envs.cube.constants import SOLVED_STATE
 from clrl.envs.cube.kernels import apply_moves
 from clrl.envs.cube.trajectories import random_states
@@ -175,13 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             names.append("all together" + (f", {k} symmetries" if k > 1 else ""))
     move_heads, move_head_images = [], []  # the move heads' columns: the best of the state's 12 turns
     if args.move_head:
-        for checkpoint, k in runs:
-            if "move_head" not in load_checkpoint(resolve_checkpoint("cube", checkpoint), job="cube").state:
+        for checkpoint in args.checkpoint:
+            path = resolve_checkpoint("cube", checkpoint)
+            saved = load_checkpoint(path, job="cube")
+            if "move_head" not in saved.state:
                 continue  # a distance only: its columns above stand for it
-            move_heads.append(load_move_scores(checkpoint, k))
-            move_head_images.append(k)
-            name = str(checkpoint or "shipped cube.pt") + ", move head"
-            names.append(name + (f", {k} symmetries" if k > 1 else ""))
+            scorer, featurize = saved_move_scorer(saved, str(path))
+            for k in args.symmetries:
+                move_heads.append(MoveScores(scorer, featurize, k))
+                move_head_images.append(k)
+                name = str(checkpoint or "shipped cube.pt") + ", move head"
+                names.append(name + (f", {k} symmetries" if k > 1 else ""))
         if not move_heads:
             raise UserError("--move-head: none of the checkpoints has a move head (move_ranking.weight 0)")
     print("best-scoring child one move nearer (mean latent distance), by exact distance\n")

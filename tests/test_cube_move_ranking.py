@@ -11,14 +11,8 @@ from test_cube_child_ranking import slow_child_ranking_loss
 
 from clrl.checkpoint import load_checkpoint
 from clrl.crtr.child_ranking import labelled_states
-from clrl.crtr.model import CHECKPOINT_NAME, build_model
-from clrl.crtr.move_ranking import (
-    MoveHead,
-    MovePool,
-    MoveScorer,
-    MoveScores,
-    move_ranking_loss,
-)
+from clrl.crtr.model import CHECKPOINT_NAME
+from clrl.crtr.move_ranking import MovePool, MoveScores, move_ranking_loss, saved_move_scorer
 from clrl.crtr.train import train
 from clrl.envs.cube.symmetry import SYMMETRY_MOVES, apply_symmetry
 from clrl.envs.cube.trajectories import random_states
@@ -117,12 +111,8 @@ def test_a_trained_move_head_picks_nearer_moves_near_solved(tmp_path, cube_table
     config = move_config()
     config["train"]["lr"] = 3e-3
     train("cube", config, run_dir=tmp_path, steps=150, resume=False)
-    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME, job="cube")
-    task, encoder = build_model("cube", saved.config)
-    encoder.load_state_dict(saved.state["encoder"])
-    head = MoveHead(saved.config["model"]["width"], saved.config["move_ranking"]["hidden"])
-    head.load_state_dict(saved.state["move_head"])
-    scores = MoveScores(MoveScorer(encoder, head), task.featurize)
+    path = tmp_path / CHECKPOINT_NAME
+    scores = MoveScores(*saved_move_scorer(load_checkpoint(path, job="cube"), str(path)))
     states, _ = labelled_states(np.random.default_rng(9), small, 200, 2, 2)
     states = states[table_distance(large, DOMAIN, states) == 2]
     picks = nearer_move_picks(small, DOMAIN, scores, states, 2)

@@ -24,16 +24,16 @@ from it, each as a random one of its 48 symmetric images with its labels moved a
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from clrl.checkpoint import CheckpointError, load_checkpoint
+from clrl.checkpoint import Checkpoint, CheckpointError
 from clrl.config import with_added_keys
 from clrl.crtr.child_ranking import child_ranking_losses
-from clrl.crtr.model import build_model, resolve_checkpoint
+from clrl.crtr.model import build_model
 from clrl.envs.cube.constants import NUM_QUARTER_TURNS, NUM_STICKERS
 from clrl.envs.cube.symmetry import (
     NUM_SYMMETRIES,
@@ -130,16 +130,16 @@ class MoveScores:
         return -at_own_moves.mean(axis=0)
 
 
-def load_move_scores(checkpoint: Path | None, symmetries: int = 1, device="cpu") -> MoveScores:
-    """The move head of a saved run (a file, a shipped name, or None for the shipped ``cube.pt``) with
-    its encoder, read over ``symmetries`` images; a run without one is refused in one line."""
-    path = resolve_checkpoint("cube", checkpoint)
-    saved = load_checkpoint(path, job="cube")
+def saved_move_scorer(
+    saved: Checkpoint, source: str
+) -> tuple[MoveScorer, Callable[[np.ndarray], torch.Tensor]]:
+    """A saved cube run's encoder and move head as one :class:`MoveScorer`, with the featurizer of
+    its inputs; a run without a move head is refused in one line that names ``source``."""
     if "move_head" not in saved.state:
-        raise CheckpointError(f"checkpoint {path} has no move head (it trained with move_ranking.weight 0)")
+        raise CheckpointError(f"checkpoint {source} has no move head (it trained with move_ranking.weight 0)")
     config = with_added_keys("cube", saved.config)
     task, encoder = build_model("cube", config)
     encoder.load_state_dict(saved.state["encoder"])
     head = MoveHead(config["model"]["width"], config["move_ranking"]["hidden"])
     head.load_state_dict(saved.state["move_head"])
-    return MoveScores(MoveScorer(encoder, head).to(device), task.featurize, symmetries, device)
+    return MoveScorer(encoder, head), task.featurize

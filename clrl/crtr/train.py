@@ -327,9 +327,10 @@ def train(
         table = cube_goal_table(bellman["table_radius"])
     if child_ranking is not None or move_ranking is not None:
         ranking_table = cube_goal_table(MAX_GOAL_RADIUS)
-    move_head = move_pool = None
+    move_head = move_scorer = move_pool = None
     if move_ranking is not None:  # check_config: the cube's residual MLP
         move_head = MoveHead(config["model"]["width"], move_ranking["hidden"]).to(device)
+        move_scorer = MoveScorer(encoder, move_head)
         optimizer.add_param_group({"params": move_head.parameters()})
         move_pool = MovePool(move_ranking["pool_size"])
     rng = np.random.default_rng(config["seed"])
@@ -367,7 +368,7 @@ def train(
             depths = move_ranking["min_depth"], move_ranking["max_depth"]
             return labelled_states(rng, ranking_table, count, *depths)
 
-        fast_move_scorer = AutocastForward(MoveScorer(encoder, move_head), train_cfg["precision"], device)
+        fast_move_scorer = AutocastForward(move_scorer, train_cfg["precision"], device)
         if move_pool.size == 0:  # a fresh pool (a resumed one is saved): labelled before the first step
             move_pool.add(*labelled_move_batch(move_ranking["initial_states"]))
 
@@ -578,7 +579,6 @@ def train(
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                     window_start, window_steps = time.perf_counter(), 0
                 if distributed.is_main() and (step % train_cfg["eval_every"] == 0 or step == total_steps):
-                    move_scorer = MoveScorer(encoder, move_head) if move_head is not None else None
                     metrics, frames = evaluate_encoder(
                         task, encoder, config, heldout, device, reach_suite, move_scorer
                     )
