@@ -174,6 +174,13 @@ def select_scenarios(settings: dict[str, Any], names: Any, source: str) -> dict[
     return {**settings, "scenarios": {name: known[name] for name in names}}
 
 
+def held_out_interval_names(key: str, count: int) -> list[str]:
+    """Names of a factor's ``count`` held-out intervals: ``friction`` for one, ``friction_low`` and
+    ``friction_high`` for two, ``friction_0``, ``friction_1``, ... for more."""
+    suffixes = {1: [""], 2: ["_low", "_high"]}.get(count, [f"_{i}" for i in range(count)])
+    return [f"{key}{suffix}" for suffix in suffixes]
+
+
 def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``eval.scenarios`` that move one factor at a time from its training range to a held-out one.
 
@@ -191,10 +198,9 @@ def held_out_factor_scenarios(env_config: dict[str, Any]) -> dict[str, dict[str,
     back_to_training: dict[str, list[str]] = {}
     for key in DYNAMICS_KEYS:
         spans = intervals(held_out[key], f"held_out.{key}").tolist()
-        suffixes = {1: [""], 2: ["_low", "_high"]}.get(len(spans), [f"_{i}" for i in range(len(spans))])
-        for suffix, (low, high) in zip(suffixes, spans, strict=True):
+        for name, (low, high) in zip(held_out_interval_names(key, len(spans)), spans, strict=True):
             swapped = [f"randomization.{key}=[{low}, {high}]", f"held_out.{key}={list(training[key])}"]
-            scenarios[f"{key}{suffix}"] = {"env_overrides": [*FLAT_GROUND, *swapped]}
+            scenarios[name] = {"env_overrides": [*FLAT_GROUND, *swapped]}
             back_to_training.setdefault(key, swapped)
     pushes = [
         f"randomization.push_force={list(held_out['push_force'])}",

@@ -22,6 +22,7 @@ from clrl.agents.evaluation import (
     FLAT_GROUND,
     EpisodeRecord,
     begin_policy_benchmark,
+    held_out_interval_names,
     loaded_policies,
     make_scenario_env,
     policy_benchmark_parser,
@@ -31,12 +32,6 @@ from clrl.agents.evaluation import (
 from clrl.cli import run_command
 from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, Dynamics, intervals
 from clrl.errors import UserError
-
-
-def interval_names(spans: np.ndarray) -> list[str]:
-    """``low`` / ``high`` for two held-out intervals, ``0``, ``1``, ... for more, nothing for one
-    (the suffixes of :func:`clrl.agents.evaluation.held_out_factor_scenarios`)."""
-    return {1: [""], 2: ["low", "high"]}.get(len(spans), [str(i) for i in range(len(spans))])
 
 
 def scalar(dynamics: Dynamics, key: str) -> float:
@@ -66,9 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         held_out = policy.checkpoint.config["env"]["held_out"]
         spans = {key: intervals(held_out[key], f"held_out.{key}") for key in DYNAMICS_KEYS}
         labels = {
-            f"{key}_{name}" if name else key: (key, index)
+            name: (key, index)
             for key in DYNAMICS_KEYS
-            for index, name in enumerate(interval_names(spans[key]))
+            for index, name in enumerate(held_out_interval_names(key, len(spans[key])))
         }
         if args.given is not None and args.given not in labels:
             raise UserError(f"--given must be one of {', '.join(labels)}, got {args.given!r}")
@@ -93,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         table.print_row(policy.label, "all", args.given or "all", len(falls), sum(falls), rate)
         for key, index in labels.values():
             chosen = [record.fell for record, where in drawn if where[key] == index]
-            if not chosen or len(interval_names(spans[key])) == 1:
+            if not chosen or len(spans[key]) == 1:
                 continue
             lo, hi = spans[key][index]
             factor = "com_offset (forward)" if key == "com_offset" else key

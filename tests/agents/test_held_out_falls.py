@@ -12,6 +12,7 @@ from clrl.agents.checkpointing import read_agent
 from clrl.agents.environment import make_env
 from clrl.agents.evaluation import (
     FLAT_GROUND,
+    held_out_interval_names,
     load_policy,
     make_scenario_env,
     parse_scenarios,
@@ -41,8 +42,8 @@ def test_every_held_out_draw_lies_in_one_named_interval_of_each_factor() -> None
         assert falls.scalar(env.dynamics, "com_offset") == env.dynamics.com_offset[0]
     finally:
         env.close()
-    assert falls.interval_names(spans["friction"]) == ["low", "high"]
-    assert falls.interval_names(spans["action_delay"]) == [""]
+    assert held_out_interval_names("friction", len(spans["friction"])) == ["friction_low", "friction_high"]
+    assert held_out_interval_names("action_delay", len(spans["action_delay"])) == ["action_delay"]
 
 
 def test_records_carry_the_seed_that_reproduces_their_episode_whatever_the_order(tiny_run: Path) -> None:
