@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     table = MarkdownTable(
         ["policy (env steps)", "factor", "held-out interval", "episodes", "falls", "fall rate"], "lllrrr"
     )
-    table.print_header()
-    for policy in loaded_policies(args.checkpoint):
+    for number, policy in enumerate(loaded_policies(args.checkpoint)):
         held_out = policy.checkpoint.config["env"]["held_out"]
         spans = {key: intervals(held_out[key], f"held_out.{key}") for key in DYNAMICS_KEYS}
         labels = {
@@ -67,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         if args.given is not None and args.given not in labels:
             raise UserError(f"--given must be one of {', '.join(labels)}, got {args.given!r}")
+        if number == 0:  # after the first file's names are checked: a refusal prints no table
+            table.print_header()
         _, records = roll_out(
             policy, settings, "held_out_flat", FLAT_GROUND, args.episodes, args.seed, held_out=True
         )

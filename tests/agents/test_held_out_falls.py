@@ -19,6 +19,7 @@ from clrl.agents.evaluation import (
     run_on_envs,
 )
 from clrl.agents.training import CHECKPOINT_NAME
+from clrl.cli import run_command
 from clrl.config import load_config
 from clrl.envs.humanoid.randomize import DYNAMICS_KEYS, intervals
 
@@ -65,3 +66,13 @@ def test_records_carry_the_seed_that_reproduces_their_episode_whatever_the_order
         assert by_seed[record.seed].steps == record.steps
         assert by_seed[record.seed].distance == pytest.approx(record.distance)
         assert np.isfinite(record.distance)
+
+
+def test_an_unknown_interval_is_refused_in_one_line_before_any_table(tiny_run: Path, capsys) -> None:
+    argv = ["--checkpoint", str(tiny_run / CHECKPOINT_NAME), "--given", "friction_middle", "--episodes", "1"]
+    assert run_command(falls.main, argv) == 1
+    out, err = capsys.readouterr()
+    assert not [line for line in out.splitlines() if line.startswith("|")]
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: --given must be one of friction_low, friction_high, ")
+    assert line.endswith("got 'friction_middle'")
