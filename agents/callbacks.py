@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,23 +134,24 @@ def next_terrain_level(
     rng: np.random.Generator,
     may_demote: bool = True,
     may_promote: bool = True,
+    floor: int = 0,
 ) -> int:
     """legged_gym's terrain curriculum step (``_update_terrain_curriculum`` of ``legged_robot.py``).
 
     Up one level after an episode that ended more than ``promote_distance`` (half a terrain tile)
     from its start; otherwise down one if it ended less than ``required_distance`` (half of what
     the command asked for: ``0.5 * |commanded velocity| * episode length``) from it. A robot that
-    clears the top level goes to a level drawn uniformly from 0..top; none goes below 0.
-    ``may_demote=False`` keeps a level a short walk would lower (a fall blamed on a push);
-    ``may_promote=False`` keeps a level a long walk would raise (an episode that ended in a fall).
+    clears the top level goes to a level drawn uniformly from floor..top; none goes below ``floor``
+    (legged_gym: 0). ``may_demote=False`` keeps a level a short walk would lower (a fall blamed on a
+    push); ``may_promote=False`` keeps a level a long walk would raise (an episode that ended in a fall).
     """
     if distance > promote_distance and may_promote:
         level += 1
     elif distance < required_distance and may_demote:
         level -= 1
     if level > top:
-        return int(rng.integers(0, top + 1))
-    return max(level, 0)
+        return int(rng.integers(floor, top + 1))
+    return max(level, floor)
 
 
 class CurriculumCallback(BaseCallback):
@@ -172,8 +173,10 @@ class CurriculumCallback(BaseCallback):
       :data:`TERRAIN_TYPES` order). With ``per_terrain`` only the level of the episode's terrain
       type moves (legged_gym gives each terrain type its own column of levels), so stairs that
       topple the policy do not hold its slopes back; without it one level moves for every type.
-      Sent with ``env_method("set_terrain_level")``, used from the env's next reset (the VecEnv has
-      already reset it: from the episode after next);
+      With ``floors`` no level of a type goes below that type's floor, so the policy keeps
+      practising a terrain the rule would take it off (stairs it falls on hold a blind walker at
+      2-5 cm steps). Sent with ``env_method("set_terrain_level")``, used from the env's next reset
+      (the VecEnv has already reset it: from the episode after next);
     * pushes (when ``push_floors`` is given): one level up after an episode without a fall, one down
       after a fall of the push's. Level ``L`` draws every push from ``[push_floors[L], push_force
       high]`` (``env_method("set_push_floor")``, used from the next push), so the policy meets the
@@ -191,6 +194,8 @@ class CurriculumCallback(BaseCallback):
         per_terrain: whether each terrain type has its own level (``train.curriculum_per_terrain``).
         promote_falls: whether an episode that ended in a fall may move its terrain level up
             (``train.curriculum_promote_falls``; legged_gym: yes).
+        floors: lowest terrain level of each type named (``train.curriculum_floor``); the starting
+            levels are raised to them. ``None`` or a type left out: 0.
         push_floors: lowest push force (N) of each push level; ``None``: no push curriculum.
         push_levels: starting push levels; zeros by default.
         push_blame_seconds: how soon after a push's start a fall counts as the push's.
@@ -207,6 +212,7 @@ class CurriculumCallback(BaseCallback):
         terrain: bool = True,
         per_terrain: bool = False,
         promote_falls: bool = True,
+        floors: Mapping[str, int] | None = None,
         push_floors: np.ndarray | None = None,
         push_levels: np.ndarray | None = None,
         push_blame_seconds: float = 2.0,
@@ -224,7 +230,12 @@ class CurriculumCallback(BaseCallback):
         self.push_blame_seconds = push_blame_seconds
         if terrain_levels is not None and np.ndim(terrain_levels) == 1:
             terrain_levels = np.repeat(np.asarray(terrain_levels)[:, None], len(TERRAIN_TYPES), axis=1)
-        self.terrain_levels = starting_levels(terrain_levels, (n_envs, len(TERRAIN_TYPES)), "terrain")
+        self.floors = np.zeros(len(TERRAIN_TYPES), dtype=np.int64)
+        for kind, floor in (floors or {}).items():
+            self.floors[TERRAIN_COLUMNS[kind]] = floor
+        self.terrain_levels = np.maximum(
+            starting_levels(terrain_levels, (n_envs, len(TERRAIN_TYPES)), "terrain"), self.floors
+        )
         self.push_levels = starting_levels(push_levels, (n_envs,), "push")
 
     def _on_training_start(self) -> None:
@@ -256,6 +267,7 @@ class CurriculumCallback(BaseCallback):
                     rng=self.rng,
                     may_demote=not push_fall,
                     may_promote=self.promote_falls or not fell,
+                    floor=int(self.floors[TERRAIN_COLUMNS[kind]]),
                 )
                 if level != old:
                     if self.per_terrain:

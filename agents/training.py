@@ -140,7 +140,22 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"train.video_terrains must list terrain types of {', '.join(TERRAIN_TYPES)}, got {terrains!r}"
         )
+    check_curriculum_floor(config)
     training_scenarios(config)
+
+
+def check_curriculum_floor(config: dict[str, Any]) -> None:
+    """``train.curriculum_floor``: a level of 0 .. levels-1 for terrain types that have a level of
+    their own (a floor under one shared level would lift every type)."""
+    floors = config["train"]["curriculum_floor"]
+    top = int(config["env"]["terrain"]["levels"]) - 1
+    for kind, floor in floors.items():
+        if kind not in TERRAIN_TYPES or kind == "flat":
+            raise ConfigError(f"train.curriculum_floor names no terrain type with levels: {kind!r}")
+        if not (isinstance(floor, int) and not isinstance(floor, bool) and 0 <= floor <= top):
+            raise ConfigError(f"train.curriculum_floor.{kind} must be a level of 0 to {top}, got {floor!r}")
+    if any(floors.values()) and not config["train"]["curriculum_per_terrain"]:
+        raise ConfigError("train.curriculum_floor needs train.curriculum_per_terrain: true")
 
 
 def training_scenarios(config: dict[str, Any]) -> list[Scenario]:
@@ -401,6 +416,7 @@ def train(
                 terrain=bool(settings["curriculum"]),
                 per_terrain=bool(settings["curriculum_per_terrain"]),
                 promote_falls=bool(settings["curriculum_promote_falls"]),
+                floors=settings["curriculum_floor"],
                 push_floors=floors if settings["push_curriculum"] else None,
                 push_levels=push_levels,
                 push_blame_seconds=float(settings["push_blame_seconds"]),

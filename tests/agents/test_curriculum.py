@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from clrl.agents.callbacks import CurriculumCallback, next_level, next_terrain_level
 from clrl.agents.checkpointing import read_agent
 from clrl.agents.environment import make_env
-from clrl.agents.training import CHECKPOINT_NAME, push_floors
+from clrl.agents.training import CHECKPOINT_NAME, check_config, push_floors
 from clrl.checkpoint import save_checkpoint
 from clrl.config import ConfigError, load_config
 from clrl.envs.humanoid.terrain import TERRAIN_TYPES
@@ -58,6 +58,65 @@ def test_robots_that_clear_the_top_level_go_to_a_random_level():
     levels = [terrain_step(9, distance=5.0, rng=rng) for _ in range(400)]
     assert set(levels) == set(range(10))  # uniform over 0..9, the top included, as in legged_gym
     assert terrain_step(8, distance=5.0) == 9  # reaching the top is not clearing it
+
+
+def test_a_terrain_floor_holds_demotions_and_the_random_level_after_the_top():
+    assert terrain_step(4, distance=0.0, floor=4) == 4  # a fall at the floor: stays
+    assert terrain_step(5, distance=0.0, floor=4) == 4
+    assert terrain_step(4, distance=5.0, floor=4) == 5  # promotion as without a floor
+    rng = np.random.default_rng(0)
+    levels = [terrain_step(9, distance=5.0, rng=rng, floor=4) for _ in range(400)]
+    assert set(levels) == set(range(4, 10))
+
+
+def test_a_floor_raises_the_starting_levels_of_its_type_and_holds_its_episodes(venv):
+    curriculum = CurriculumCallback(
+        4,
+        max_terrain_level=9,
+        promote_distance=3.0,
+        terrain_levels=np.full((4, len(TERRAIN_TYPES)), 2),
+        per_terrain=True,
+        floors={"stairs_up": 4},
+    )
+    stairs = TERRAIN_TYPES.index("stairs_up")
+    np.testing.assert_array_equal(curriculum.terrain_levels[:, stairs], [4, 4, 4, 4])
+    curriculum.init_callback(SimpleNamespace(get_env=lambda: venv, num_timesteps=0))
+    curriculum.on_training_start({}, {})
+    curriculum.locals = {
+        "dones": np.array([True, True, True, True]),
+        "infos": [
+            episode_end(fell=True, terrain="stairs_up"),  # at the floor: stays
+            episode_end(fell=False, distance=4.0, terrain="stairs_up"),
+            episode_end(fell=True, terrain="slope_up"),  # no floor: down
+            episode_end(fell=True, terrain="stairs_up"),
+        ],
+    }
+    curriculum.on_step()
+    assert levels_of(venv, "stairs_up") == [4, 5, 4, 4]
+    assert levels_of(venv, "slope_up") == [2, 2, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.curriculum_floor.stairs_up=10"], "stairs_up must be a level of 0 to 9, got 10"),
+        (["train.curriculum_floor.stairs_up=-1"], "stairs_up must be a level of 0 to 9, got -1"),
+        (
+            ["train.curriculum_floor.stairs_up=4", "train.curriculum_per_terrain=false"],
+            "needs train.curriculum_per_terrain: true",
+        ),
+    ],
+)
+def test_a_floor_outside_the_levels_or_under_one_shared_level_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(load_config("humanoid", overrides=overrides))
+
+
+def test_a_floor_for_a_type_without_levels_is_refused():
+    config = load_config("humanoid")
+    config["train"]["curriculum_floor"] = {"flat": 1}
+    with pytest.raises(ConfigError, match="no terrain type with levels: 'flat'"):
+        check_config(config)
 
 
 def test_push_floors_span_the_configured_floor_and_stay_in_the_training_range():
