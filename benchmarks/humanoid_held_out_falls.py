@@ -7,10 +7,11 @@ each factor fell in (friction 0.10-0.25 or 1.3-1.6, motor strength 0.7-0.8 or 1.
 interval where nearly every episode falls is where a policy would have to change first. With
 ``--given friction_high`` (a factor and an interval, named as ``--held-out-factors`` names its
 scenarios) only the episodes drawn in that interval are counted, e.g. to see what topples the
-episodes that low friction does not.
+episodes that low friction does not. ``--env KEY=VALUE`` changes the scenario after its flat
+ground, e.g. a flat height field instead of the plane (``terrain.types=[rough]``, no roughness).
 
     python benchmarks/humanoid_held_out_falls.py [--checkpoint F ...] [--episodes 200] [--seed 10000]
-        [--given friction_high]
+        [--given friction_high] [--env KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def interval_of(value: float, spans: np.ndarray) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=200, seed=10000, per="policy")
+    parser = policy_benchmark_parser(
+        __doc__.splitlines()[0], episodes=200, seed=10000, per="policy", env_example="terrain.types=[rough]"
+    )
     parser.add_argument(
         "--given", metavar="FACTOR_INTERVAL", help="count only these episodes, e.g. friction_high"
     )
@@ -68,10 +71,11 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"--given must be one of {', '.join(labels)}, got {args.given!r}")
         if number == 0:  # after the first file's names are checked: a refusal prints no table
             table.print_header()
+        ground = [*FLAT_GROUND, *args.env]
         _, records = roll_out(
-            policy, settings, "held_out_flat", FLAT_GROUND, args.episodes, args.seed, held_out=True
+            policy, settings, "held_out_flat", ground, args.episodes, args.seed, held_out=True
         )
-        scenario = policy_scenario(policy, settings, "held_out_flat", FLAT_GROUND, held_out=True)
+        scenario = policy_scenario(policy, settings, "held_out_flat", ground, held_out=True)
         env = make_scenario_env(scenario)
         drawn: list[tuple[EpisodeRecord, dict[str, int]]] = []
         for record in records:
