@@ -5,11 +5,13 @@ A leg action sets a joint target ``nominal + action_scale * action`` with the ac
 pose. To step onto a stair the swing foot's lowest sole point must rise above the riser. This
 holds the base and the other leg at the nominal pose, tries every combination of the swing leg's
 hip pitch, knee and ankle pitch targets on a grid within that reach (and within the joint limits),
-and prints the highest lift of the lowest sole point above its nominal height: pure kinematics, no
-policy and no dynamics (a swinging joint overshoots its target a little; the stance leg and the
-pelvis can add a few centimetres more).
+and prints the highest lift of the lowest sole point above its nominal height, with the foot's centre
+at least each ``--forward`` distance ahead of its nominal place (along the keyframe's heading, x): pure
+kinematics, no policy and no dynamics (a swinging joint overshoots its target a little; the stance
+leg and the pelvis can add a few centimetres more).
 
-    python benchmarks/humanoid_swing_reach.py [--clips 1 2 3 4] [--grid 21] [--env KEY=VALUE ...]
+    python benchmarks/humanoid_swing_reach.py [--clips 1 2 3 4] [--forward 0 0.1 0.2] [--grid 21]
+        [--env KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from markdown_table import MarkdownTable
 from clrl.cli import run_command
 from clrl.config import ConfigError, load_config
 from clrl.envs.humanoid import HumanoidEnv
+from clrl.errors import UserError
 
 SWING_JOINTS = ("hip_pitch", "knee", "ankle_pitch")  # the sagittal joints that lift a foot
 
@@ -80,6 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grid", type=int, default=21, help="target angles tried per joint")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="env config override")
     args = parser.parse_args(argv)
+    if args.grid < 3 or args.grid % 2 == 0:
+        raise UserError(
+            f"--grid must be odd and at least 3, so that the nominal angle is on it; got {args.grid}"
+        )
+    if min(args.clips) < 0:
+        raise UserError(f"--clips must not be negative, got {min(args.clips):g}")
     env_config = load_config("humanoid", overrides=[f"env.{item}" for item in args.env])["env"]
     env = HumanoidEnv(env_config)
     scale = float(env_config["action_scale"])
@@ -94,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     table.print_header()
     for clip in args.clips:
         lifts = lift_profile(env, scale * clip, args.grid, args.forward)
-        table.print_row(f"{clip:g}", f"{scale * clip:.2f}", *(f"{lift:.3f}" for lift in lifts))
+        table.print_row(
+            f"{clip:g}", f"{scale * clip:.2f}", *("-" if np.isnan(lift) else f"{lift:.3f}" for lift in lifts)
+        )
     env.close()
 
 
