@@ -6,8 +6,8 @@ prism by prism, so a sphere sunk a few millimetres near a prism's side can get a
 is that side's (horizontal) instead of the surface's. This places a sphere at a fixed depth below a
 smooth slope at many points along and across it (no dynamics), and prints, per radius and depth,
 the contacts per placement and the share whose normal's vertical component is more than 0.1 off
-the slope's cos(angle). Slopes are where the surface is known exactly; the G1's soles sink about
-3-6 mm under its weight (``MjData.contact.dist`` in training-like episodes).
+the slope's cos(angle). Slopes are where the surface is known exactly; the G1's soles sink a few
+millimetres under its weight, up to about 14 (``MjData.contact.dist`` in training-like episodes).
 
     python benchmarks/humanoid_hfield_contacts.py [--slope 15] [--radii M ...] [--depths M ...]
 """
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     steepest = math.degrees(math.atan(RISE / (2 * SPAN)))
     if not 0.0 <= args.slope <= steepest:
         raise ConfigError(f"--slope must lie in 0..{steepest:.1f} degrees, got {args.slope:g}")
+    if not 0.0 < args.resolution <= SPAN or min(args.radii) <= 0.0:
+        raise ConfigError("--resolution must lie in (0, 2] m and every radius must be positive")
     table = MarkdownTable(
         [
             "sphere radius (m)",
