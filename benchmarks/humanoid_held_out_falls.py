@@ -69,14 +69,14 @@ def main(argv: list[str] | None = None) -> None:
         }
         if args.given is not None and args.given not in labels:
             raise UserError(f"--given must be one of {', '.join(labels)}, got {args.given!r}")
-        if number == 0:  # after the first file's names are checked: a refusal prints no table
-            table.print_header()
         ground = [*FLAT_GROUND, *args.env]
+        scenario = policy_scenario(policy, settings, "held_out_flat", ground, held_out=True)
+        env = make_scenario_env(scenario)
+        if number == 0:  # after the first file's names and the --env overrides are checked: no table
+            table.print_header()
         _, records = roll_out(
             policy, settings, "held_out_flat", ground, args.episodes, args.seed, held_out=True
         )
-        scenario = policy_scenario(policy, settings, "held_out_flat", ground, held_out=True)
-        env = make_scenario_env(scenario)
         drawn: list[tuple[EpisodeRecord, dict[str, int]]] = []
         for record in records:
             env.reset(seed=record.seed)

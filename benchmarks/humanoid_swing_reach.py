@@ -24,9 +24,9 @@ import numpy as np
 from markdown_table import MarkdownTable
 
 from clrl.cli import run_command
-from clrl.config import ConfigError, load_config
+from clrl.config import load_config
 from clrl.envs.humanoid import HumanoidEnv
-from clrl.errors import UserError
+from clrl.errors import ConfigError, UserError
 
 SWING_JOINTS = ("hip_pitch", "knee", "ankle_pitch")  # the sagittal joints that lift a foot
 
