@@ -1,15 +1,17 @@
-"""Where on a slope the humanoid policy slows, stalls and falls: speed and falls per stretch.
+"""Where on a slope or a staircase the humanoid policy slows, stalls and falls: speed and falls per stretch.
 
-The slope scenario (``evaluate humanoid``'s ``slope_up_15deg``) is a square pyramid around the 1 m
-spawn platform: ground rising for ``env.terrain.ramp_length`` (3 m) to a crest, falling for 3 m to a
-valley, rising again, and so on. Its target asks for both distance (>= 8 m in 20 s) and few falls,
-and the two fail in different places. For each checkpoint this rolls out the deterministic policy
-(training dynamics, 0.5 m/s straight ahead, as ``eval.common_overrides``) and prints the mean base
-speed on the platform, on rising and on falling stretches, how many episodes ended on the first
-rising stretch without falling (stalled below the first crest), and where the falls happened: before
-the first crest, on a falling stretch, or on a later rising one (after a valley).
+The slope and stairs scenarios (``evaluate humanoid``'s ``slope_up_15deg`` and ``stairs_up_10cm``) are
+square pyramids around the 1 m spawn platform: ground rising for ``env.terrain.ramp_length`` (3 m) to
+a top, falling for 3 m to a valley, rising again, and so on. Their targets ask for both distance and
+few falls, and the two fail in different places: a policy that climbs the first rise can fall on the
+way down. For each checkpoint and shape this rolls out the deterministic policy (training dynamics,
+0.5 m/s straight ahead, as ``eval.common_overrides``) and prints the mean base speed on the platform,
+on rising and on falling stretches, how many episodes ended on the first rising stretch without
+falling (stalled below the first top), and where the falls happened: before the first top, on a
+falling stretch, or on a later rising one (after a valley).
 
-    python benchmarks/humanoid_slope_profile.py [--checkpoint F ...] [--slopes DEG ...] [--episodes N]
+    python benchmarks/humanoid_slope_profile.py [--checkpoint F ...] [--slopes DEG ...] [--step-heights M ...]
+        [--episodes N]
 """
 
 from __future__ import annotations
@@ -28,16 +30,17 @@ from clrl.agents.evaluation import (
 )
 from clrl.cli import run_command
 from clrl.envs.humanoid.terrain import PLATFORM_HALF_SIZE
+from clrl.errors import UserError
 
 TABLE = MarkdownTable(
     [
         "policy (env steps)",
-        "slope",
+        "terrain",
         "episodes",
         "distance (m)",
         "speed: platform / rising / falling (m/s)",
-        "ended upright before the first crest",
-        "falls: before the first crest / on falling stretches / on later rises",
+        "ended upright before the first top",
+        "falls: before the first top / on falling stretches / on later rises",
     ],
     "llrrrrr",
 )
@@ -48,10 +51,13 @@ def stretch(ring_distance: float, ramp_length: float) -> int:
     return -1 if ring_distance <= 0.0 else int(ring_distance // ramp_length)
 
 
-def profile(policy: LoadedPolicy, settings: dict, degrees: float, episodes: int, seed: int) -> list[str]:
-    """One table row: ``episodes`` deterministic episodes up a pyramid of ``degrees``."""
-    overrides = terrain_overrides("slope_up", degrees)
-    env = make_scenario_env(policy_scenario(policy, settings, f"slope_up_{degrees:g}", overrides))
+def profile(
+    policy: LoadedPolicy, settings: dict, kind: str, value: float, episodes: int, seed: int
+) -> list[str]:
+    """One table row: ``episodes`` deterministic episodes up a pyramid of ``kind`` (``slope_up`` of
+    ``value`` degrees or ``stairs_up`` with steps of ``value`` m)."""
+    overrides = terrain_overrides(kind, value)
+    env = make_scenario_env(policy_scenario(policy, settings, f"{kind}_{value:g}", overrides))
     robot = env.unwrapped
     ramp_length = float(robot.config["terrain"]["ramp_length"])
     speeds: dict[str, list[float]] = {"platform": [], "rising": [], "falling": []}
@@ -84,7 +90,7 @@ def profile(policy: LoadedPolicy, settings: dict, degrees: float, episodes: int,
     speed = " / ".join(f"{np.mean(values):.2f}" if values else "-" for values in speeds.values())
     return [
         policy.label,
-        f"{degrees:g} degrees",
+        f"{value:g} degree slope" if kind == "slope_up" else f"{value * 100:g} cm steps",
         str(episodes),
         f"{np.mean(distances):.2f}",
         speed,
@@ -94,14 +100,19 @@ def profile(policy: LoadedPolicy, settings: dict, degrees: float, episodes: int,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=0, per="slope")
-    parser.add_argument("--slopes", type=float, nargs="+", default=[15.0], metavar="DEGREES")
+    parser = policy_benchmark_parser(__doc__.splitlines()[0], episodes=20, seed=0, per="shape")
+    parser.add_argument("--slopes", type=float, nargs="*", default=[15.0], metavar="DEGREES")
+    parser.add_argument("--step-heights", type=float, nargs="*", default=[], metavar="M")
     args = parser.parse_args(argv)
+    shapes = [("slope_up", degrees) for degrees in args.slopes]
+    shapes += [("stairs_up", height) for height in args.step_heights]
+    if not shapes:
+        raise UserError("give at least one shape: --slopes DEG ... or --step-heights M ...")
     settings = begin_policy_benchmark()
     TABLE.print_header()
     for policy in loaded_policies(args.checkpoint):
-        for degrees in args.slopes:
-            TABLE.print_row(*profile(policy, settings, degrees, args.episodes, args.seed))
+        for kind, value in shapes:
+            TABLE.print_row(*profile(policy, settings, kind, value, args.episodes, args.seed))
 
 
 if __name__ == "__main__":
