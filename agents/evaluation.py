@@ -399,6 +399,13 @@ class LoadedPolicy:
         """``path (env steps)``: the policy column of the benchmark tables."""
         return f"{self.path} ({self.checkpoint.step:,})"
 
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """The deterministic action for one env's observation, normalised as in training."""
+        if self.normalizer is not None:
+            observation = self.normalizer.normalize_obs(observation)
+        action, _ = self.model.predict(observation, deterministic=True)
+        return action
+
 
 def loaded_policies(paths: list[str] | None) -> Iterator[LoadedPolicy]:
     """Each of ``paths`` (default: the shipped policy) loaded in turn; its normaliser closed after."""

@@ -67,11 +67,7 @@ def profile(
             observation, _ = env.reset(seed=seed + episode)
             start = previous = robot.data.qpos[:2].copy()
             while True:
-                batch = {key: value[None] for key, value in observation.items()}
-                if policy.normalizer is not None:
-                    batch = policy.normalizer.normalize_obs(batch)
-                action, _ = policy.model.predict(batch, deterministic=True)
-                observation, _, terminated, truncated, info = env.step(action[0])
+                observation, _, terminated, truncated, info = env.step(policy.act(observation))
                 position = robot.data.qpos[:2].copy()
                 # the terrain is centred on the spawn point; its stretches are rings of Chebyshev distance
                 where = stretch(float(np.abs(position).max()) - PLATFORM_HALF_SIZE, ramp_length)
