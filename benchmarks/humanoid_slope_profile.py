@@ -71,8 +71,8 @@ def profile(
                 position = robot.data.qpos[:2].copy()
                 # the terrain is centred on the spawn point; its stretches are rings of Chebyshev distance
                 where = stretch(float(np.abs(position).max()) - PLATFORM_HALF_SIZE, ramp_length)
-                kind = "platform" if where < 0 else ("rising" if where % 2 == 0 else "falling")
-                speeds[kind].append(float(np.linalg.norm(position - previous)) / robot.control_dt)
+                part = "platform" if where < 0 else ("rising" if where % 2 == 0 else "falling")
+                speeds[part].append(float(np.linalg.norm(position - previous)) / robot.control_dt)
                 previous = position
                 if terminated or truncated:
                     break

@@ -24,19 +24,22 @@ def test_stretches_alternate_rising_and_falling_every_ramp_length(ring_distance,
     assert slope_profile.stretch(ring_distance, 3.0) == expected
 
 
-def test_a_short_episode_on_stairs_ends_on_the_platform(tiny_run: Path) -> None:
-    """0.3 s at 0.5 m/s cannot reach the first step 1 m out: every episode ends upright before the
-    first top, or falls there, and the row names the stairs."""
+@pytest.mark.parametrize(
+    ("kind", "value", "label"), [("stairs_up", 0.1, "10 cm steps"), ("slope_up", 15.0, "15 degree slope")]
+)
+def test_a_short_episode_ends_on_the_platform(tiny_run: Path, kind: str, value: float, label: str) -> None:
+    """0.3 s at 0.5 m/s cannot reach the first rise 1 m out: every episode ends upright before the
+    first top, or falls there, and the row names the shape."""
     checkpoint = read_agent(tiny_run / CHECKPOINT_NAME)
     model, normalizer = load_policy(checkpoint)
     policy = LoadedPolicy(tiny_run / CHECKPOINT_NAME, checkpoint, model, normalizer)
     settings = load_config("humanoid", overrides=['eval.common_overrides=["episode_seconds=0.3"]'])["eval"]
     try:
-        row = slope_profile.profile(policy, settings, "stairs_up", 0.1, 2, seed=0)
+        row = slope_profile.profile(policy, settings, kind, value, 2, seed=0)
     finally:
         if normalizer is not None:
             normalizer.close()
-    assert row[1] == "10 cm steps" and row[2] == "2"
+    assert row[1] == label and row[2] == "2"
     stalled = int(row[5])
     falls = [int(count) for count in row[6].split(" / ")]
     assert stalled + falls[0] == 2 and falls[1:] == [0, 0]
