@@ -120,6 +120,11 @@ def initialise_from(model: LatentPPO, checkpoint: Checkpoint) -> None:
     added_scan = extractor.scan_size - saved_extractor.scan_size
     if added_scan > 0:
         weights = with_scan_inputs(weights, added_scan)
+    elif added_scan < 0:
+        raise CheckpointError(
+            "the checkpoint's actor reads the terrain scan and this env gives it none: "
+            "fine-tune it with env.scan.policy=true"
+        )
     added_frames = extractor.history_length - saved_extractor.history_length
     if added_frames and extractor.frame_size == saved_extractor.frame_size:
         if added_frames < 0 or isinstance(extractor.history_encoder, GruHistoryEncoder):

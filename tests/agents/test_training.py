@@ -535,6 +535,20 @@ def test_init_from_refuses_another_network_in_one_line(
     assert not (tmp_path / CHECKPOINT_NAME).exists()
 
 
+def test_init_from_a_perceptive_file_without_the_scan_says_how_in_one_line(
+    tiny_overrides: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped policy reads the terrain scan (session 38): fine-tuning it under the default,
+    blind env names the override it needs instead of a tensor-shape mismatch."""
+    base = ["humanoid", "--steps", "64", *tiny_overrides, "train.video_every=0"]
+    train_main([*base, "--run-dir", str(tmp_path / "perceptive"), "env.scan.policy=true"])
+    source = f"train.init_from={tmp_path / 'perceptive' / CHECKPOINT_NAME}"
+    assert run_command(train_main, [*base, "--run-dir", str(tmp_path / "blind"), source]) != 0
+    error = capsys.readouterr().err.strip()
+    assert "fine-tune it with env.scan.policy=true" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "blind" / CHECKPOINT_NAME).exists()
+
+
 def test_checkpoints_from_before_added_keys_read_with_the_values_they_trained_under(
     tiny_run: Path, tiny_overrides: tuple[str, ...], tmp_path: Path
 ) -> None:
