@@ -12,6 +12,9 @@ falling stretch, or on a later rising one (after a valley).
 
     python benchmarks/humanoid_slope_profile.py [--checkpoint F ...] [--slopes DEG ...] [--step-heights M ...]
         [--episodes N]
+
+``--slopes`` defaults to 15 degrees; ``--slopes`` with no value and ``--step-heights 0.1`` profile the
+10 cm staircase alone.
 """
 
 from __future__ import annotations
