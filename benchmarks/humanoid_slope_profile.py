@@ -20,7 +20,7 @@ falling stretch, or on a later rising one (after a valley).
 from __future__ import annotations
 
 import numpy as np
-from humanoid_terrain_sweep import terrain_overrides
+from humanoid_terrain_sweep import shape_label, terrain_overrides
 from markdown_table import MarkdownTable
 
 from clrl.agents.evaluation import (
@@ -89,7 +89,7 @@ def profile(
     speed = " / ".join(f"{np.mean(values):.2f}" if values else "-" for values in speeds.values())
     return [
         policy.label,
-        f"{value:g} degree slope" if kind == "slope_up" else f"{value * 100:g} cm steps",
+        shape_label(kind, value),
         str(episodes),
         f"{np.mean(distances):.2f}",
         speed,

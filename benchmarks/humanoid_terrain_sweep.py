@@ -25,6 +25,11 @@ def terrain_overrides(kind: str, value: float) -> list[str]:
     return [f"terrain.types=[{kind}]", "terrain.weights=[1.0]", f"terrain.{key}=[{value}, {value}]"]
 
 
+def shape_label(kind: str, value: float) -> str:
+    """``10 cm steps`` or ``15 degree slope``: the terrain column of the climbing benchmarks."""
+    return f"{value * 100:g} cm steps" if kind == "stairs_up" else f"{value:g} degree slope"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = policy_benchmark_parser(
         __doc__.splitlines()[0], episodes=10, seed=0, per="shape", env_example="terrain.resolution=0.05"
@@ -35,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slopes", type=float, nargs="*", default=[5.0, 10.0, 15.0], metavar="DEGREES")
     args = parser.parse_args(argv)
     settings = begin_policy_benchmark()
-    shapes = [("stairs_up", height, f"{height * 100:g} cm steps") for height in args.step_heights]
-    shapes += [("slope_up", degrees, f"{degrees:g} degree slope") for degrees in args.slopes]
+    shapes = [("stairs_up", height) for height in args.step_heights]
+    shapes += [("slope_up", degrees) for degrees in args.slopes]
     table = MarkdownTable(
         [
             "policy (env steps)",
@@ -51,14 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     table.print_header()
     for policy in loaded_policies(args.checkpoint):
-        for kind, value, label in shapes:
+        for kind, value in shapes:
             name = f"{kind}_{value:g}"
             result, _ = roll_out(
                 policy, settings, name, [*terrain_overrides(kind, value), *args.env], args.episodes, args.seed
             )
             table.print_row(
                 policy.label,
-                label,
+                shape_label(kind, value),
                 result.episodes,
                 f"{result.fall_rate:.2f}",
                 f"{result.survival_s:.1f}",
