@@ -59,6 +59,17 @@ def tracking_ang_vel(s: RewardInputs) -> float:
 
 
 @njit(cache=True)
+def overspeed(s: RewardInputs) -> float:
+    """Squared planar speed beyond the commanded planar speed (0 at or below it).
+
+    The tracking kernel flattens out away from the command (at 1.07 m/s against 0.5 it pays 27% of its
+    best, at 1.5 m/s 2%), so running faster still costs the policy little there; this keeps growing."""
+    commanded = math.sqrt(s.command[0] ** 2 + s.command[1] ** 2)
+    speed = math.sqrt(s.base_lin_vel[0] ** 2 + s.base_lin_vel[1] ** 2)
+    return max(speed - commanded, 0.0) ** 2
+
+
+@njit(cache=True)
 def lin_vel_z(s: RewardInputs) -> float:
     return s.base_lin_vel[2] ** 2
 
@@ -173,6 +184,7 @@ TERM_FUNCTIONS = (
     hip_roll_yaw,
     alive,
     termination,
+    overspeed,
 )
 TERMS: tuple[str, ...] = tuple(term.py_func.__name__ for term in TERM_FUNCTIONS)  # the order of `evaluate`
 
@@ -197,6 +209,7 @@ def evaluate(s: RewardInputs, out: np.ndarray) -> None:
     out[14] = hip_roll_yaw(s)
     out[15] = alive(s)
     out[16] = termination(s)
+    out[17] = overspeed(s)
 
 
 @njit(cache=True)

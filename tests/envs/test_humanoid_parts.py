@@ -259,6 +259,7 @@ HAND_WORKED = {
     "hip_roll_yaw": 0.03,
     "alive": 1.0,
     "termination": 0.0,
+    "overspeed": 0.0,  # 0.32 m/s against a 0.54 m/s command
 }
 
 
@@ -296,3 +297,5 @@ def test_reward_terms_respond_to_what_they_are_named_for():
     mismatched = hand_built_inputs(contact=np.array([False, False]))  # left foot up in its stance
     assert rewards.feet_phase_contact(mismatched) == 0.5
     assert rewards.feet_slip(mismatched) == 0.0
+    running = hand_built_inputs(command=np.array([0.3, 0.4, 0.0]), base_lin_vel=np.array([0.0, -1.2, 0.9]))
+    assert rewards.overspeed(running) == pytest.approx((1.2 - 0.5) ** 2)  # speeds, not directions; z ignored
