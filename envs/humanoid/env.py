@@ -624,8 +624,8 @@ class HumanoidEnv(gym.Env):
         data, measured = self.data, self._measured
         base_height = kernels.sense(
             self._qpos, self._qvel, self._xpos, self._xmat, self._geom_xpos, self._layout,
-            self.height_map.heights, self.height_map.half_size, self.height_map.resolution,
-            FOOT_SPHERE_RADIUS, measured,
+            self.height_map.heights, self.height_map.edges, self.height_map.half_size,
+            self.height_map.resolution, FOOT_SPHERE_RADIUS, measured,
         )  # fmt: skip
         measured.foot_forces[:] = 0.0
         if data.ncon:

@@ -1,7 +1,7 @@
 """Numba kernels for the per-step arithmetic of :class:`~clrl.envs.humanoid.env.HumanoidEnv`.
 
 A control step is five MuJoCo physics steps (~0.25 ms of CPU) followed by a few hundred small
-calculations: base state, ground heights under the robot, foot contact forces, 16 reward terms,
+calculations: base state, ground heights under the robot, foot contact forces, 19 reward terms,
 the policy frame and the privileged vector. Done with NumPy and Python those cost more than the
 physics (each small NumPy call costs about a microsecond whatever its size); here they are a few
 compiled calls per step:
@@ -61,13 +61,14 @@ class Measurements(NamedTuple):
     knee_z: np.ndarray  # (k,) height of each knee body (world)
     foot_xy: np.ndarray  # (2, 2) foot positions in the plane (world)
     sole_z: np.ndarray  # (2,) lowest sole point of each foot (world)
+    foot_on_edge: np.ndarray  # (2,) 1.0 where the sample under the foot is a tread edge, else 0.0
     foot_forces: np.ndarray  # (2, 3) ground contact force on each foot (world frame, N)
 
     @classmethod
     def allocate(cls, n_knees: int, n_scan: int) -> Measurements:
         return cls(
             np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3 + n_knees + n_scan),
-            np.zeros(n_knees), np.zeros((2, 2)), np.zeros(2), np.zeros((2, 3)),
+            np.zeros(n_knees), np.zeros((2, 2)), np.zeros(2), np.zeros(2), np.zeros((2, 3)),
         )  # fmt: skip
 
 
@@ -186,6 +187,7 @@ def sense(
     geom_xpos: np.ndarray,
     layout: Layout,
     heights: np.ndarray,
+    edges: np.ndarray,
     half_size: float,
     resolution: float,
     sole_radius: float,
@@ -211,6 +213,7 @@ def sense(
         foot_x, foot_y = geom_xpos[geom, 0], geom_xpos[geom, 1]
         out.foot_xy[foot, 0], out.foot_xy[foot, 1] = foot_x, foot_y
         ground[1 + foot] = ground_height(heights, half_size, resolution, foot_x, foot_y)
+        out.foot_on_edge[foot] = ground_height(edges, half_size, resolution, foot_x, foot_y)
         lowest = np.inf
         for sphere in layout.sole_geoms[foot]:
             lowest = min(lowest, geom_xpos[sphere, 2])
@@ -402,6 +405,7 @@ def step_rewards(
         air_time,
         params.air_time_target,
         measured.sole_z - measured.ground[1:3],
+        measured.foot_on_edge,
         clock.swing_height_target(phase, params.swing_height),
         foot_speed,
         action,

@@ -35,6 +35,7 @@ class RewardInputs(NamedTuple):
     air_time: np.ndarray  # (2,) s in the air before this touchdown
     air_time_target: float
     foot_clearance: np.ndarray  # (2,) m above the terrain
+    foot_on_edge: np.ndarray  # (2,) 1.0 where the terrain under the foot is a tread edge, else 0.0
     swing_height_target: np.ndarray  # (2,) m, from the gait clock
     foot_speed_xy: np.ndarray  # (2,) m/s, world frame
     action: np.ndarray  # (A,) this step's action
@@ -129,6 +130,13 @@ def feet_slip(s: RewardInputs) -> float:
 
 
 @njit(cache=True)
+def feet_edge(s: RewardInputs) -> float:
+    """Feet on the ground at the outer edge of a tread, half overhanging the drop (Extreme Parkour,
+    Cheng et al. 2023): a foot placed there slides off as the weight comes onto it."""
+    return float(int(s.contact[0]) * s.foot_on_edge[0] + int(s.contact[1]) * s.foot_on_edge[1])
+
+
+@njit(cache=True)
 def action_rate(s: RewardInputs) -> float:
     change = s.action - s.previous_action
     return float(np.sum(change * change))
@@ -185,6 +193,7 @@ TERM_FUNCTIONS = (
     alive,
     termination,
     overspeed,
+    feet_edge,
 )
 TERMS: tuple[str, ...] = tuple(term.py_func.__name__ for term in TERM_FUNCTIONS)  # the order of `evaluate`
 
@@ -210,6 +219,7 @@ def evaluate(s: RewardInputs, out: np.ndarray) -> None:
     out[15] = alive(s)
     out[16] = termination(s)
     out[17] = overspeed(s)
+    out[18] = feet_edge(s)
 
 
 @njit(cache=True)

@@ -19,6 +19,9 @@ from clrl.errors import UserError
 TERRAIN_TYPES = ("flat", "rough", "slope_up", "slope_down", "stairs_up", "stairs_down")
 PLATFORM_HALF_SIZE = 1.0  # flat square around the spawn point (m)
 ROUGH_CELL = 0.1  # side of one random-height cell of rough terrain (m)
+#: A sample this much higher than a neighbour is the outer edge of a tread (m): above the steepest
+#: training slope's rise between samples (22 degrees: 4 cm per 10 cm), below the steps the issue asks for.
+EDGE_HEIGHT = 0.05
 
 
 class TerrainError(UserError):
@@ -55,11 +58,13 @@ class HeightMap:
         # Chebyshev distance from the spawn point, outside the platform
         self._ring = np.maximum(np.maximum(np.abs(grid_x), np.abs(grid_y)) - PLATFORM_HALF_SIZE, 0.0)
         self.heights = np.zeros((self.points, self.points))
+        self.edges = np.zeros((self.points, self.points))  # 1.0 at the samples of :func:`tread_edges`
         self.flat = True
 
     def generate(self, params: TerrainParams, rng: np.random.Generator) -> np.ndarray:
         """Fill :attr:`heights` for ``params`` and return it."""
         self.heights = terrain_heights(params, self._ring, self.resolution, rng)
+        self.edges = tread_edges(self.heights).astype(np.float64)
         self.flat = params.kind == "flat"
         return self.heights
 
@@ -103,6 +108,22 @@ def terrain_heights(
     else:
         raise TerrainError(f"unknown terrain type {kind!r}; choose from {', '.join(TERRAIN_TYPES)}")
     return heights if kind.endswith("_up") else -heights
+
+
+def tread_edges(heights: np.ndarray, min_drop: float = EDGE_HEIGHT) -> np.ndarray:
+    """Samples more than ``min_drop`` above one of their four neighbours: the outer edge of each tread
+    of a staircase (one sample wide, on the upper side of the drop), where a foot half overhangs.
+
+    Extreme Parkour's ``feet_edge`` cost reads such a mask (Cheng et al. 2023)."""
+    edges = np.zeros(heights.shape, dtype=bool)
+    for axis in (0, 1):
+        drop = np.diff(heights, axis=axis)  # next minus this along the axis
+        head = [slice(None)] * 2
+        tail = [slice(None)] * 2
+        head[axis], tail[axis] = slice(None, -1), slice(1, None)
+        edges[tuple(head)] |= drop < -min_drop  # this sample is above the next one
+        edges[tuple(tail)] |= drop > min_drop  # the next sample is above this one
+    return edges
 
 
 def interpolate(bounds: list[float], difficulty: float) -> float:

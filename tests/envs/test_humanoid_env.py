@@ -229,6 +229,24 @@ def test_hip_roll_yaw_costs_the_squared_hip_roll_and_yaw_offsets(robot):
     assert expected < -1e-4  # the hips did turn
 
 
+def test_feet_edge_costs_each_foot_standing_on_a_tread_edge_sample():
+    config = nominal_config()
+    config["rewards"]["feet_edge"] = -1.0
+    env = HumanoidEnv(config)
+    env.reset(seed=0)
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
+    assert env.step(zero)[4]["reward_terms"]["feet_edge"] == 0.0  # flat ground has no edges
+    left_foot = env.data.geom_xpos[env._layout.foot_geoms[0], :2]
+    column, row = np.rint((left_foot + env.height_map.half_size) / env.height_map.resolution).astype(int)
+    env.height_map.edges[row, column] = 1.0  # the sample under the left foot only
+    for _ in range(3):
+        terms = env.step(zero)[4]["reward_terms"]
+    assert env._measured.foot_on_edge.tolist() == [1.0, 0.0]
+    assert terms["feet_edge"] == pytest.approx(-1.0 * env.control_dt)  # standing: the foot is down
+    env.height_map.edges[:] = 1.0
+    assert env.step(zero)[4]["reward_terms"]["feet_edge"] == pytest.approx(-2.0 * env.control_dt)
+
+
 def test_terrain_level_hook_and_held_out_terrain(nominal_g1):
     config = nominal_config()
     config["terrain"].update(types=["stairs_up"], weights=[1.0])

@@ -153,6 +153,31 @@ def test_stairs_have_configured_step_height_and_flat_spawn_platform():
     assert down.min() == pytest.approx(-heights.max())
 
 
+@pytest.mark.parametrize("kind", ["stairs_up", "stairs_down"])
+def test_tread_edges_mark_the_upper_sample_of_every_drop_of_a_staircase(kind):
+    height_map = HeightMap(half_size=5.0, resolution=0.1)
+    heights = height_map.generate(TerrainParams(kind=kind, step_height=0.1, ramp_length=3.0), None)
+    assert set(np.unique(height_map.edges)) == {0.0, 1.0}
+    row = heights[heights.shape[0] // 2]  # y = 0, x from -5 to 5 m
+    edges = height_map.edges[heights.shape[0] // 2].astype(bool)
+    drops = np.abs(np.diff(row)) > 0.05
+    upper = np.where(row[1:] > row[:-1], np.arange(1, len(row)), np.arange(len(row) - 1))[drops]
+    np.testing.assert_array_equal(np.flatnonzero(edges), np.unique(upper))  # the upper side of every drop
+    assert len(np.unique(upper)) >= 26  # one per 0.3 m tread along the 8 m of steps
+
+
+def test_slopes_flat_ground_and_low_steps_have_no_tread_edges():
+    height_map = HeightMap(half_size=5.0, resolution=0.1)
+    for params in (
+        TerrainParams(kind="slope_up", slope_degrees=22.0),
+        TerrainParams(kind="slope_down", slope_degrees=22.0),
+        TerrainParams(kind="stairs_up", step_height=0.04),
+        TerrainParams(kind="flat"),
+    ):
+        height_map.generate(params, None)
+        assert height_map.edges.sum() == 0, params
+
+
 def test_slope_gradient_matches_angle():
     height_map = HeightMap(half_size=5.0, resolution=0.05)
     height_map.generate(TerrainParams(kind="slope_up", slope_degrees=20.0, ramp_length=3.0), None)
@@ -192,7 +217,8 @@ def reward_inputs(rng: np.random.Generator):
         projected_gravity=rng.uniform(-1, 1, 3), base_height=0.7, base_height_target=0.78,
         stance=np.array([True, False]), contact=np.array([True, True]), first_contact=np.array([False, True]),
         air_time=np.array([0.1, 0.4]), air_time_target=0.3, foot_clearance=np.array([0.01, 0.05]),
-        swing_height_target=np.array([0.0, 0.07]), foot_speed_xy=np.array([0.2, 0.3]),
+        foot_on_edge=np.array([1.0, 0.0]), swing_height_target=np.array([0.0, 0.07]),
+        foot_speed_xy=np.array([0.2, 0.3]),
         action=rng.uniform(-1, 1, 13), previous_action=rng.uniform(-1, 1, 13),
         torques=rng.uniform(-50, 50, 12), joint_acc=rng.uniform(-100, 100, 12), joint_limit_excess=0.1,
         hip_roll_yaw_offset=0.07, fell=True, tracking_sigma=0.25,
@@ -232,7 +258,7 @@ def hand_built_inputs(**changes):
         base_height=0.7, base_height_target=0.78, stance=np.array([True, False]),
         contact=np.array([True, False]), first_contact=np.array([True, False]),
         air_time=np.array([0.45, 0.0]), air_time_target=0.3, foot_clearance=np.array([0.0, 0.05]),
-        swing_height_target=np.array([0.0, 0.08]),
+        foot_on_edge=np.array([1.0, 1.0]), swing_height_target=np.array([0.0, 0.08]),
         foot_speed_xy=np.array([0.2, 0.7]), action=np.array([0.5, -0.5, 1.0]),
         previous_action=np.array([0.1, -0.1, 0.5]), torques=np.array([10.0, -20.0, 5.0]),
         joint_acc=np.array([100.0, -50.0]), joint_limit_excess=0.12, hip_roll_yaw_offset=0.03, fell=False,
@@ -260,6 +286,7 @@ HAND_WORKED = {
     "alive": 1.0,
     "termination": 0.0,
     "overspeed": 0.0,  # 0.32 m/s against a 0.54 m/s command
+    "feet_edge": 1.0,  # both feet over an edge sample, only the left one down
 }
 
 
