@@ -7,8 +7,9 @@ few falls, and the two fail in different places: a policy that climbs the first 
 way down. For each checkpoint and shape this rolls out the deterministic policy (training dynamics,
 0.5 m/s straight ahead, as ``eval.common_overrides``) and prints the mean base speed on the platform,
 on rising and on falling stretches, how many episodes ended on the first rising stretch without
-falling (stalled below the first top), and where the falls happened: before the first top, on a
-falling stretch, or on a later rising one (after a valley).
+falling (stalled below the first top), where the falls happened: before the first top, on a
+falling stretch, or on a later rising one (after a valley), and the share of the feet on the ground
+that stood at a tread's outer edge, half over the drop (the reward ``feet_edge``'s count; 0 on slopes).
 
     python benchmarks/humanoid_slope_profile.py [--checkpoint F ...] [--slopes DEG ...] [--step-heights M ...]
         [--episodes N]
@@ -44,8 +45,9 @@ TABLE = MarkdownTable(
         "speed: platform / rising / falling (m/s)",
         "ended upright before the first top",
         "falls: before the first top / on falling stretches / on later rises",
+        "feet down at a tread edge",
     ],
-    "llrrrrr",
+    "llrrrrrr",
 )
 
 
@@ -65,6 +67,7 @@ def profile(
     ramp_length = float(robot.config["terrain"]["ramp_length"])
     speeds: dict[str, list[float]] = {"platform": [], "rising": [], "falling": []}
     distances, stalled, falls = [], 0, [0, 0, 0]
+    feet_down = feet_on_edge = 0
     try:
         for episode in range(episodes):
             observation, _ = env.reset(seed=seed + episode)
@@ -77,6 +80,8 @@ def profile(
                 part = "platform" if where < 0 else ("rising" if where % 2 == 0 else "falling")
                 speeds[part].append(float(np.linalg.norm(position - previous)) / robot.control_dt)
                 previous = position
+                feet_down += info["feet_down"]
+                feet_on_edge += info["feet_on_edge"]
                 if terminated or truncated:
                     break
             distances.append(float(np.linalg.norm(position - start)))
@@ -95,6 +100,7 @@ def profile(
         speed,
         str(stalled),
         " / ".join(str(count) for count in falls),
+        f"{feet_on_edge / max(feet_down, 1):.1%}",
     ]
 
 

@@ -168,8 +168,10 @@ class HumanoidEnv(gym.Env):
     ``command_speed`` (m/s: mean planar speed of the commands this episode's steps were taken
     under), ``terrain_level``, ``terrain_type``, ``gait_frequency`` (Hz), ``base_height`` (m),
     ``distance`` (m travelled in the plane since reset), ``energy`` (J of positive and negative
-    motor work in this step, for the cost of transport), ``fell``, ``push_floor`` (N) and
-    ``seconds_since_push`` (since the last push began; ``inf`` before the first).
+    motor work in this step, for the cost of transport), ``fell``, ``feet_down`` and ``feet_on_edge``
+    (how many feet touch the ground, and how many of those stand at a tread's outer edge, the
+    reward ``feet_edge``'s count), ``push_floor`` (N) and ``seconds_since_push`` (since the last
+    push began; ``inf`` before the first).
 
     Curriculum: :meth:`set_terrain_level` sets the difficulty of every terrain type, or of one, used
     from the next reset (through a VecEnv: ``vec_env.env_method("set_terrain_level", level, kind,
@@ -693,6 +695,8 @@ class HumanoidEnv(gym.Env):
             "distance": math.hypot(x - self._start_xy[0], y - self._start_xy[1]),
             "energy": energy,
             "fell": fell,
+            "feet_down": int(self._gait.last_contact.sum()),
+            "feet_on_edge": int(self._gait.last_contact @ measured.foot_on_edge),
             "push_floor": self.push_floor,
             "seconds_since_push": (
                 math.inf

@@ -44,6 +44,7 @@ def test_a_short_episode_ends_on_the_platform(tiny_run: Path, kind: str, value: 
     falls = [int(count) for count in row[6].split(" / ")]
     assert stalled + falls[0] == 2 and falls[1:] == [0, 0]
     assert float(row[3]) < 0.5
+    assert row[7] == "0.0%"  # the spawn platform is flat: no tread edges
 
 
 def test_no_shape_is_one_error_line(capsys) -> None:

@@ -240,9 +240,9 @@ def test_feet_edge_costs_each_foot_standing_on_a_tread_edge_sample():
     column, row = np.rint((left_foot + env.height_map.half_size) / env.height_map.resolution).astype(int)
     env.height_map.edges[row, column] = 1.0  # the sample under the left foot only
     for _ in range(3):
-        terms = env.step(zero)[4]["reward_terms"]
-    assert env._measured.foot_on_edge.tolist() == [1.0, 0.0]
-    assert terms["feet_edge"] == pytest.approx(-1.0 * env.control_dt)  # standing: the foot is down
+        info = env.step(zero)[4]
+    assert (info["feet_down"], info["feet_on_edge"]) == (2, 1)  # standing: both feet are down
+    assert info["reward_terms"]["feet_edge"] == pytest.approx(-1.0 * env.control_dt)
     env.height_map.edges[:] = 1.0
     assert env.step(zero)[4]["reward_terms"]["feet_edge"] == pytest.approx(-2.0 * env.control_dt)
 
