@@ -132,7 +132,7 @@ def feet_slip(s: RewardInputs) -> float:
 @njit(cache=True)
 def feet_edge(s: RewardInputs) -> float:
     """Feet on the ground at the outer edge of a tread, half overhanging the drop (Extreme Parkour,
-    Cheng et al. 2023): a foot placed there slides off as the weight comes onto it."""
+    Cheng et al. 2023), where it can slide off the drop as the weight comes onto it."""
     return float(int(s.contact[0]) * s.foot_on_edge[0] + int(s.contact[1]) * s.foot_on_edge[1])
 
 
