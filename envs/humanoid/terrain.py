@@ -19,7 +19,7 @@ from clrl.errors import UserError
 TERRAIN_TYPES = ("flat", "rough", "slope_up", "slope_down", "stairs_up", "stairs_down")
 PLATFORM_HALF_SIZE = 1.0  # flat square around the spawn point (m)
 ROUGH_CELL = 0.1  # side of one random-height cell of rough terrain (m)
-#: A sample this much higher than a neighbour is the outer edge of a tread (m): above the steepest
+#: A sample more than this much higher than a neighbour is the outer edge of a tread (m): above the steepest
 #: training slope's rise between samples (22 degrees: 4 cm per 10 cm), below the steps the issue asks for.
 EDGE_HEIGHT = 0.05
 
@@ -116,13 +116,10 @@ def tread_edges(heights: np.ndarray, min_drop: float = EDGE_HEIGHT) -> np.ndarra
 
     Extreme Parkour's ``feet_edge`` cost reads such a mask (Cheng et al. 2023)."""
     edges = np.zeros(heights.shape, dtype=bool)
-    for axis in (0, 1):
-        drop = np.diff(heights, axis=axis)  # next minus this along the axis
-        head = [slice(None)] * 2
-        tail = [slice(None)] * 2
-        head[axis], tail[axis] = slice(None, -1), slice(1, None)
-        edges[tuple(head)] |= drop < -min_drop  # this sample is above the next one
-        edges[tuple(tail)] |= drop > min_drop  # the next sample is above this one
+    edges[:-1, :] |= heights[:-1, :] - heights[1:, :] > min_drop  # above the next row
+    edges[1:, :] |= heights[1:, :] - heights[:-1, :] > min_drop  # above the previous row
+    edges[:, :-1] |= heights[:, :-1] - heights[:, 1:] > min_drop  # above the next column
+    edges[:, 1:] |= heights[:, 1:] - heights[:, :-1] > min_drop  # above the previous column
     return edges
 
 
